@@ -1,0 +1,1 @@
+"""smsgate: a self-hosted bulk SMS gateway."""

@@ -1,0 +1,64 @@
+"""ASGI application assembly: dialect routes, timing header, last-resort errors."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from smsgate.api.dialects.advanta import AdvantaApi
+from smsgate.gateway import Gateway
+
+log = logging.getLogger(__name__)
+
+Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
+
+
+class ServerTiming:
+    """Adds ``Server-Timing: app;dur=<ms>`` so clients and benchmarks can see
+    how long the server worked on a request, apart from the network."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                elapsed = (time.perf_counter() - started) * 1000
+                headers = list(message.get("headers", []))
+                headers.append((b"server-timing", f"app;dur={elapsed:.3f}".encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, timed_send)
+
+
+async def _health(request: Request) -> Response:
+    return Response(orjson.dumps({"status": "ok"}), media_type="application/json")
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """Nothing should reach here; if it does, answer JSON, never a stack trace."""
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return Response(
+        orjson.dumps({"error": "internal error"}), status_code=500, media_type="application/json"
+    )
+
+
+def create_app(gateway: Gateway, lifespan: Lifespan | None = None) -> ASGIApp:
+    routes = [Route("/healthz", _health), *AdvantaApi(gateway).routes()]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: _server_error})
+    return ServerTiming(app)

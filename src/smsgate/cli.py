@@ -1,0 +1,329 @@
+"""The ``smsgate`` command: run the gateway and administer accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from smsgate.config import Settings, SettingsError
+from smsgate.core.model import Account, AccountStatus
+from smsgate.core.pricing import format_units, to_units
+from smsgate.core.schedule import InvalidSendTime, zone
+from smsgate.credentials import CredentialKind, hash_secret, new_api_key, new_partner_id
+from smsgate.runtime import run_worker, serve
+from smsgate.store.migrate import current_revision
+from smsgate.store.records import DuplicateIdentifier
+from smsgate.store.repo import Store
+
+app = typer.Typer(help="smsgate: a self-hosted bulk SMS gateway.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Create and manage customer accounts.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+console = Console()
+
+T = TypeVar("T")
+
+DEMO_ACCOUNT = "demo"
+DEMO_SENDER = "SMSGATE"
+DEMO_CREDITS = "1000"
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings.from_env(None, **{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _with_store(work: Callable[[Store], Awaitable[T]]) -> T:
+    async def run() -> T:
+        store = await Store.open(_settings().effective_database_url)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+    workers: Annotated[bool, typer.Option(help="Also run dispatch and callbacks here.")] = True,
+) -> None:
+    """Run the HTTP API (and, by default, the delivery workers) in one process."""
+    _logging()
+    settings = _settings(host=host, port=port)
+    console.print(
+        f"smsgate listening on http://{settings.host}:{settings.port} ({_describe_db(settings)})"
+    )
+    asyncio.run(serve(settings, with_workers=workers))
+
+
+@app.command("worker")
+def worker_command() -> None:
+    """Run only the delivery workers (dispatcher, receipts, callbacks)."""
+    _logging()
+    asyncio.run(run_worker(_settings()))
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Bring the database schema up to date (every process also does this at start)."""
+
+    async def work(store: Store) -> str | None:
+        return await current_revision(store.engines)
+
+    revision = _with_store(work)
+    console.print(f"schema at revision {revision}")
+
+
+@app.command("demo")
+def demo_command(
+    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+) -> None:
+    """Create (or refresh) a demo account, print its credentials, and serve."""
+    _logging()
+    settings = _settings(port=port)
+
+    async def prepare(store: Store) -> tuple[Account, str, str]:
+        account = await store.account_by_name(DEMO_ACCOUNT)
+        if account is None:
+            account = await store.create_account(
+                name=DEMO_ACCOUNT,
+                region=settings.default_region,
+                timezone=settings.default_timezone,
+                senders=[DEMO_SENDER],
+            )
+            await store.add_credit(account.id, to_units(DEMO_CREDITS), "demo credit")
+        identifiers = dict(await store.identifiers(account.id))
+        partner_id = identifiers.get(CredentialKind.PARTNER_APIKEY) or new_partner_id()
+        apikey = new_api_key()
+        await store.revoke_credentials(account.id, CredentialKind.PARTNER_APIKEY)
+        await store.add_credential(
+            account.id,
+            kind=CredentialKind.PARTNER_APIKEY,
+            identifier=partner_id,
+            secret_hash=hash_secret(apikey),
+        )
+        refreshed = await store.account(account.id)
+        assert refreshed is not None
+        return refreshed, partner_id, apikey
+
+    account, partner_id, apikey = _with_store(prepare)
+    base = f"http://{settings.host}:{settings.port}"
+    console.print(_demo_banner(base, account, partner_id, apikey), highlight=False)
+    asyncio.run(serve(settings))
+
+
+def _demo_banner(base: str, account: Account, partner_id: str, apikey: str) -> str:
+    creds = f'"partnerID":"{partner_id}","apikey":"{apikey}"'
+    return f"""
+smsgate demo — SQLite + sandbox carrier
+  partnerID : {partner_id}
+  apikey    : {apikey}
+  shortcode : {DEMO_SENDER}
+  balance   : {format_units(account.balance)} credits
+
+Send one SMS (GET):
+  curl '{base}/api/services/sendsms/?apikey={apikey}&partnerID={partner_id}&message=Hello&shortcode={DEMO_SENDER}&mobile=0712345678'
+
+Send to several numbers (POST JSON):
+  curl -X POST {base}/api/services/sendsms/ -H 'Content-Type: application/json' \\
+    -d '{{{creds},"message":"Hello","shortcode":"{DEMO_SENDER}","mobile":"254712345678,254722000000"}}'
+
+Send distinct messages (sendbulk):
+  curl -X POST {base}/api/services/sendbulk/ -H 'Content-Type: application/json' \\
+    -d '{{"count":2,"smslist":[{{{creds},"pass_type":"plain","clientsmsid":1,"mobile":"254712345678","message":"Hi Ann","shortcode":"{DEMO_SENDER}"}},{{{creds},"clientsmsid":2,"mobile":"254733000001","message":"Hi Bob","shortcode":"{DEMO_SENDER}"}}]}}'
+
+Delivery report (use a messageid from above) and balance:
+  curl -X POST {base}/api/services/getdlr/ -H 'Content-Type: application/json' -d '{{{creds},"messageID":"1"}}'
+  curl -X POST {base}/api/services/getbalance/ -H 'Content-Type: application/json' -d '{{{creds}}}'
+
+Sandbox outcomes by number ending: 000 absent subscriber, 001 unknown, 002 sender
+blacklisted, 003 expired, 004 refused by carrier (refunded); anything else is delivered.
+"""
+
+
+def _describe_db(settings: Settings) -> str:
+    url = settings.effective_database_url
+    return "SQLite " + url.removeprefix("sqlite:///") if url.startswith("sqlite") else "PostgreSQL"
+
+
+@accounts_app.command("create")
+def accounts_create(
+    name: Annotated[str, typer.Argument(help="Unique account name.")],
+    sender: Annotated[
+        list[str] | None,
+        typer.Option(help="Registered sender id (repeatable); none means any valid sender."),
+    ] = None,
+    region: Annotated[str | None, typer.Option(help="Default region for national numbers.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="Time zone for local send times.")] = None,
+    credit: Annotated[str, typer.Option(help="Opening credit.")] = "0",
+    callback_url: Annotated[str | None, typer.Option(help="Delivery report URL.")] = None,
+    partner_id: Annotated[
+        str | None, typer.Option(help="partnerID to issue (default: random).")
+    ] = None,
+) -> None:
+    """Create an account and print its partnerID and API key (shown once)."""
+    settings = _settings()
+    tz = timezone or settings.default_timezone
+    try:
+        zone(tz)
+        opening = to_units(credit)
+    except (InvalidSendTime, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+    async def work(store: Store) -> tuple[Account, str, str]:
+        if await store.account_by_name(name):
+            raise typer.BadParameter(f"account {name!r} exists")
+        account = await store.create_account(
+            name=name,
+            region=(region or settings.default_region).upper(),
+            timezone=tz,
+            senders=sender or [],
+            dlr_callback_url=callback_url,
+        )
+        issued_id = partner_id or new_partner_id()
+        apikey = new_api_key()
+        await store.add_credential(
+            account.id,
+            kind=CredentialKind.PARTNER_APIKEY,
+            identifier=issued_id,
+            secret_hash=hash_secret(apikey),
+        )
+        if opening:
+            await store.add_credit(account.id, opening, "opening credit")
+        refreshed = await store.account(account.id)
+        assert refreshed is not None
+        return refreshed, issued_id, apikey
+
+    try:
+        account, issued_id, apikey = _with_store(work)
+    except DuplicateIdentifier as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"account {account.name} (id {account.id})")
+    console.print(f"partnerID {issued_id}")
+    console.print(f"apikey    {apikey}")
+    console.print(f"balance   {format_units(account.balance)}")
+
+
+@accounts_app.command("list")
+def accounts_list() -> None:
+    """List accounts with their balance."""
+    accounts = _with_store(lambda store: store.accounts())
+    table = Table("id", "name", "status", "region", "time zone", "balance", "callback")
+    for account in accounts:
+        table.add_row(
+            str(account.id),
+            account.name,
+            account.status.value,
+            account.region,
+            account.timezone,
+            format_units(account.balance),
+            account.dlr_callback_url or "",
+        )
+    console.print(table)
+
+
+@accounts_app.command("credit")
+def accounts_credit(
+    name: str,
+    amount: Annotated[str, typer.Argument(help="Credits to add (negative to debit).")],
+    note: Annotated[str, typer.Option(help="Ledger note.")] = "",
+) -> None:
+    """Add credit to an account (a ledger entry)."""
+    try:
+        units = to_units(amount)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+    async def work(store: Store) -> int:
+        account = await _require(store, name)
+        return await store.add_credit(account.id, units, note)
+
+    console.print(f"balance {format_units(_with_store(work))}")
+
+
+@accounts_app.command("update")
+def accounts_update(
+    name: str,
+    callback_url: Annotated[
+        str | None, typer.Option(help="Delivery report URL ('' to remove).")
+    ] = None,
+    sender: Annotated[list[str] | None, typer.Option(help="Replace registered sender ids.")] = None,
+    suspend: Annotated[
+        bool | None, typer.Option("--suspend/--activate", help="Suspend or re-activate.")
+    ] = None,
+) -> None:
+    """Change an account's callback URL, sender ids or status."""
+    changes: dict[str, object] = {}
+    if callback_url is not None:
+        changes["dlr_callback_url"] = callback_url or None
+    if sender is not None:
+        changes["senders"] = sender
+    if suspend is not None:
+        changes["status"] = (AccountStatus.SUSPENDED if suspend else AccountStatus.ACTIVE).value
+
+    async def work(store: Store) -> Account:
+        account = await _require(store, name)
+        return await store.update_account(account.id, **changes)
+
+    account = _with_store(work)
+    console.print(
+        f"account {account.name}: {account.status.value}, "
+        f"callback {account.dlr_callback_url or '-'}, senders {list(account.senders)}"
+    )
+
+
+@accounts_app.command("show")
+def accounts_show(name: str) -> None:
+    """Show an account, its identifiers, message states and recent ledger entries."""
+
+    async def work(store: Store) -> None:
+        account = await _require(store, name)
+        console.print(f"[bold]{account.name}[/bold] (id {account.id}) {account.status.value}")
+        console.print(f"  region {account.region}, time zone {account.timezone}")
+        console.print(f"  balance {format_units(account.balance)}")
+        console.print(f"  senders {', '.join(account.senders) or 'any'}")
+        console.print(f"  callback {account.dlr_callback_url or '-'}")
+        for kind, identifier in await store.identifiers(account.id):
+            console.print(f"  {kind}: {identifier}")
+        states = await store.count_by_state(account.id)
+        console.print(
+            "  messages " + (", ".join(f"{s.value} {n}" for s, n in states.items()) or "none")
+        )
+        table = Table("ledger id", "kind", "amount", "balance after", "note")
+        for entry in (await store.ledger_entries(account.id))[-10:]:
+            table.add_row(
+                str(entry.id),
+                entry.kind,
+                format_units(entry.amount),
+                format_units(entry.balance_after),
+                entry.note,
+            )
+        console.print(table)
+
+    _with_store(work)
+
+
+async def _require(store: Store, name: str) -> Account:
+    account = await store.account_by_name(name)
+    if account is None:
+        console.print(f"[red]no account named {name!r}[/red]")
+        raise typer.Exit(1)
+    return account

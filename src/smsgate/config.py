@@ -1,0 +1,130 @@
+"""Runtime settings, read once from ``SMSGATE_*`` environment variables.
+
+Everything has a default that makes ``smsgate serve`` work on a laptop with no
+set-up (SQLite under ``./smsgate-data``, sandbox carrier); production deployments
+override the few settings that matter (database URL, bind address, carrier).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from smsgate.core.networks import DEFAULT_NETWORK_PREFIXES
+from smsgate.core.pricing import PriceTable
+from smsgate.core.sandbox_rules import DEFAULT_SANDBOX_RULES, SandboxRule, parse_sandbox_rules
+
+ENV_PREFIX = "SMSGATE_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the gateway cannot run with; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All tunables of one smsgate process.
+
+    Durations are in seconds. ``callback_time_scale`` multiplies every retry delay
+    of the callback outbox so tests can exercise hour-long schedules in milliseconds.
+    """
+
+    data_dir: Path = Path("smsgate-data")
+    database_url: str = ""
+    sqlite_synchronous: str = "FULL"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    dispatch_batch_size: int = 500
+    dispatch_idle_poll: float = 0.05
+    lease_seconds: float = 30.0
+    retry_base_seconds: float = 5.0
+    max_attempts: int = 5
+    callback_retry_seconds: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 7200.0)
+    callback_time_scale: float = 1.0
+    callback_timeout: float = 10.0
+    callback_batch_size: int = 100
+    sandbox_latency_ms: float = 20.0
+    sandbox_receipt_delay_ms: float = 500.0
+    sandbox_rules: tuple[SandboxRule, ...] = DEFAULT_SANDBOX_RULES
+    network_prefixes: Mapping[str, int] = field(
+        default_factory=lambda: dict(DEFAULT_NETWORK_PREFIXES)
+    )
+    prices: PriceTable = field(default_factory=PriceTable)
+    default_region: str = "KE"
+    default_timezone: str = "Africa/Nairobi"
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file inside ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'smsgate.sqlite3').resolve()}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from the environment; explicit ``overrides`` win."""
+        source = os.environ if env is None else env
+        values: dict[str, object] = {}
+        readers = {
+            "data_dir": Path,
+            "database_url": str,
+            "sqlite_synchronous": _sqlite_synchronous,
+            "host": str,
+            "port": int,
+            "worker_id": str,
+            "dispatch_batch_size": int,
+            "dispatch_idle_poll": float,
+            "lease_seconds": float,
+            "retry_base_seconds": float,
+            "max_attempts": int,
+            "callback_retry_seconds": _float_list,
+            "callback_time_scale": float,
+            "callback_timeout": float,
+            "callback_batch_size": int,
+            "sandbox_latency_ms": float,
+            "sandbox_receipt_delay_ms": float,
+            "sandbox_rules": parse_sandbox_rules,
+            "network_prefixes": _network_prefixes,
+            "prices": PriceTable.parse,
+            "default_region": str.upper,
+            "default_timezone": str,
+        }
+        for name, reader in readers.items():
+            raw = source.get(ENV_PREFIX + name.upper())
+            if raw is None or raw == "":
+                continue
+            try:
+                values[name] = reader(raw)  # type: ignore[operator]
+            except (ValueError, TypeError) as exc:
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()}: {exc}") from exc
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _float_list(raw: str) -> tuple[float, ...]:
+    items = tuple(float(part) for part in raw.split(",") if part.strip())
+    if not items or any(item < 0 for item in items):
+        raise ValueError("expected a comma-separated list of non-negative seconds")
+    return items
+
+
+def _sqlite_synchronous(raw: str) -> str:
+    value = raw.upper()
+    if value not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+        raise ValueError("expected OFF, NORMAL, FULL or EXTRA")
+    return value
+
+
+def _network_prefixes(raw: str) -> dict[str, int]:
+    """Accept inline JSON (``{"25470": 1}``) or a path to a JSON file."""
+    text = Path(raw).read_text() if not raw.lstrip().startswith("{") else raw
+    table = orjson.loads(text)
+    if not isinstance(table, dict):
+        raise ValueError("expected a JSON object of prefix -> network id")
+    return {str(prefix).lstrip("+"): int(network) for prefix, network in table.items()}

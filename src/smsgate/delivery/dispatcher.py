@@ -1,0 +1,97 @@
+"""The dispatcher: moves due messages from the queue to a carrier connection.
+
+It claims due messages in batches under a lease, hands them to the connector,
+and records each outcome. A message is never re-minted: retries reuse the same
+row, and a worker that dies mid-batch simply lets its leases run out, after
+which another worker claims the same messages again (at-least-once towards
+the carrier, the duplicate window being the in-flight batch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from smsgate.aio import wait_for_event
+from smsgate.core.states import Reason, State
+from smsgate.delivery.connectors.base import Connector
+from smsgate.store.records import OutboundMessage, Refused, RetryLater, SubmitOutcome
+from smsgate.store.repo import Store
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        connector: Connector,
+        *,
+        owner: str,
+        batch_size: int = 500,
+        lease_ms: int = 30_000,
+        idle_poll: float = 0.05,
+        retry_base_ms: int = 5_000,
+        max_attempts: int = 5,
+    ) -> None:
+        self._store = store
+        self._connector = connector
+        self._owner = owner
+        self._batch_size = batch_size
+        self._lease_ms = lease_ms
+        self._idle_poll = idle_poll
+        self._retry_base_ms = retry_base_ms
+        self._max_attempts = max_attempts
+        self._wake = asyncio.Event()
+        self.dispatched = 0
+
+    def wake(self) -> None:
+        """Called by an in-process API after it queued work, to skip the poll delay."""
+        self._wake.set()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                handled = await self.dispatch_once()
+            except Exception:
+                log.exception("dispatch round failed; backing off")
+                handled = 0
+                await asyncio.sleep(1.0)
+            if handled < self._batch_size:
+                self._wake.clear()
+                await wait_for_event(self._wake, self._idle_poll)
+
+    async def dispatch_once(self) -> int:
+        claimed = await self._store.claim_due(self._owner, self._batch_size, self._lease_ms)
+        if not claimed:
+            return 0
+        exhausted = [m for m in claimed if m.attempts > self._max_attempts]
+        ready = [m for m in claimed if m.attempts <= self._max_attempts]
+        outcomes: list[SubmitOutcome] = [
+            Refused(
+                m.id,
+                State.FAILED,
+                Reason.RETRIES_EXHAUSTED,
+                f"gave up after {m.attempts - 1} attempts",
+            )
+            for m in exhausted
+        ]
+        outcomes.extend(await self._submit(ready))
+        await self._store.record_submissions(self._owner, outcomes)
+        self.dispatched += len(claimed)
+        return len(claimed)
+
+    async def _submit(self, messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]:
+        if not messages:
+            return []
+        try:
+            return await self._connector.submit(messages)
+        except Exception as exc:  # the connection, not the messages, failed
+            log.warning(
+                "connector %s failed a batch of %d: %s", self._connector.name, len(messages), exc
+            )
+            return [
+                RetryLater(m.id, self._retry_base_ms * 2 ** (m.attempts - 1), str(exc))
+                for m in messages
+            ]

@@ -1,0 +1,76 @@
+"""Batching carrier receipts into the store.
+
+Receipts arrive one by one from connectors; writing each in its own
+transaction would cap throughput at the database's commit rate, so they are
+collected and written together. A receipt can also overtake the record of its
+own submission (the carrier answers the submit and sends the receipt before
+our commit lands): such a receipt matches nothing yet and is kept and retried
+for ``hold_ms`` instead of being dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from smsgate.aio import wait_for_event
+from smsgate.store.records import Receipt
+from smsgate.store.repo import Store
+
+log = logging.getLogger(__name__)
+
+
+class ReceiptRecorder:
+    def __init__(
+        self, store: Store, *, flush_interval: float = 0.02, hold_ms: int = 120_000
+    ) -> None:
+        self._store = store
+        self._flush_interval = flush_interval
+        self._hold_ms = hold_ms
+        self._incoming: list[Receipt] = []
+        self._waiting: dict[Receipt, int] = {}
+        self._arrived = asyncio.Event()
+        self.recorded = 0
+
+    def __call__(self, receipt: Receipt) -> None:
+        self._incoming.append(receipt)
+        self._arrived.set()
+
+    def wake(self) -> None:
+        """Cut the idle wait short (new receipts, or shutdown)."""
+        self._arrived.set()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._incoming) + len(self._waiting)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set() or self._incoming:
+            if not self._incoming:
+                timeout = self._flush_interval * (10 if self._waiting else 100)
+                await wait_for_event(self._arrived, timeout)
+            self._arrived.clear()
+            await self.flush()
+            await asyncio.sleep(self._flush_interval)
+
+    async def flush(self) -> None:
+        batch, self._incoming = self._incoming, []
+        now = self._store.clock()
+        retry = [r for r, first_seen in self._waiting.items() if now - first_seen < self._hold_ms]
+        expired = len(self._waiting) - len(retry)
+        if expired:
+            log.warning("dropping %d receipts that matched no submitted message", expired)
+        candidates = batch + retry
+        if not candidates:
+            self._waiting = {}
+            return
+        try:
+            unmatched = await self._store.record_receipts(candidates)
+        except Exception:
+            log.exception("could not record %d receipts; will retry", len(candidates))
+            self._incoming = batch + self._incoming
+            self._waiting = {r: self._waiting[r] for r in retry}
+            return
+        first_seen = {r: self._waiting.get(r, now) for r in unmatched}
+        self.recorded += len(candidates) - len(unmatched)
+        self._waiting = first_seen

@@ -1,0 +1,137 @@
+"""Wiring one smsgate process together from its settings.
+
+``serve`` runs the HTTP API and, by default, the workers in the same event
+loop (the embedded mode a laptop needs); ``worker`` runs only the workers.
+Either way the same ``Runtime`` builds the parts, so the two modes cannot
+drift apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+import uvicorn
+from starlette.applications import Starlette
+
+from smsgate.api.app import create_app
+from smsgate.api.dialects import advanta
+from smsgate.config import Settings
+from smsgate.delivery.connectors.sandbox import SandboxConnector
+from smsgate.delivery.dispatcher import Dispatcher
+from smsgate.delivery.receipts import ReceiptRecorder
+from smsgate.gateway import Gateway
+from smsgate.notify.callbacks import CallbackFormat, Notifier
+from smsgate.store.repo import Store
+
+log = logging.getLogger(__name__)
+
+CALLBACK_FORMATS: dict[str, CallbackFormat] = {advanta.DIALECT: advanta.CALLBACKS}
+
+
+class Runtime:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.connector = SandboxConnector(
+            latency_ms=settings.sandbox_latency_ms,
+            receipt_delay_ms=settings.sandbox_receipt_delay_ms,
+            rules=settings.sandbox_rules,
+        )
+        self.receipts = ReceiptRecorder(store)
+        self.dispatcher = Dispatcher(
+            store,
+            self.connector,
+            owner=settings.worker_id,
+            batch_size=settings.dispatch_batch_size,
+            lease_ms=int(settings.lease_seconds * 1000),
+            idle_poll=settings.dispatch_idle_poll,
+            retry_base_ms=int(settings.retry_base_seconds * 1000),
+            max_attempts=settings.max_attempts,
+        )
+        self.notifier = Notifier(
+            store,
+            CALLBACK_FORMATS,
+            time_scale=settings.callback_time_scale,
+            timeout=settings.callback_timeout,
+            batch_size=settings.callback_batch_size,
+        )
+        self.gateway = Gateway(store, settings, on_queued=self.dispatcher.wake)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Runtime:
+        store = await Store.open(
+            settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous
+        )
+        return cls(settings, store)
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    @contextlib.asynccontextmanager
+    async def workers(self) -> AsyncIterator[None]:
+        """Run dispatcher, receipt recorder and notifier until the block exits.
+
+        On exit: stop claiming, let in-flight work and pending receipts finish,
+        then stop the connector.
+        """
+        stopping = asyncio.Event()
+        await self.connector.start(self.receipts)
+        tasks = [
+            asyncio.create_task(self.dispatcher.run(stopping), name="dispatcher"),
+            asyncio.create_task(self.notifier.run(stopping), name="notifier"),
+        ]
+        receipts = asyncio.create_task(self.receipts.run(stopping), name="receipts")
+        try:
+            yield
+        finally:
+            stopping.set()
+            self.receipts.wake()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.connector.stop()
+            await self.receipts.flush()
+            await asyncio.gather(receipts, return_exceptions=True)
+
+    def app(self, *, with_workers: bool) -> Starlette:
+        @contextlib.asynccontextmanager
+        async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+            if with_workers:
+                async with self.workers():
+                    yield
+            else:
+                yield
+
+        return create_app(self.gateway, lifespan)  # type: ignore[return-value]
+
+
+async def serve(settings: Settings, *, with_workers: bool = True) -> None:
+    runtime = await Runtime.open(settings)
+    try:
+        config = uvicorn.Config(
+            runtime.app(with_workers=with_workers),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
+        await uvicorn.Server(config).serve()
+    finally:
+        await runtime.close()
+
+
+async def run_worker(settings: Settings) -> None:
+    runtime = await Runtime.open(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with runtime.workers():
+            log.info("worker %s running", settings.worker_id)
+            await stop.wait()
+    finally:
+        await runtime.close()

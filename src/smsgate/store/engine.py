@@ -1,0 +1,98 @@
+"""Opening the database: one URL in, the right async engines out.
+
+SQLite gets two engines: a single-connection writer whose transactions start
+with ``BEGIN IMMEDIATE`` (so concurrent writers queue on the pool instead of
+failing with "database is locked" half-way through a transaction), and a
+reader pool that WAL mode lets run beside it. PostgreSQL uses one pool for
+both; its row locks and ``SKIP LOCKED`` do the coordination.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+@dataclass(frozen=True)
+class Engines:
+    writer: AsyncEngine
+    reader: AsyncEngine
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.writer.dialect.name == "postgresql"
+
+    async def dispose(self) -> None:
+        await self.writer.dispose()
+        if self.reader is not self.writer:
+            await self.reader.dispose()
+
+
+def async_url(url: str) -> str:
+    """Accept the URLs people write (``postgresql://``, ``sqlite:///``) and pick async drivers."""
+    parsed = make_url(url)
+    driver = {
+        "postgresql": "postgresql+asyncpg",
+        "postgres": "postgresql+asyncpg",
+        "sqlite": "sqlite+aiosqlite",
+    }.get(parsed.drivername, parsed.drivername)
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def open_engines(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10) -> Engines:
+    full_url = async_url(url)
+    if full_url.startswith("sqlite"):
+        database = make_url(full_url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        writer = _sqlite_engine(full_url, sqlite_synchronous, immediate=True, pool_size=1)
+        reader = _sqlite_engine(full_url, sqlite_synchronous, immediate=False, pool_size=pool_size)
+        return Engines(writer, reader)
+    parsed = make_url(full_url)
+    connect_args: dict[str, Any] = {}
+    schema = parsed.query.get("search_path")
+    if schema:
+        # Lets several deployments (or test runs) share one database, one schema each.
+        connect_args["server_settings"] = {"search_path": str(schema)}
+        parsed = parsed.difference_update_query(["search_path"])
+    engine = create_async_engine(
+        parsed,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+    return Engines(engine, engine)
+
+
+def _sqlite_engine(url: str, synchronous: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver so BEGIN is ours.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            f"synchronous={synchronous}",
+            "busy_timeout=30000",
+            "foreign_keys=ON",
+            "temp_store=MEMORY",
+            "cache_size=-65536",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql(begin)
+
+    return engine

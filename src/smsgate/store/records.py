@@ -1,0 +1,106 @@
+"""Plain records crossing the store boundary (no SQLAlchemy types leak out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from smsgate.core.states import Reason, State
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedBatch:
+    batch_id: int
+    message_ids: list[int]
+    balance: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A claimed message, with what a connector needs to send it."""
+
+    id: int
+    account_id: int
+    recipient: str
+    sender: str
+    body: str
+    encoding: str
+    segments: int
+    priority: int
+    want_report: bool
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    message_id: int
+    connector: str
+    carrier_ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetryLater:
+    message_id: int
+    delay_ms: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The carrier refused the message for good (or we gave up on it)."""
+
+    message_id: int
+    state: State
+    reason: Reason
+    error: str
+
+
+SubmitOutcome = Submitted | RetryLater | Refused
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A carrier's final word on a message it accepted."""
+
+    connector: str
+    carrier_ref: str
+    state: State
+    reason: Reason
+    carrier_status: str
+    occurred_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackJob:
+    id: int
+    account_id: int
+    dialect: str
+    kind: str
+    url: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    id: int
+    amount: int
+    balance_after: int
+    kind: str
+    batch_id: int | None
+    message_id: int | None
+    note: str
+    created_at: int
+
+
+class InsufficientCredit(Exception):
+    """The account cannot pay for the batch; nothing was written."""
+
+    def __init__(self, balance: int, needed: int) -> None:
+        super().__init__(f"balance {balance} is below the {needed} needed")
+        self.balance = balance
+        self.needed = needed
+
+
+class DuplicateIdentifier(Exception):
+    """A credential identifier (partnerID, username, customer id) is already in use."""

@@ -1,0 +1,885 @@
+"""The store: the only code that speaks SQL.
+
+Every write that the gateway promises to a customer is one transaction here:
+accepting a batch writes the batch, its messages (which are also the queue
+entries) and the ledger charge together, so a reply of success always means
+all of it is on disk and a failure means none of it is.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import (
+    Row,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from smsgate.core.model import (
+    Account,
+    AccountStatus,
+    MessageView,
+    PreparedMessage,
+    Priority,
+)
+from smsgate.core.states import Reason, State
+from smsgate.store import schema as t
+from smsgate.store.engine import Engines, open_engines
+from smsgate.store.migrate import upgrade
+from smsgate.store.records import (
+    AcceptedBatch,
+    CallbackJob,
+    DuplicateIdentifier,
+    InsufficientCredit,
+    LedgerEntry,
+    OutboundMessage,
+    Receipt,
+    Refused,
+    RetryLater,
+    SubmitOutcome,
+    Submitted,
+)
+
+Clock = Callable[[], int]
+
+REFUNDED_STATES = frozenset({State.REJECTED, State.FAILED})
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Store:
+    def __init__(self, engines: Engines, clock: Clock = wall_clock_ms) -> None:
+        self.engines = engines
+        self.clock = clock
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        sqlite_synchronous: str = "FULL",
+        migrate: bool = True,
+        clock: Clock = wall_clock_ms,
+    ) -> Store:
+        engines = open_engines(url, sqlite_synchronous=sqlite_synchronous)
+        if migrate:
+            await upgrade(engines)
+        return cls(engines, clock)
+
+    async def close(self) -> None:
+        await self.engines.dispose()
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engines.is_postgres
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engines.writer.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engines.reader.connect() as conn:
+            yield conn
+
+    # ---------------------------------------------------------------- accounts
+
+    async def create_account(
+        self,
+        *,
+        name: str,
+        region: str,
+        timezone: str,
+        senders: Sequence[str] = (),
+        allowed_country_codes: Sequence[int] = (),
+        dlr_callback_url: str | None = None,
+        options: dict[str, object] | None = None,
+    ) -> Account:
+        async with self._write() as conn:
+            result = await conn.execute(
+                insert(t.accounts).returning(t.accounts.c.id),
+                {
+                    "name": name,
+                    "status": AccountStatus.ACTIVE.value,
+                    "region": region,
+                    "timezone": timezone,
+                    "balance": 0,
+                    "senders": list(senders),
+                    "allowed_country_codes": list(allowed_country_codes),
+                    "dlr_callback_url": dlr_callback_url,
+                    "options": options or {},
+                    "created_at": self.clock(),
+                },
+            )
+            account_id = result.scalar_one()
+        account = await self.account(account_id)
+        assert account is not None
+        return account
+
+    async def update_account(self, account_id: int, **changes: Any) -> Account:
+        allowed = {
+            "status",
+            "senders",
+            "dlr_callback_url",
+            "allowed_country_codes",
+            "options",
+            "region",
+            "timezone",
+        }
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"cannot change {', '.join(sorted(unknown))}")
+        async with self._write() as conn:
+            await conn.execute(
+                update(t.accounts).where(t.accounts.c.id == account_id).values(**changes)
+            )
+        account = await self.account(account_id)
+        if account is None:
+            raise LookupError(f"no account {account_id}")
+        return account
+
+    async def account(self, account_id: int) -> Account | None:
+        async with self._read() as conn:
+            row = (
+                await conn.execute(select(t.accounts).where(t.accounts.c.id == account_id))
+            ).first()
+        return _account(row) if row else None
+
+    async def account_by_name(self, name: str) -> Account | None:
+        async with self._read() as conn:
+            row = (await conn.execute(select(t.accounts).where(t.accounts.c.name == name))).first()
+        return _account(row) if row else None
+
+    async def accounts(self) -> list[Account]:
+        async with self._read() as conn:
+            rows = (await conn.execute(select(t.accounts).order_by(t.accounts.c.id))).all()
+        return [_account(row) for row in rows]
+
+    async def add_credential(
+        self, account_id: int, *, kind: str, identifier: str, secret_hash: str
+    ) -> None:
+        """Attach a credential; identifiers are unique per kind across accounts."""
+        async with self._write() as conn:
+            taken = (
+                await conn.execute(
+                    select(t.credentials.c.account_id).where(
+                        t.credentials.c.kind == kind,
+                        t.credentials.c.identifier == identifier,
+                        t.credentials.c.revoked_at.is_(None),
+                        t.credentials.c.account_id != account_id,
+                    )
+                )
+            ).first()
+            if taken:
+                raise DuplicateIdentifier(f"{kind} identifier {identifier!r} is in use")
+            await conn.execute(
+                insert(t.credentials),
+                {
+                    "account_id": account_id,
+                    "kind": kind,
+                    "identifier": identifier,
+                    "secret_hash": secret_hash,
+                    "created_at": self.clock(),
+                },
+            )
+
+    async def revoke_credentials(self, account_id: int, kind: str) -> int:
+        """Revoke every active credential of a kind (key rotation); returns how many."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(t.credentials)
+                .where(
+                    t.credentials.c.account_id == account_id,
+                    t.credentials.c.kind == kind,
+                    t.credentials.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=self.clock())
+            )
+        return int(result.rowcount)
+
+    async def credentials_for(self, kind: str, identifier: str) -> list[tuple[Account, str]]:
+        """Active secrets registered under ``identifier``, with their account.
+
+        Several rows are possible while a key is being rotated.
+        """
+        query = (
+            select(t.accounts, t.credentials.c.secret_hash)
+            .join(t.credentials, t.credentials.c.account_id == t.accounts.c.id)
+            .where(
+                t.credentials.c.kind == kind,
+                t.credentials.c.identifier == identifier,
+                t.credentials.c.revoked_at.is_(None),
+            )
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(_account(row), row.secret_hash) for row in rows]
+
+    async def identifiers(self, account_id: int) -> list[tuple[str, str]]:
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(
+                    select(t.credentials.c.kind, t.credentials.c.identifier)
+                    .where(
+                        t.credentials.c.account_id == account_id,
+                        t.credentials.c.revoked_at.is_(None),
+                    )
+                    .order_by(t.credentials.c.id)
+                )
+            ).all()
+        return [(row.kind, row.identifier) for row in rows]
+
+    # ------------------------------------------------------------------ ledger
+
+    async def add_credit(self, account_id: int, amount: int, note: str = "") -> int:
+        """Top up (or, with a negative amount, debit) an account; returns the new balance."""
+        async with self._write() as conn:
+            balance = (
+                await conn.execute(
+                    update(t.accounts)
+                    .where(t.accounts.c.id == account_id)
+                    .values(balance=t.accounts.c.balance + amount)
+                    .returning(t.accounts.c.balance)
+                )
+            ).scalar_one_or_none()
+            if balance is None:
+                raise LookupError(f"no account {account_id}")
+            await conn.execute(
+                insert(t.ledger),
+                {
+                    "account_id": account_id,
+                    "amount": amount,
+                    "balance_after": balance,
+                    "kind": "topup" if amount >= 0 else "debit",
+                    "note": note,
+                    "created_at": self.clock(),
+                },
+            )
+        return int(balance)
+
+    async def balance(self, account_id: int) -> int:
+        async with self._read() as conn:
+            value = (
+                await conn.execute(
+                    select(t.accounts.c.balance).where(t.accounts.c.id == account_id)
+                )
+            ).scalar_one()
+        return int(value)
+
+    async def ledger_entries(self, account_id: int) -> list[LedgerEntry]:
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(
+                    select(t.ledger)
+                    .where(t.ledger.c.account_id == account_id)
+                    .order_by(t.ledger.c.id)
+                )
+            ).all()
+        return [
+            LedgerEntry(
+                id=row.id,
+                amount=row.amount,
+                balance_after=row.balance_after,
+                kind=row.kind,
+                batch_id=row.batch_id,
+                message_id=row.message_id,
+                note=row.note,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+
+    # -------------------------------------------------------------- submission
+
+    async def accept(
+        self,
+        account_id: int,
+        *,
+        dialect: str,
+        messages: Sequence[PreparedMessage],
+        priority: Priority = Priority.NORMAL,
+        want_report: bool = True,
+    ) -> AcceptedBatch:
+        """Store a batch, its messages and their charge in one transaction.
+
+        Raises ``InsufficientCredit`` (and writes nothing) if the balance does not
+        cover the total cost.
+        """
+        now = self.clock()
+        cost = sum(message.cost for message in messages)
+        async with self._write() as conn:
+            balance = (
+                await conn.execute(
+                    update(t.accounts)
+                    .where(t.accounts.c.id == account_id, t.accounts.c.balance >= cost)
+                    .values(balance=t.accounts.c.balance - cost)
+                    .returning(t.accounts.c.balance)
+                )
+            ).scalar_one_or_none()
+            if balance is None:
+                current = (
+                    await conn.execute(
+                        select(t.accounts.c.balance).where(t.accounts.c.id == account_id)
+                    )
+                ).scalar_one()
+                raise InsufficientCredit(int(current), cost)
+            batch_id = (
+                await conn.execute(
+                    insert(t.batches).returning(t.batches.c.id),
+                    {
+                        "account_id": account_id,
+                        "dialect": dialect,
+                        "message_count": len(messages),
+                        "cost": cost,
+                        "created_at": now,
+                    },
+                )
+            ).scalar_one()
+            message_ids = await self._allocate_message_ids(conn, len(messages))
+            if messages:
+                rows = [
+                    {
+                        "id": message_id,
+                        "batch_id": batch_id,
+                        "account_id": account_id,
+                        "recipient": m.recipient,
+                        "network_id": m.network_id,
+                        "sender": m.sender,
+                        "body": m.text,
+                        "encoding": m.encoding.value,
+                        "segments": m.segments,
+                        "cost": m.cost,
+                        "client_ref": m.client_ref,
+                        "priority": int(priority),
+                        "want_report": want_report,
+                        "state": m.state.value,
+                        "created_at": now,
+                        "due_at": m.due_at,
+                    }
+                    for message_id, m in zip(message_ids, messages, strict=True)
+                ]
+                await conn.execute(insert(t.messages), rows)
+            await conn.execute(
+                insert(t.ledger),
+                {
+                    "account_id": account_id,
+                    "amount": -cost,
+                    "balance_after": balance,
+                    "kind": "charge",
+                    "batch_id": batch_id,
+                    "note": f"{len(messages)} messages",
+                    "created_at": now,
+                },
+            )
+        return AcceptedBatch(int(batch_id), message_ids, int(balance))
+
+    async def _allocate_message_ids(self, conn: AsyncConnection, count: int) -> list[int]:
+        """Ids for a batch, known before the insert so it can be one executemany.
+
+        (Asking the insert to RETURN ids in order costs a statement per row on
+        SQLite.) On SQLite the caller holds the write lock, so MAX(id) is ours;
+        PostgreSQL hands out sequence values, which never block other writers.
+        """
+        if not count:
+            return []
+        if self.is_postgres:
+            result = await conn.execute(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence('messages', 'id')) "
+                    "FROM generate_series(1, :count)"
+                ),
+                {"count": count},
+            )
+            return sorted(int(value) for value in result.scalars())
+        highest = (await conn.execute(select(func.max(t.messages.c.id)))).scalar() or 0
+        return list(range(highest + 1, highest + 1 + count))
+
+    async def remembered_reply(
+        self, account_id: int, scope: str, key: str, since_ms: int = 0
+    ) -> str | None:
+        """The stored reply of an earlier request with the same idempotency key."""
+        async with self._read() as conn:
+            return (
+                await conn.execute(
+                    select(t.idempotency_keys.c.response).where(
+                        t.idempotency_keys.c.account_id == account_id,
+                        t.idempotency_keys.c.scope == scope,
+                        t.idempotency_keys.c.key == key,
+                        t.idempotency_keys.c.created_at >= since_ms,
+                    )
+                )
+            ).scalar_one_or_none()
+
+    async def remember_reply(
+        self, account_id: int, scope: str, key: str, batch_id: int | None, response: str
+    ) -> str:
+        """Record the reply for a key; if another request won the race, return its reply."""
+        try:
+            async with self._write() as conn:
+                await conn.execute(
+                    insert(t.idempotency_keys),
+                    {
+                        "account_id": account_id,
+                        "scope": scope,
+                        "key": key,
+                        "batch_id": batch_id,
+                        "response": response,
+                        "created_at": self.clock(),
+                    },
+                )
+        except IntegrityError:
+            earlier = await self.remembered_reply(account_id, scope, key)
+            if earlier is not None:
+                return earlier
+            raise
+        return response
+
+    # ------------------------------------------------------------------ status
+
+    async def message(self, account_id: int, message_id: int) -> MessageView | None:
+        """One message of this account; another account's id reads as absent."""
+        m = t.messages.c
+        async with self._read() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        m.id,
+                        m.batch_id,
+                        m.recipient,
+                        m.state,
+                        m.reason,
+                        m.network_id,
+                        m.created_at,
+                        m.submitted_at,
+                        m.done_at,
+                        m.client_ref,
+                    ).where(m.id == message_id, m.account_id == account_id)
+                )
+            ).first()
+        if row is None:
+            return None
+        return MessageView(
+            id=row.id,
+            batch_id=row.batch_id,
+            recipient=row.recipient,
+            state=State(row.state),
+            reason=Reason(row.reason),
+            network_id=row.network_id,
+            created_at=row.created_at,
+            submitted_at=row.submitted_at,
+            done_at=row.done_at,
+            client_ref=row.client_ref,
+        )
+
+    async def count_by_state(self, account_id: int | None = None) -> dict[State, int]:
+        m = t.messages.c
+        query = select(m.state, func.count()).group_by(m.state)
+        if account_id is not None:
+            query = query.where(m.account_id == account_id)
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return {State(state): int(count) for state, count in rows}
+
+    # ----------------------------------------------------------- dispatch queue
+
+    async def claim_due(self, owner: str, limit: int, lease_ms: int) -> list[OutboundMessage]:
+        """Lease up to ``limit`` due messages to ``owner``, most urgent first.
+
+        A lease that runs out (its worker died) makes the message claimable again;
+        on PostgreSQL ``SKIP LOCKED`` lets many workers claim side by side.
+        """
+        now = self.clock()
+        m = t.messages.c
+        due = (
+            select(m.id)
+            .where(
+                text(t.WAITING_FOR_DISPATCH),
+                m.due_at <= now,
+                or_(m.lease_until.is_(None), m.lease_until < now),
+            )
+            .order_by(m.priority, m.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        claim = (
+            update(t.messages)
+            .where(m.id.in_(due))
+            .values(lease_owner=owner, lease_until=now + lease_ms, attempts=m.attempts + 1)
+            .returning(
+                m.id,
+                m.account_id,
+                m.recipient,
+                m.sender,
+                m.body,
+                m.encoding,
+                m.segments,
+                m.priority,
+                m.want_report,
+                m.attempts,
+            )
+        )
+        async with self._write() as conn:
+            rows = (await conn.execute(claim)).all()
+        return [
+            OutboundMessage(
+                id=row.id,
+                account_id=row.account_id,
+                recipient=row.recipient,
+                sender=row.sender,
+                body=row.body,
+                encoding=row.encoding,
+                segments=row.segments,
+                priority=row.priority,
+                want_report=row.want_report,
+                attempts=row.attempts,
+            )
+            for row in rows
+        ]
+
+    async def record_submissions(self, owner: str, outcomes: Sequence[SubmitOutcome]) -> None:
+        """Apply what the connector said about each claimed message, in one transaction."""
+        now = self.clock()
+        m = t.messages.c
+        async with self._write() as conn:
+            # Only the current lease holder may decide; a worker whose lease ran
+            # out (and whose messages another worker re-claimed) is ignored.
+            mine = set(
+                (
+                    await conn.execute(
+                        select(m.id)
+                        .where(
+                            m.id.in_([o.message_id for o in outcomes]),
+                            m.lease_owner == owner,
+                            text(t.WAITING_FOR_DISPATCH),
+                        )
+                        .with_for_update()
+                    )
+                ).scalars()
+            )
+            outcomes = [o for o in outcomes if o.message_id in mine]
+            submitted = [o for o in outcomes if isinstance(o, Submitted)]
+            retries = [o for o in outcomes if isinstance(o, RetryLater)]
+            refused = [o for o in outcomes if isinstance(o, Refused)]
+            by_id = m.id == bindparam("mid")
+            if submitted:
+                await conn.execute(
+                    update(t.messages)
+                    .where(by_id)
+                    .values(
+                        state=State.SUBMITTED.value,
+                        connector=bindparam("connector"),
+                        carrier_ref=bindparam("ref"),
+                        submitted_at=now,
+                        lease_owner=None,
+                        lease_until=None,
+                    ),
+                    [
+                        {"mid": o.message_id, "connector": o.connector, "ref": o.carrier_ref}
+                        for o in submitted
+                    ],
+                )
+                await conn.execute(
+                    insert(t.delivery_events),
+                    [
+                        {
+                            "message_id": o.message_id,
+                            "state": State.SUBMITTED.value,
+                            "reason": "",
+                            "carrier_status": None,
+                            "occurred_at": now,
+                            "recorded_at": now,
+                        }
+                        for o in submitted
+                    ],
+                )
+            if retries:
+                await conn.execute(
+                    update(t.messages)
+                    .where(by_id)
+                    .values(
+                        due_at=bindparam("due"),
+                        lease_owner=None,
+                        lease_until=None,
+                    ),
+                    [{"mid": o.message_id, "due": now + o.delay_ms} for o in retries],
+                )
+            if refused:
+                await self._finish(
+                    conn, [(o.message_id, o.state, o.reason, o.error) for o in refused], now
+                )
+
+    async def record_receipts(self, receipts: Sequence[Receipt]) -> list[Receipt]:
+        """Move receipted messages to their final state; return the receipts that matched
+        no submitted message (yet) so the caller can try them again later."""
+        if not receipts:
+            return []
+        now = self.clock()
+        m = t.messages.c
+        by_connector: dict[str, dict[str, Receipt]] = defaultdict(dict)
+        for receipt in receipts:
+            by_connector[receipt.connector][receipt.carrier_ref] = receipt
+        unmatched: list[Receipt] = []
+        async with self._write() as conn:
+            for connector, by_ref in by_connector.items():
+                rows = (
+                    await conn.execute(
+                        select(m.id, m.carrier_ref)
+                        .where(
+                            m.connector == connector,
+                            m.carrier_ref.in_(list(by_ref)),
+                            m.state == State.SUBMITTED.value,
+                        )
+                        .with_for_update()
+                    )
+                ).all()
+                found = {row.carrier_ref: row.id for row in rows}
+                unmatched.extend(r for ref, r in by_ref.items() if ref not in found)
+                finals = [
+                    (found[ref], r.state, r.reason, r.carrier_status, r.occurred_at)
+                    for ref, r in by_ref.items()
+                    if ref in found
+                ]
+                if finals:
+                    await self._finish(
+                        conn, [f[:4] for f in finals], now, occurred={f[0]: f[4] for f in finals}
+                    )
+        return unmatched
+
+    async def _finish(
+        self,
+        conn: AsyncConnection,
+        finals: Sequence[tuple[int, State, Reason, str | None]],
+        now: int,
+        *,
+        occurred: dict[int, int] | None = None,
+    ) -> None:
+        """Write final states, their events, refunds and callbacks.
+
+        The caller has already locked the rows and checked they may move.
+        """
+        m = t.messages.c
+        params = [
+            {
+                "mid": mid,
+                "state": state.value,
+                "reason": reason.value,
+                "done": (occurred or {}).get(mid, now),
+            }
+            for mid, state, reason, _status in finals
+        ]
+        values: dict[str, Any] = {
+            "state": bindparam("state"),
+            "reason": bindparam("reason"),
+            "done_at": bindparam("done"),
+            "lease_owner": None,
+            "lease_until": None,
+        }
+        await conn.execute(
+            update(t.messages).where(m.id == bindparam("mid")).values(**values), params
+        )
+        await conn.execute(
+            insert(t.delivery_events),
+            [
+                {
+                    "message_id": mid,
+                    "state": state.value,
+                    "reason": reason.value,
+                    "carrier_status": status,
+                    "occurred_at": (occurred or {}).get(mid, now),
+                    "recorded_at": now,
+                }
+                for mid, state, reason, status in finals
+            ],
+        )
+        ids = [mid for mid, *_ in finals]
+        rows = (
+            await conn.execute(
+                select(
+                    m.id,
+                    m.account_id,
+                    m.cost,
+                    m.batch_id,
+                    m.want_report,
+                    m.recipient,
+                    m.network_id,
+                    m.client_ref,
+                    m.created_at,
+                    m.submitted_at,
+                    m.done_at,
+                    m.state,
+                    m.reason,
+                    t.batches.c.dialect,
+                    t.accounts.c.dlr_callback_url,
+                    t.accounts.c.timezone,
+                )
+                .join(t.batches, t.batches.c.id == m.batch_id)
+                .join(t.accounts, t.accounts.c.id == m.account_id)
+                .where(m.id.in_(ids))
+            )
+        ).all()
+        await self._refund(conn, [row for row in rows if State(row.state) in REFUNDED_STATES], now)
+        callbacks = [
+            {
+                "account_id": row.account_id,
+                "message_id": row.id,
+                "dialect": row.dialect,
+                "kind": "dlr",
+                "url": row.dlr_callback_url,
+                "payload": _dlr_payload(row),
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for row in rows
+            if row.want_report and row.dlr_callback_url
+        ]
+        if callbacks:
+            await conn.execute(insert(t.callback_outbox), callbacks)
+
+    async def _refund(self, conn: AsyncConnection, rows: Sequence[Any], now: int) -> None:
+        per_account: dict[int, list[Any]] = defaultdict(list)
+        for row in rows:
+            if row.cost:
+                per_account[row.account_id].append(row)
+        for account_id, refunds in per_account.items():
+            total = sum(row.cost for row in refunds)
+            balance = (
+                await conn.execute(
+                    update(t.accounts)
+                    .where(t.accounts.c.id == account_id)
+                    .values(balance=t.accounts.c.balance + total)
+                    .returning(t.accounts.c.balance)
+                )
+            ).scalar_one()
+            running = balance - total
+            entries = []
+            for row in refunds:
+                running += row.cost
+                entries.append(
+                    {
+                        "account_id": account_id,
+                        "amount": row.cost,
+                        "balance_after": running,
+                        "kind": "refund",
+                        "batch_id": row.batch_id,
+                        "message_id": row.id,
+                        "note": f"{row.state} {row.reason}".strip(),
+                        "created_at": now,
+                    }
+                )
+            await conn.execute(insert(t.ledger), entries)
+
+    # --------------------------------------------------------------- callbacks
+
+    async def claim_callbacks(self, limit: int, lease_ms: int) -> list[CallbackJob]:
+        now = self.clock()
+        c = t.callback_outbox.c
+        due = (
+            select(c.id)
+            .where(
+                text("state = 'pending'"),
+                c.next_attempt_at <= now,
+                or_(c.lease_until.is_(None), c.lease_until < now),
+            )
+            .order_by(c.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        claim = (
+            update(t.callback_outbox)
+            .where(c.id.in_(due))
+            .values(lease_until=now + lease_ms, attempts=c.attempts + 1)
+            .returning(c.id, c.account_id, c.dialect, c.kind, c.url, c.payload, c.attempts)
+        )
+        async with self._write() as conn:
+            rows = (await conn.execute(claim)).all()
+        return [
+            CallbackJob(
+                id=row.id,
+                account_id=row.account_id,
+                dialect=row.dialect,
+                kind=row.kind,
+                url=row.url,
+                payload=row.payload,
+                attempts=row.attempts,
+            )
+            for row in rows
+        ]
+
+    async def callback_finished(
+        self, job_id: int, *, delivered: bool, error: str | None = None, retry_at: int | None = None
+    ) -> None:
+        """Record one attempt: delivered, to be retried at ``retry_at``, or abandoned."""
+        now = self.clock()
+        if delivered:
+            values: dict[str, Any] = {"state": "sent", "sent_at": now, "last_error": None}
+        elif retry_at is not None:
+            values = {"next_attempt_at": retry_at, "last_error": error}
+        else:
+            values = {"state": "failed", "last_error": error}
+        async with self._write() as conn:
+            await conn.execute(
+                update(t.callback_outbox)
+                .where(t.callback_outbox.c.id == job_id)
+                .values(lease_until=None, **values)
+            )
+
+    async def callback_states(self, account_id: int) -> dict[str, int]:
+        c = t.callback_outbox.c
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(
+                    select(c.state, func.count())
+                    .where(c.account_id == account_id)
+                    .group_by(c.state)
+                )
+            ).all()
+        return {state: int(count) for state, count in rows}
+
+
+def _account(row: Row[Any]) -> Account:
+    return Account(
+        id=row.id,
+        name=row.name,
+        status=AccountStatus(row.status),
+        region=row.region,
+        timezone=row.timezone,
+        balance=int(row.balance),
+        senders=tuple(row.senders or ()),
+        allowed_country_codes=tuple(int(c) for c in row.allowed_country_codes or ()),
+        dlr_callback_url=row.dlr_callback_url,
+        options=dict(row.options or {}),
+    )
+
+
+def _dlr_payload(row: Any) -> dict[str, Any]:
+    """The canonical facts a dialect renders its delivery callback from."""
+    return {
+        "message_id": row.id,
+        "batch_id": row.batch_id,
+        "recipient": row.recipient,
+        "network_id": row.network_id,
+        "client_ref": row.client_ref,
+        "state": row.state,
+        "reason": row.reason,
+        "created_at": row.created_at,
+        "submitted_at": row.submitted_at,
+        "done_at": row.done_at,
+        "timezone": row.timezone,
+    }

@@ -1,0 +1,189 @@
+"""The one schema both engines share.
+
+Conventions: every ``*_at`` column is unix epoch milliseconds (BIGINT), so
+SQLite and PostgreSQL compare times identically and the dispatcher's due-time
+arithmetic is integer math; money is integer hundredths of a credit.
+
+The ``messages`` table is also the delivery queue: a message waiting for
+dispatch has state ``queued`` or ``scheduled`` and ``due_at`` in the past, and a
+dispatcher claims it by writing a lease (``lease_owner``/``lease_until``). The
+partial index ``ix_messages_due`` covers exactly the waiting rows, so claiming
+stays cheap however many delivered messages the table holds.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# BIGINT primary keys autoincrement on PostgreSQL, but SQLite only aliases
+# ROWID for a column typed exactly INTEGER.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+WAITING_FOR_DISPATCH = "state IN ('queued', 'scheduled')"
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("region", String(2), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("balance", BigInteger, nullable=False, server_default="0"),
+    Column("senders", JSON, nullable=False),
+    Column("allowed_country_codes", JSON, nullable=False),
+    Column("dlr_callback_url", Text),
+    Column("options", JSON, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("identifier", String(128), nullable=False),
+    Column("secret_hash", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger),
+    Index("ix_credentials_lookup", "kind", "identifier"),
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("dialect", String(16), nullable=False),
+    Column("message_count", Integer, nullable=False),
+    Column("cost", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("batch_id", ForeignKey("batches.id"), nullable=False),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("recipient", String(20), nullable=False),
+    Column("network_id", SmallInteger, nullable=False),
+    Column("sender", String(20), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("encoding", String(8), nullable=False),
+    Column("segments", SmallInteger, nullable=False),
+    Column("cost", BigInteger, nullable=False),
+    Column("client_ref", String(64)),
+    Column("priority", SmallInteger, nullable=False),
+    Column("want_report", Boolean, nullable=False, server_default=text("true")),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(32), nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("due_at", BigInteger, nullable=False),
+    Column("submitted_at", BigInteger),
+    Column("done_at", BigInteger),
+    Column("attempts", SmallInteger, nullable=False, server_default="0"),
+    Column("lease_owner", String(128)),
+    Column("lease_until", BigInteger),
+    Column("connector", String(64)),
+    Column("carrier_ref", String(64)),
+    Index("ix_messages_batch", "batch_id"),
+    Index("ix_messages_carrier", "connector", "carrier_ref"),
+    Index(
+        "ix_messages_due",
+        "priority",
+        "due_at",
+        sqlite_where=text(WAITING_FOR_DISPATCH),
+        postgresql_where=text(WAITING_FOR_DISPATCH),
+    ),
+)
+
+delivery_events = Table(
+    "delivery_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("message_id", ForeignKey("messages.id"), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(32), nullable=False, server_default=""),
+    Column("carrier_status", String(32)),
+    Column("occurred_at", BigInteger, nullable=False),
+    Column("recorded_at", BigInteger, nullable=False),
+    Index("ix_delivery_events_message", "message_id"),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("balance_after", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("batch_id", ForeignKey("batches.id")),
+    Column("message_id", ForeignKey("messages.id")),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_ledger_account", "account_id", "id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("account_id", ForeignKey("accounts.id"), primary_key=True),
+    Column("scope", String(32), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("batch_id", ForeignKey("batches.id")),
+    Column("response", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+callback_outbox = Table(
+    "callback_outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("message_id", ForeignKey("messages.id")),
+    Column("dialect", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(16), nullable=False, server_default="pending"),
+    Column("attempts", SmallInteger, nullable=False, server_default="0"),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("lease_until", BigInteger),
+    Column("last_error", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("sent_at", BigInteger),
+    Index(
+        "ix_callback_outbox_due",
+        "next_attempt_at",
+        sqlite_where=text("state = 'pending'"),
+        postgresql_where=text("state = 'pending'"),
+    ),
+    UniqueConstraint("message_id", "kind", "dialect", name="uq_callback_outbox_event"),
+)

@@ -1,0 +1,207 @@
+"""The store on both engines: one transaction per promise, leases, receipts, ledger."""
+
+from __future__ import annotations
+
+import pytest
+
+from smsgate.core.encoding import Encoding
+from smsgate.core.model import Account, PreparedMessage
+from smsgate.core.states import Reason, State
+from smsgate.store.migrate import current_revision, upgrade
+from smsgate.store.records import (
+    InsufficientCredit,
+    Receipt,
+    Refused,
+    RetryLater,
+    Submitted,
+)
+from smsgate.store.repo import Store
+
+
+def prepared(
+    n: int,
+    *,
+    cost: int = 100,
+    due_at: int = 0,
+    state: State = State.QUEUED,
+    prefix: str = "+2547120",
+) -> list[PreparedMessage]:
+    return [
+        PreparedMessage(
+            recipient=f"{prefix}{i:05d}",
+            network_id=1,
+            sender="SMSGATE",
+            text=f"message {i}",
+            encoding=Encoding.GSM7,
+            segments=1,
+            cost=cost,
+            client_ref=str(i),
+            due_at=due_at,
+            state=state,
+        )
+        for i in range(n)
+    ]
+
+
+def advance(store: Store, ms: int) -> None:
+    """Move the store's clock forward, as if ``ms`` milliseconds had passed."""
+    base = store.clock()
+    store.clock = lambda: base + ms
+
+
+async def funded(store: Store, credit: int = 100_000, callback: str | None = None) -> Account:
+    count = len(await store.accounts())
+    account = await store.create_account(
+        name=f"acct{count}",
+        region="KE",
+        timezone="Africa/Nairobi",
+        senders=["SMSGATE"],
+        dlr_callback_url=callback,
+    )
+    await store.add_credit(account.id, credit)
+    return account
+
+
+async def test_migrations_are_idempotent(store: Store) -> None:
+    await upgrade(store.engines)
+    assert await current_revision(store.engines) == "0001"
+
+
+async def test_accept_returns_ids_in_order_and_charges_once(store: Store) -> None:
+    account = await funded(store)
+    batch = await store.accept(account.id, dialect="advanta", messages=prepared(250))
+    assert len(set(batch.message_ids)) == 250
+    assert batch.message_ids == sorted(batch.message_ids)
+    assert batch.balance == await store.balance(account.id) == 75_000
+    for index in (0, 137, 249):
+        view = await store.message(account.id, batch.message_ids[index])
+        assert view is not None and view.client_ref == str(index)
+        assert view.recipient == f"+2547120{index:05d}"
+    entries = await store.ledger_entries(account.id)
+    assert [(e.kind, e.amount, e.balance_after) for e in entries] == [
+        ("topup", 100_000, 100_000),
+        ("charge", -25_000, 75_000),
+    ]
+
+
+async def test_insufficient_credit_writes_nothing(store: Store) -> None:
+    account = await funded(store, credit=999)
+    with pytest.raises(InsufficientCredit) as raised:
+        await store.accept(account.id, dialect="advanta", messages=prepared(10))
+    assert (raised.value.balance, raised.value.needed) == (999, 1000)
+    assert await store.balance(account.id) == 999
+    assert await store.count_by_state(account.id) == {}
+    assert [e.kind for e in await store.ledger_entries(account.id)] == ["topup"]
+
+
+async def test_other_accounts_messages_are_invisible(store: Store) -> None:
+    owner, stranger = await funded(store), await funded(store)
+    batch = await store.accept(owner.id, dialect="advanta", messages=prepared(1))
+    assert await store.message(owner.id, batch.message_ids[0]) is not None
+    assert await store.message(stranger.id, batch.message_ids[0]) is None
+
+
+async def test_claims_are_exclusive_and_leases_expire(store: Store) -> None:
+    account = await funded(store)
+    await store.accept(account.id, dialect="advanta", messages=prepared(10))
+    first = await store.claim_due("w1", 6, lease_ms=60_000)
+    second = await store.claim_due("w2", 6, lease_ms=60_000)
+    assert len(first) == 6 and len(second) == 4
+    assert not {m.id for m in first} & {m.id for m in second}
+    assert await store.claim_due("w3", 10, lease_ms=60_000) == []
+    # w1 dies: once its lease runs out, another worker gets its messages back.
+    advance(store, 61_000)
+    reclaimed = await store.claim_due("w3", 10, lease_ms=60_000)
+    assert {m.id for m in reclaimed} == {m.id for m in first} | {m.id for m in second}
+    assert {m.attempts for m in reclaimed} == {2}
+
+
+async def test_scheduled_messages_are_not_claimed_early(store: Store) -> None:
+    account = await funded(store)
+    later = store.clock() + 3_600_000
+    await store.accept(
+        account.id, dialect="advanta", messages=prepared(3, due_at=later, state=State.SCHEDULED)
+    )
+    assert await store.claim_due("w", 10, lease_ms=1000) == []
+    advance(store, later - store.clock())
+    assert len(await store.claim_due("w", 10, lease_ms=1000)) == 3
+
+
+async def test_submission_outcomes_and_stale_leases(store: Store) -> None:
+    account = await funded(store)
+    batch = await store.accept(account.id, dialect="advanta", messages=prepared(3))
+    a, b, c = batch.message_ids
+    await store.claim_due("w1", 3, lease_ms=60_000)
+    await store.record_submissions(
+        "w1",
+        [
+            Submitted(a, "sandbox", "ref-a"),
+            RetryLater(b, 5_000, "throttled"),
+            Refused(c, State.REJECTED, Reason.CARRIER_REJECTED, "bad"),
+        ],
+    )
+    states = {m: (await store.message(account.id, m)).state for m in (a, b, c)}  # type: ignore[union-attr]
+    assert states == {a: State.SUBMITTED, b: State.QUEUED, c: State.REJECTED}
+    assert await store.balance(account.id) == 100_000 - 300 + 100  # c refunded
+    # An outcome from a worker that no longer holds the lease is ignored.
+    await store.record_submissions("someone-else", [Submitted(b, "sandbox", "ref-b")])
+    view = await store.message(account.id, b)
+    assert view is not None and view.state is State.QUEUED
+
+
+async def test_receipts_finish_messages_once_and_queue_callbacks(store: Store) -> None:
+    account = await funded(store, callback="http://127.0.0.1:9/dlr")
+    batch = await store.accept(account.id, dialect="advanta", messages=prepared(2))
+    a, b = batch.message_ids
+    await store.claim_due("w", 2, lease_ms=60_000)
+    await store.record_submissions(
+        "w", [Submitted(a, "sandbox", "r1"), Submitted(b, "sandbox", "r2")]
+    )
+    early = Receipt("sandbox", "r3", State.DELIVERED, Reason.NONE, "DELIVRD", store.clock())
+    receipts = [
+        Receipt("sandbox", "r1", State.DELIVERED, Reason.NONE, "DELIVRD", store.clock()),
+        Receipt(
+            "sandbox", "r2", State.UNDELIVERABLE, Reason.ABSENT_SUBSCRIBER, "UNDELIV", store.clock()
+        ),
+        early,
+    ]
+    assert await store.record_receipts(receipts) == [early]
+    assert (await store.message(account.id, a)).state is State.DELIVERED  # type: ignore[union-attr]
+    view_b = await store.message(account.id, b)
+    assert view_b is not None and view_b.reason is Reason.ABSENT_SUBSCRIBER
+    # A duplicated receipt changes nothing and queues no second callback.
+    late = Receipt("sandbox", "r1", State.UNDELIVERABLE, Reason.UNKNOWN, "UNDELIV", store.clock())
+    assert await store.record_receipts([late]) == [late]
+    assert (await store.message(account.id, a)).state is State.DELIVERED  # type: ignore[union-attr]
+    jobs = await store.claim_callbacks(10, lease_ms=60_000)
+    assert sorted(job.payload["message_id"] for job in jobs) == [a, b]
+    assert {job.payload["state"] for job in jobs} == {"delivered", "undeliverable"}
+    assert await store.claim_callbacks(10, lease_ms=60_000) == []
+
+
+async def test_callback_retry_and_give_up(store: Store) -> None:
+    account = await funded(store, callback="http://127.0.0.1:9/dlr")
+    batch = await store.accept(account.id, dialect="advanta", messages=prepared(1))
+    await store.claim_due("w", 1, lease_ms=60_000)
+    await store.record_submissions("w", [Submitted(batch.message_ids[0], "sandbox", "x")])
+    await store.record_receipts(
+        [Receipt("sandbox", "x", State.DELIVERED, Reason.NONE, "DELIVRD", store.clock())]
+    )
+    [job] = await store.claim_callbacks(10, lease_ms=60_000)
+    await store.callback_finished(
+        job.id, delivered=False, error="HTTP 500", retry_at=store.clock() + 10_000
+    )
+    assert await store.claim_callbacks(10, lease_ms=60_000) == []
+    advance(store, 10_001)
+    [again] = await store.claim_callbacks(10, lease_ms=60_000)
+    assert again.attempts == 2
+    await store.callback_finished(again.id, delivered=True)
+    assert await store.callback_states(account.id) == {"sent": 1}
+
+
+async def test_remembered_replies_first_writer_wins(store: Store) -> None:
+    account = await funded(store)
+    assert await store.remembered_reply(account.id, "advanta", "k") is None
+    assert await store.remember_reply(account.id, "advanta", "k", None, "first") == "first"
+    assert await store.remember_reply(account.id, "advanta", "k", None, "second") == "first"
+    assert await store.remembered_reply(account.id, "advanta", "k") == "first"
