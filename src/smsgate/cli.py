@@ -54,6 +54,7 @@ def _with_store(work: Callable[[Store], Awaitable[T]]) -> T:
 
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @app.command("serve")
@@ -123,7 +124,8 @@ def demo_command(
 
     account, partner_id, apikey = _with_store(prepare)
     base = f"http://{settings.host}:{settings.port}"
-    console.print(_demo_banner(base, account, partner_id, apikey), highlight=False)
+    # Plain output: Rich would wrap the long curl lines and break copy-paste.
+    typer.echo(_demo_banner(base, account, partner_id, apikey))
     asyncio.run(serve(settings))
 
 

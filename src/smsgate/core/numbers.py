@@ -49,6 +49,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import phonenumbers
 from phonenumbers import (
@@ -125,24 +126,119 @@ class _Unsure(Exception):
 
 _UNSURE = _Unsure()
 
+# Named groups of the per-length classifier regexes, mapped to phonenumbers' types.
+_GROUP_TYPES: dict[str | None, int] = {
+    "premium_rate": PhoneNumberType.PREMIUM_RATE,
+    "toll_free": PhoneNumberType.TOLL_FREE,
+    "shared_cost": PhoneNumberType.SHARED_COST,
+    "voip": PhoneNumberType.VOIP,
+    "personal_number": PhoneNumberType.PERSONAL_NUMBER,
+    "pager": PhoneNumberType.PAGER,
+    "uan": PhoneNumberType.UAN,
+    "voicemail": PhoneNumberType.VOICEMAIL,
+    "fixed_line_or_mobile": PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    "fixed_line": PhoneNumberType.FIXED_LINE,
+    "mobile": PhoneNumberType.MOBILE,
+}
+_SPECIAL_DESCS = (  # _number_type_helper's order of precedence
+    "premium_rate",
+    "toll_free",
+    "shared_cost",
+    "voip",
+    "personal_number",
+    "pager",
+    "uan",
+    "voicemail",
+)
 
-def _desc_entry(desc: PhoneNumberDesc | None) -> tuple[frozenset[int], re.Pattern[str]] | None:
-    """Pre-compile a PhoneNumberDesc the way _is_number_matching_desc reads it."""
+_Desc = tuple[frozenset[int], str]
+
+
+def _desc(desc: PhoneNumberDesc | None) -> _Desc | None:
+    """A PhoneNumberDesc as _is_number_matching_desc reads it: lengths, pattern."""
     if desc is None or not desc.national_number_pattern:
         return None
-    return frozenset(desc.possible_length), re.compile(desc.national_number_pattern)
+    return frozenset(desc.possible_length), desc.national_number_pattern
 
 
-def _for_length(
-    entry: tuple[frozenset[int], re.Pattern[str]] | None, length: int
-) -> re.Pattern[str] | None:
-    """The pattern to try for numbers of this length, or None if the desc cannot match."""
-    if entry is None:
+class _Descs(NamedTuple):
+    """What _number_type_helper looks at in a region's metadata."""
+
+    general: _Desc | None
+    specials: list[tuple[str, _Desc | None]]  # in order of precedence
+    fixed: _Desc | None
+    mobile: _Desc | None
+    same_mobile_and_fixed: bool
+
+
+def _applies(desc: _Desc | None, length: int) -> str | None:
+    """The desc's pattern if a national number of this length could match it."""
+    if desc is None:
         return None
-    lengths, pattern = entry
+    lengths, pattern = desc
     if lengths and length not in lengths:
         return None
     return pattern
+
+
+def _likely(length: int, descs: _Descs) -> re.Pattern[str] | None:
+    """A regex matching exactly the numbers of this length that _number_type_helper
+    calls MOBILE (FIXED_LINE_OR_MOBILE where both share one pattern).
+
+    That is what most recipients are, and this group-free check with negative
+    lookaheads for the types that take precedence is cheaper than the full
+    classifier.
+    """
+    general, specials, fixed, mobile, same_mobile_and_fixed = descs
+    general_pattern = _applies(general, length)
+    target = _applies(fixed if same_mobile_and_fixed else mobile, length)
+    if general_pattern is None or target is None:
+        return None
+    preceding = [pattern for _, desc in specials if (pattern := _applies(desc, length)) is not None]
+    if not same_mobile_and_fixed and (fixed_pattern := _applies(fixed, length)) is not None:
+        preceding.append(fixed_pattern)
+    exclusion = f"(?!(?:{'|'.join(preceding)})\\Z)" if preceding else ""
+    return re.compile(f"(?=(?:{general_pattern})\\Z){exclusion}(?:{target})")
+
+
+def _classifier(length: int, descs: _Descs) -> re.Pattern[str] | None:
+    """phonenumbers._number_type_helper for one length, as a single regex.
+
+    Calling ``fullmatch`` once instead of up to eleven times is most of the
+    speed-up. The general desc is a lookahead; the typed descs are named
+    alternatives in the helper's order of precedence, and a backtracking
+    ``fullmatch`` settles on the first alternative that matches the whole
+    number, so ``lastgroup`` names the type the helper would return. None
+    means the helper answers UNKNOWN for every number of this length.
+    """
+    general, specials, fixed, mobile, same_mobile_and_fixed = descs
+    general_pattern = _applies(general, length)
+    if general_pattern is None:
+        return None
+    alternatives = [
+        f"(?P<{name}>{pattern})"
+        for name, desc in specials
+        if (pattern := _applies(desc, length)) is not None
+    ]
+    fixed_pattern = _applies(fixed, length)
+    mobile_pattern = _applies(mobile, length)
+    if fixed_pattern is not None:
+        if same_mobile_and_fixed:
+            alternatives.append(f"(?P<fixed_line_or_mobile>{fixed_pattern})")
+        else:
+            if mobile_pattern is not None:
+                alternatives.append(
+                    f"(?P<fixed_line_or_mobile>(?=(?:{mobile_pattern})\\Z)(?:{fixed_pattern}))"
+                )
+            alternatives.append(f"(?P<fixed_line>{fixed_pattern})")
+    if not same_mobile_and_fixed and mobile_pattern is not None:
+        alternatives.append(f"(?P<mobile>{mobile_pattern})")
+    if not alternatives:
+        return None
+    classifier = re.compile(f"(?=(?:{general_pattern})\\Z)(?:{'|'.join(alternatives)})")
+    if classifier.groups != len(alternatives):
+        raise _UNSURE  # a desc pattern with groups of its own would confuse lastgroup
+    return classifier
 
 
 class _Plan:
@@ -153,23 +249,29 @@ class _Plan:
     """
 
     __slots__ = (
-        "by_length",
         "country_code",
         "country_code_str",
+        "descs",
         "general",
         "idd",
         "leading_digits",
         "length_verdicts",
+        "likely_type",
         "national_prefix",
+        "sole_region",
         "transform",
+        "typers",
     )
 
     def __init__(self, metadata: PhoneMetadata) -> None:
-        if metadata.country_code is None or metadata.general_desc is None:
-            raise _UNSURE
         general = metadata.general_desc
+        if metadata.country_code is None or general is None or not general.possible_length:
+            raise _UNSURE
         self.country_code: int = metadata.country_code
         self.country_code_str = str(metadata.country_code)
+        regions = COUNTRY_CODE_TO_REGION_CODE.get(self.country_code, ())
+        # region_code_for_number needs no pattern when the code has a single region.
+        self.sole_region = regions[0] if len(regions) == 1 and regions[0] == metadata.id else None
         general_text = general.national_number_pattern
         self.general = re.compile(general_text) if general_text else None
         # A None prefix means phonenumbers' "NonMatch", which no digit string matches.
@@ -181,81 +283,49 @@ class _Plan:
         if self.transform is not None and (
             self.national_prefix is None or self.national_prefix.groups == 0
         ):
-            # phonenumbers would index an empty group tuple here; leave it to it.
-            raise _UNSURE
+            raise _UNSURE  # phonenumbers would index an empty group tuple here
         leading = metadata.leading_digits
         self.leading_digits = re.compile(leading) if leading is not None else None
 
         possible = general.possible_length
-        if not possible:
-            raise _UNSURE
         local = frozenset(general.possible_length_local_only)
         self.length_verdicts = tuple(
             _length_verdict(length, possible, local) for length in range(_TABLE_LENGTHS)
         )
-
-        # _number_type_helper, unrolled per length: the descs in phonenumbers'
-        # order of precedence, keeping only those that can match that length.
-        general_entry = _desc_entry(general)
-        specials = [
-            (PhoneNumberType.PREMIUM_RATE, _desc_entry(metadata.premium_rate)),
-            (PhoneNumberType.TOLL_FREE, _desc_entry(metadata.toll_free)),
-            (PhoneNumberType.SHARED_COST, _desc_entry(metadata.shared_cost)),
-            (PhoneNumberType.VOIP, _desc_entry(metadata.voip)),
-            (PhoneNumberType.PERSONAL_NUMBER, _desc_entry(metadata.personal_number)),
-            (PhoneNumberType.PAGER, _desc_entry(metadata.pager)),
-            (PhoneNumberType.UAN, _desc_entry(metadata.uan)),
-            (PhoneNumberType.VOICEMAIL, _desc_entry(metadata.voicemail)),
-        ]
-        fixed_entry = _desc_entry(metadata.fixed_line)
-        mobile_entry = _desc_entry(metadata.mobile)
         same = metadata.same_mobile_and_fixed_line_pattern
-        table: list[_TypeRow | None] = []
-        for length in range(_TABLE_LENGTHS):
-            general_pattern = _for_length(general_entry, length)
-            if general_pattern is None:
-                table.append(None)
-                continue
-            row_specials = tuple(
-                (number_type, pattern)
-                for number_type, entry in specials
-                if (pattern := _for_length(entry, length)) is not None
-            )
-            table.append(
-                _TypeRow(
-                    general_pattern,
-                    row_specials,
-                    _for_length(fixed_entry, length),
-                    _for_length(mobile_entry, length),
-                    same,
-                )
-            )
-        self.by_length = tuple(table)
+        self.descs = _Descs(
+            _desc(general),
+            [(name, _desc(getattr(metadata, name))) for name in _SPECIAL_DESCS],
+            _desc(metadata.fixed_line),
+            _desc(metadata.mobile),
+            same,
+        )
+        self.likely_type = PhoneNumberType.FIXED_LINE_OR_MOBILE if same else PhoneNumberType.MOBILE
+        # Per length (likely, classifier), compiled on first use: a region's plan is
+        # needed for a handful of lengths, and +1 alone spans 25 regions.
+        self.typers: list[tuple[re.Pattern[str] | None, re.Pattern[str] | None] | None]
+        self.typers = [None] * _TABLE_LENGTHS
 
     def number_type(self, nsn: str) -> int:
         """phonenumbers._number_type_helper."""
         length = len(nsn)
         if length >= _TABLE_LENGTHS:
             raise _UNSURE
-        row = self.by_length[length]
-        if row is None or row.general.fullmatch(nsn) is None:
+        typer = self.typers[length]
+        if typer is None:
+            typer = self.typers[length] = (
+                _likely(length, self.descs),
+                _classifier(length, self.descs),
+            )
+        likely, classifier = typer
+        if likely is not None and likely.fullmatch(nsn) is not None:
+            return self.likely_type
+        if classifier is None:
             return PhoneNumberType.UNKNOWN
-        for number_type, pattern in row.specials:
-            if pattern.fullmatch(nsn) is not None:
-                return number_type
-        fixed = row.fixed
-        if fixed is not None and fixed.fullmatch(nsn) is not None:
-            if row.same_mobile_and_fixed:
-                return PhoneNumberType.FIXED_LINE_OR_MOBILE
-            mobile = row.mobile
-            if mobile is not None and mobile.fullmatch(nsn) is not None:
-                return PhoneNumberType.FIXED_LINE_OR_MOBILE
-            return PhoneNumberType.FIXED_LINE
-        if not row.same_mobile_and_fixed:
-            mobile = row.mobile
-            if mobile is not None and mobile.fullmatch(nsn) is not None:
-                return PhoneNumberType.MOBILE
-        return PhoneNumberType.UNKNOWN
+        match = classifier.fullmatch(nsn)
+        if match is None:
+            return PhoneNumberType.UNKNOWN
+        return _GROUP_TYPES[match.lastgroup]
 
     def is_viable(self, number: str) -> bool:
         """phonenumbers._match_national_number against the general desc (no length check)."""
@@ -287,17 +357,6 @@ class _Plan:
         return stripped
 
 
-@dataclass(frozen=True, slots=True)
-class _TypeRow:
-    """The patterns _number_type_helper may try for national numbers of one length."""
-
-    general: re.Pattern[str]
-    specials: tuple[tuple[int, re.Pattern[str]], ...]
-    fixed: re.Pattern[str] | None
-    mobile: re.Pattern[str] | None
-    same_mobile_and_fixed: bool
-
-
 def _length_verdict(length: int, possible: tuple[int, ...], local: frozenset[int]) -> int:
     """phonenumbers._test_number_length's decision for one length."""
     if length in local:
@@ -314,6 +373,7 @@ def _length_verdict(length: int, possible: tuple[int, ...], local: frozenset[int
 _MISSING = object()  # phonenumbers has no metadata for that region
 _UNSUPPORTED = object()  # metadata the fast path does not replicate
 _PLANS: dict[tuple[str, int], object] = {}
+_MAIN_PLANS: dict[int, _Plan] = {}  # by country code, for its main region
 
 
 def _plan(country_code: int, region: str) -> _Plan | None:
@@ -343,21 +403,36 @@ def _build_plan(country_code: int, region: str) -> object:
         return _UNSUPPORTED
 
 
-# Country codes by their digits, to split "+254712…" without int() per attempt.
-_COUNTRY_CODES: dict[str, int] = {str(code): code for code in COUNTRY_CODE_TO_REGION_CODE}
+def _main_plan(country_code: int) -> _Plan:
+    """The metadata parse switches to once it has read a country code."""
+    plan = _plan(country_code, COUNTRY_CODE_TO_REGION_CODE[country_code][0])
+    if plan is None:
+        raise _UNSURE
+    _MAIN_PLANS[country_code] = plan
+    return plan
+
+
+def _country_code_table() -> dict[str, tuple[int, int]]:
+    """(code, its length) for every 3-digit start, as _extract_country_code would split it."""
+    table: dict[str, tuple[int, int]] = {}
+    for start in range(100, 1000):
+        text = str(start)
+        for size in (1, 2, 3):
+            if int(text[:size]) in COUNTRY_CODE_TO_REGION_CODE:
+                table[text] = (int(text[:size]), size)
+                break
+    return table
+
+
+_COUNTRY_CODES = _country_code_table()
 
 
 def _split_country_code(digits: str) -> tuple[int, str]:
-    """phonenumbers._extract_country_code: (0, digits) when no code is recognised."""
-    if digits[:1] == "0":
+    """phonenumbers._extract_country_code, for at least 3 digits: (0, digits) if none."""
+    found = _COUNTRY_CODES.get(digits[:3])
+    if found is None:
         return 0, digits
-    for size in (1, 2, 3):
-        if size > len(digits):
-            break
-        code = _COUNTRY_CODES.get(digits[:size])
-        if code is not None:
-            return code, digits[size:]
-    return 0, digits
+    return found[0], digits[found[1] :]
 
 
 def _region_for(country_code: int, nsn: str) -> str | None:
@@ -411,10 +486,17 @@ class NumberNormalizer:
         else:
             digits, plus = _clean(text)
 
-        reading = self._read(digits, plus)
+        try:
+            reading = self._fast_read(digits, plus)
+        except _Unsure:
+            reading = self._slow_read(digits, plus)
         if reading is None and not plus and (digits[:1] != "0" or digits[:2] == "00"):
-            # Read as international. ("+0…" would be the national reading again.)
-            reading = self._read(digits[2:] if digits[:2] == "00" else digits, True)
+            # Read as international. ("+0…" would only be the national reading again.)
+            digits = digits[2:] if digits[:2] == "00" else digits
+            try:
+                reading = self._fast_read(digits, True)
+            except _Unsure:
+                reading = self._slow_read(digits, True)
         if reading is None:
             raise InvalidNumber(_REASON_INVALID)
         country_code, nsn, region, number_type = reading
@@ -422,65 +504,62 @@ class NumberNormalizer:
             raise InvalidNumber(_REASON_NOT_MOBILE)
         return Normalized(f"+{country_code}{nsn}", country_code, region)
 
-    def _read(self, digits: str, plus: bool) -> _Reading:
-        """One reading of the digits, as parse + is_valid_number + number_type would give."""
-        try:
-            return self._fast_read(digits, plus)
-        except _Unsure:
-            return self._slow_read(digits, plus)
-
     def _fast_read(self, digits: str, plus: bool) -> _Reading:
-        """Replays phonenumbers.parse for '[+]digits' (see its source for each step)."""
+        """phonenumbers.parse + is_valid_number + number_type, replayed for '[+]digits'.
+
+        The comments quote the outcome phonenumbers reaches at each step; a
+        parse exception is an invalid reading.
+        """
         home = self._home
         if home is None or len(digits) < 3:
-            # Short inputs hit parse's viability and IDD-length rules; not worth replaying.
-            raise _UNSURE
+            raise _UNSURE  # short inputs meet parse's viability rules; not worth replaying
         country_code, nsn = _split_country_code(digits) if plus else (0, digits)
+        settled = False  # nsn is known to be left alone by home.strip_national_prefix
         if country_code == 0:
             # Without '+', or after a '+' not followed by a known country code (parse then
-            # drops the '+' and retries), look for the region's IDD or its country code.
+            # drops the '+' and retries): the region's IDD, or its own country code.
             idd = home.idd
             match = idd.match(digits) if idd is not None else None
             if match is not None and digits[match.end() : match.end() + 1] != "0":
                 after = digits[match.end() :]
                 if len(after) <= _MIN_NSN:
-                    raise _UNSURE
+                    return None  # TOO_SHORT_AFTER_IDD
                 country_code, nsn = _split_country_code(after)
                 if country_code == 0:
-                    raise _UNSURE
+                    return None  # INVALID_COUNTRY_CODE
             elif digits.startswith(home.country_code_str):
-                candidate = home.strip_national_prefix(digits[len(home.country_code_str) :])
+                rest = digits[len(home.country_code_str) :]
+                candidate = home.strip_national_prefix(rest)
                 if (not home.is_viable(digits) and home.is_viable(candidate)) or (
                     home.length_verdict(digits) == _TOO_LONG
                 ):
                     country_code, nsn = home.country_code, candidate
+                    settled = candidate == rest
             if plus and country_code == 0:
-                return None  # "Could not interpret numbers after plus-sign."
+                return None  # INVALID_COUNTRY_CODE: "Could not interpret numbers after plus-sign."
 
         if country_code == 0:
             plan = home
             country_code = home.country_code
         else:
-            # parse switches to the metadata of the code's main region.
-            found = _plan(country_code, COUNTRY_CODE_TO_REGION_CODE[country_code][0])
-            if found is None:
-                raise _UNSURE
-            plan = found
+            plan = _MAIN_PLANS.get(country_code) or _main_plan(country_code)
         if len(nsn) < _MIN_NSN:
-            raise _UNSURE
-        stripped = plan.strip_national_prefix(nsn)
-        if plan.length_verdict(stripped) in (_IS_POSSIBLE, _TOO_LONG):
-            nsn = stripped
-        if len(nsn) > _MAX_NSN or len(nsn) < _MIN_NSN:
-            raise _UNSURE
+            return None  # TOO_SHORT_NSN
+        if not (settled and plan is home):
+            stripped = plan.strip_national_prefix(nsn)
+            if stripped != nsn and plan.length_verdict(stripped) in (_IS_POSSIBLE, _TOO_LONG):
+                nsn = stripped
+        if not _MIN_NSN <= len(nsn) <= _MAX_NSN:
+            return None  # TOO_LONG / TOO_SHORT_NSN
 
-        region = _region_for(country_code, nsn)
+        region = plan.sole_region
         if region is None:
-            return None
-        number_plan = _plan(country_code, region)
-        if number_plan is None:
-            return None
-        number_type = number_plan.number_type(nsn)
+            region = _region_for(country_code, nsn)
+            found = _plan(country_code, region) if region is not None else None
+            if region is None or found is None:
+                return None
+            plan = found
+        number_type = plan.number_type(nsn)
         if number_type == PhoneNumberType.UNKNOWN:
             return None
         return country_code, nsn, region, number_type

@@ -1,0 +1,172 @@
+"""Pricing, networks, senders, states, report codes, sandbox rules and preparation."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from smsgate.core.encoding import Encoding
+from smsgate.core.model import Account, AccountStatus, MessageRequest, PreparedMessage, Rejection
+from smsgate.core.networks import DEFAULT_NETWORK_PREFIXES, NetworkTable
+from smsgate.core.pricing import PriceTable, format_units, to_units
+from smsgate.core.report_codes import advanta_report
+from smsgate.core.sandbox_rules import outcome_for, parse_sandbox_rules
+from smsgate.core.senders import sender_problem
+from smsgate.core.states import FINAL_STATES, Reason, State, can_transition
+from smsgate.core.submit import prepare
+
+
+def test_credit_units_are_exact() -> None:
+    assert to_units("12.5") == 1250
+    assert to_units(3) == 300
+    assert format_units(54500) == "545.00"
+    assert format_units(-5) == "-0.05"
+    with pytest.raises(ValueError, match="two decimals"):
+        to_units("0.001")
+    with pytest.raises(ValueError):
+        to_units("lots")
+
+
+@given(st.integers(min_value=-(10**12), max_value=10**12))
+def test_units_format_and_parse_round_trip(units: int) -> None:
+    assert to_units(format_units(units)) == units
+
+
+def test_price_table_longest_prefix() -> None:
+    table = PriceTable.parse("*=1.5, 254=0.8, 25471=0.5")
+    assert table.per_segment("+254712345678") == 50
+    assert table.per_segment("+254733000000") == 80
+    assert table.per_segment("+447911123456") == 150
+    with pytest.raises(ValueError):
+        PriceTable.parse("uk=3")
+    with pytest.raises(ValueError):
+        PriceTable.parse("254")
+
+
+def test_kenyan_networks() -> None:
+    table = NetworkTable(DEFAULT_NETWORK_PREFIXES)
+    assert table.lookup("+254712345678") == 1
+    assert table.lookup("+254110345678") == 1
+    assert table.lookup("+254733345678") == 2
+    assert table.lookup("+254756345678") == 2
+    assert table.lookup("+254770345678") == 3
+    assert table.lookup("+447911123456") == 0
+
+
+@pytest.mark.parametrize(
+    ("sender", "registered", "ok"),
+    [
+        ("SMSGATE", (), True),
+        ("My Shop", (), True),
+        ("254700123456", (), True),
+        ("TOOLONGSENDER", (), False),
+        ("", (), False),
+        ("bad<tag>", (), False),
+        ("SMSGATE", ("SMSGATE",), True),
+        ("smsgate", ("SMSGATE",), False),
+    ],
+)
+def test_sender_rules(sender: str, registered: tuple[str, ...], ok: bool) -> None:
+    assert (sender_problem(sender, registered) is None) is ok
+
+
+def test_final_states_are_terminal() -> None:
+    for final in FINAL_STATES:
+        assert not any(can_transition(final, target) for target in State)
+    assert can_transition(State.QUEUED, State.SUBMITTED)
+    assert can_transition(State.SUBMITTED, State.DELIVERED)
+    assert not can_transition(State.SUBMITTED, State.QUEUED)
+
+
+@pytest.mark.parametrize(
+    ("state", "reason", "expected"),
+    [
+        (State.SCHEDULED, Reason.NONE, "Scheduled"),
+        (State.QUEUED, Reason.NONE, None),
+        (State.SUBMITTED, Reason.NONE, "SentToNetwork"),
+        (State.DELIVERED, Reason.NONE, "DeliveredToTerminal"),
+        (State.UNDELIVERABLE, Reason.ABSENT_SUBSCRIBER, "AbsentSubscriber"),
+        (State.UNDELIVERABLE, Reason.SENDER_BLOCKED, "SenderName Blacklisted"),
+        (State.UNDELIVERABLE, Reason.UNKNOWN_SUBSCRIBER, "DeliveryImpossible"),
+        (State.REJECTED, Reason.CARRIER_REJECTED, "DeliveryImpossible"),
+        (State.EXPIRED, Reason.VALIDITY_EXPIRED, "SentToNetwork"),
+        (State.CANCELLED, Reason.NONE, "Unknown"),
+    ],
+)
+def test_advanta_descriptions(state: State, reason: Reason, expected: str | None) -> None:
+    report = advanta_report(state, reason)
+    assert (report[1] if report else None) == expected
+
+
+def test_every_state_has_an_advanta_answer_and_codes_are_distinct() -> None:
+    seen = {}
+    for state in State:
+        for reason in Reason:
+            report = advanta_report(state, reason)
+            if report:
+                assert seen.setdefault(report[0], report[1]) == report[1]
+
+
+def test_sandbox_rules() -> None:
+    rules = parse_sandbox_rules("0=absent,000=expired")
+    assert outcome_for(rules, "+254700000000") == (State.EXPIRED, Reason.VALIDITY_EXPIRED)
+    assert outcome_for(rules, "+254700000010") == (State.UNDELIVERABLE, Reason.ABSENT_SUBSCRIBER)
+    assert outcome_for(rules, "+254700000011") == (State.DELIVERED, Reason.NONE)
+    with pytest.raises(ValueError, match="unknown outcome"):
+        parse_sandbox_rules("1=exploded")
+
+
+ACCOUNT = Account(
+    id=1,
+    name="a",
+    status=AccountStatus.ACTIVE,
+    region="KE",
+    timezone="Africa/Nairobi",
+    balance=0,
+    senders=("SHOP",),
+    allowed_country_codes=(254,),
+)
+
+
+def test_prepare_validates_each_message_and_keeps_order() -> None:
+    now = 1_700_000_000_000
+    requests = [
+        MessageRequest("0712345678", "hello", "SHOP"),
+        MessageRequest("not a number", "hello", "SHOP"),
+        MessageRequest("+447911123456", "hello", "SHOP"),
+        MessageRequest("0712345678", "hello", "OTHER"),
+        MessageRequest("0712345678", "", "SHOP"),
+        MessageRequest("0733345678", "€" * 100, "SHOP", "ref", now + 60_000),
+        MessageRequest("0712345678", "Привет", "SHOP", None, now + 10**12),
+    ]
+    result = prepare(
+        ACCOUNT,
+        requests,
+        now_ms=now,
+        networks=NetworkTable(DEFAULT_NETWORK_PREFIXES),
+        prices=PriceTable.parse("*=1,2547=2"),
+    )
+    first, bad_number, abroad, bad_sender, empty, scheduled, too_late = result.items
+    assert isinstance(first, PreparedMessage)
+    assert (first.recipient, first.network_id, first.cost, first.state) == (
+        "+254712345678",
+        1,
+        200,
+        State.QUEUED,
+    )
+    assert [
+        r.code.value
+        for r in (bad_number, abroad, bad_sender, empty, too_late)
+        if isinstance(r, Rejection)
+    ] == [
+        "invalid_number",
+        "network_not_allowed",
+        "invalid_sender",
+        "empty_message",
+        "invalid_send_time",
+    ]
+    assert isinstance(scheduled, PreparedMessage)
+    assert scheduled.state is State.SCHEDULED and scheduled.due_at == now + 60_000
+    assert (scheduled.encoding, scheduled.segments, scheduled.cost) == (Encoding.GSM7, 2, 400)
+    assert result.total_cost == 600

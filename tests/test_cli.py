@@ -1,0 +1,134 @@
+"""The command line as a new user meets it: a real process, a real port."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def smsgate(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "smsgate", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SMSGATE_DATA_DIR": str(tmp_path / "data"),
+        "SMSGATE_SANDBOX_RECEIPT_DELAY_MS": "50",
+        "COLUMNS": "200",
+    }
+
+
+@pytest.fixture
+def demo(env: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smsgate", "demo", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while not any(line.startswith("  balance") for line in lines):
+        line = process.stdout.readline()
+        assert line and time.monotonic() < deadline, "".join(lines)
+        lines.append(line)
+    banner = "".join(lines)
+    creds = {
+        "partnerID": re.search(r"partnerID : (\d+)", banner).group(1),  # type: ignore[union-attr]
+        "apikey": re.search(r"apikey    : ([0-9a-f]+)", banner).group(1),  # type: ignore[union-attr]
+    }
+    base = f"http://127.0.0.1:{port}"
+    while True:
+        try:
+            requests.get(base + "/healthz", timeout=1)
+            break
+        except requests.ConnectionError:
+            assert time.monotonic() < deadline, "demo server did not come up"
+            time.sleep(0.05)
+    try:
+        yield base, creds
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
+
+
+def test_demo_prints_working_credentials(demo: tuple[str, dict[str, str]]) -> None:
+    base, creds = demo
+    reply = requests.get(
+        f"{base}/api/services/sendsms",
+        params={**creds, "message": "demo", "shortcode": "SMSGATE", "mobile": "0712345678"},
+    ).json()
+    [entry] = reply["responses"]
+    assert entry["response-code"] == 200
+    balance = requests.post(f"{base}/api/services/getbalance", json=creds).json()
+    assert balance["credit"] == "999.00"
+    deadline = time.monotonic() + 10
+    while True:
+        report = requests.post(
+            f"{base}/api/services/getdlr", json={**creds, "messageID": entry["messageid"]}
+        ).json()
+        if report.get("delivery-description") == "DeliveredToTerminal":
+            break
+        assert time.monotonic() < deadline, report
+        time.sleep(0.05)
+
+
+def test_accounts_commands(env: dict[str, str]) -> None:
+    created = smsgate(
+        "accounts",
+        "create",
+        "shop",
+        "--sender",
+        "SHOP",
+        "--credit",
+        "12.5",
+        "--partner-id",
+        "424242",
+        env=env,
+    )
+    assert created.returncode == 0, created.stderr
+    assert "partnerID 424242" in created.stdout
+    assert re.search(r"apikey    [0-9a-f]{32}", created.stdout)
+    assert "balance   12.50" in created.stdout
+    duplicate = smsgate("accounts", "create", "other", "--partner-id", "424242", env=env)
+    assert duplicate.returncode != 0
+    credited = smsgate("accounts", "credit", "shop", "7.5", "--note", "top up", env=env)
+    assert "balance 20.00" in credited.stdout
+    updated = smsgate("accounts", "update", "shop", "--callback-url", "http://x/dlr", env=env)
+    assert "callback http://x/dlr" in updated.stdout
+    listed = smsgate("accounts", "list", env=env)
+    assert "shop" in listed.stdout and "20.00" in listed.stdout
+    shown = smsgate("accounts", "show", "shop", env=env)
+    assert "partner_apikey: 424242" in shown.stdout and "top up" in shown.stdout
+    missing = smsgate("accounts", "show", "nobody", env=env)
+    assert missing.returncode == 1
+    bad = smsgate("accounts", "credit", "shop", "1.234", env=env)
+    assert bad.returncode == 2 and "two decimals" in bad.stdout
+    assert "0001" in smsgate("migrate", env=env).stdout
