@@ -22,6 +22,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_until_serving(base: str, deadline: float) -> None:
+    """Poll the health endpoint until the server answers (or the deadline passes)."""
+    while True:
+        try:
+            requests.get(base + "/healthz", timeout=1)
+            return
+        except requests.ConnectionError:
+            assert time.monotonic() < deadline, f"{base} did not come up"
+            time.sleep(0.05)
+
+
 def smsgate(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "smsgate", *args],
@@ -65,13 +76,7 @@ def demo(env: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
         "apikey": re.search(r"apikey    : ([0-9a-f]+)", banner).group(1),  # type: ignore[union-attr]
     }
     base = f"http://127.0.0.1:{port}"
-    while True:
-        try:
-            requests.get(base + "/healthz", timeout=1)
-            break
-        except requests.ConnectionError:
-            assert time.monotonic() < deadline, "demo server did not come up"
-            time.sleep(0.05)
+    wait_until_serving(base, deadline)
     try:
         yield base, creds
     finally:
@@ -132,3 +137,53 @@ def test_accounts_commands(env: dict[str, str]) -> None:
     bad = smsgate("accounts", "credit", "shop", "1.234", env=env)
     assert bad.returncode == 2 and "two decimals" in bad.stdout
     assert "0001" in smsgate("migrate", env=env).stdout
+
+
+def test_separate_api_and_worker_processes_share_the_database(env: dict[str, str]) -> None:
+    """``serve --no-workers`` accepts, a separate ``worker`` delivers: the scale-out shape."""
+    created = smsgate(
+        "accounts", "create", "split", "--credit", "5", "--partner-id", "515151", env=env
+    )
+    apikey = re.search(r"apikey    ([0-9a-f]{32})", created.stdout).group(1)  # type: ignore[union-attr]
+    creds = {"partnerID": "515151", "apikey": apikey}
+    port = free_port()
+    api = subprocess.Popen(
+        [sys.executable, "-m", "smsgate", "serve", "--no-workers", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = None
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_serving(base, time.monotonic() + 30)
+        reply = requests.post(
+            f"{base}/api/services/sendsms",
+            json={**creds, "message": "split", "shortcode": "SHOP", "mobile": "0712345678"},
+        ).json()
+        message_id = reply["responses"][0]["messageid"]
+
+        def description() -> str:
+            report = requests.post(
+                f"{base}/api/services/getdlr", json={**creds, "messageID": message_id}
+            ).json()
+            return str(report.get("delivery-description", report["response-description"]))
+
+        assert description() == "No dlr"  # nobody dispatches yet
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "smsgate", "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while description() != "DeliveredToTerminal":
+            assert time.monotonic() < deadline, description()
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(20) == 0
+    finally:
+        api.send_signal(signal.SIGINT)
+        api.wait(20)
+        if worker is not None and worker.poll() is None:
+            worker.kill()

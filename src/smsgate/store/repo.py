@@ -12,7 +12,8 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import fields
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Row,
@@ -53,6 +54,7 @@ from smsgate.store.records import (
 )
 
 Clock = Callable[[], int]
+R = TypeVar("R")
 
 REFUNDED_STATES = frozenset({State.REJECTED, State.FAILED})
 
@@ -285,24 +287,12 @@ class Store:
         async with self._read() as conn:
             rows = (
                 await conn.execute(
-                    select(t.ledger)
+                    select(*_columns(t.ledger, LedgerEntry))
                     .where(t.ledger.c.account_id == account_id)
                     .order_by(t.ledger.c.id)
                 )
             ).all()
-        return [
-            LedgerEntry(
-                id=row.id,
-                amount=row.amount,
-                balance_after=row.balance_after,
-                kind=row.kind,
-                batch_id=row.batch_id,
-                message_id=row.message_id,
-                note=row.note,
-                created_at=row.created_at,
-            )
-            for row in rows
-        ]
+        return _records(LedgerEntry, rows)
 
     # -------------------------------------------------------------- submission
 
@@ -521,36 +511,11 @@ class Store:
             update(t.messages)
             .where(m.id.in_(due))
             .values(lease_owner=owner, lease_until=now + lease_ms, attempts=m.attempts + 1)
-            .returning(
-                m.id,
-                m.account_id,
-                m.recipient,
-                m.sender,
-                m.body,
-                m.encoding,
-                m.segments,
-                m.priority,
-                m.want_report,
-                m.attempts,
-            )
+            .returning(*_columns(t.messages, OutboundMessage))
         )
         async with self._write() as conn:
             rows = (await conn.execute(claim)).all()
-        return [
-            OutboundMessage(
-                id=row.id,
-                account_id=row.account_id,
-                recipient=row.recipient,
-                sender=row.sender,
-                body=row.body,
-                encoding=row.encoding,
-                segments=row.segments,
-                priority=row.priority,
-                want_report=row.want_report,
-                attempts=row.attempts,
-            )
-            for row in rows
-        ]
+        return _records(OutboundMessage, rows)
 
     async def record_submissions(self, owner: str, outcomes: Sequence[SubmitOutcome]) -> None:
         """Apply what the connector said about each claimed message, in one transaction."""
@@ -805,22 +770,11 @@ class Store:
             update(t.callback_outbox)
             .where(c.id.in_(due))
             .values(lease_until=now + lease_ms, attempts=c.attempts + 1)
-            .returning(c.id, c.account_id, c.dialect, c.kind, c.url, c.payload, c.attempts)
+            .returning(*_columns(t.callback_outbox, CallbackJob))
         )
         async with self._write() as conn:
             rows = (await conn.execute(claim)).all()
-        return [
-            CallbackJob(
-                id=row.id,
-                account_id=row.account_id,
-                dialect=row.dialect,
-                kind=row.kind,
-                url=row.url,
-                payload=row.payload,
-                attempts=row.attempts,
-            )
-            for row in rows
-        ]
+        return _records(CallbackJob, rows)
 
     async def callback_finished(
         self, job_id: int, *, delivered: bool, error: str | None = None, retry_at: int | None = None
@@ -851,6 +805,16 @@ class Store:
                 )
             ).all()
         return {state: int(count) for state, count in rows}
+
+
+def _columns(table: Any, record: Any) -> list[Any]:
+    """The table's columns named like the record's fields, in field order."""
+    return [table.c[field.name] for field in fields(record)]
+
+
+def _records(record: type[R], rows: Sequence[Row[Any]]) -> list[R]:
+    """Rows whose column names are the record's fields, as records."""
+    return [record(**row._asdict()) for row in rows]
 
 
 def _account(row: Row[Any]) -> Account:
