@@ -205,3 +205,15 @@ async def test_remembered_replies_first_writer_wins(store: Store) -> None:
     assert await store.remember_reply(account.id, "advanta", "k", None, "first") == "first"
     assert await store.remember_reply(account.id, "advanta", "k", None, "second") == "first"
     assert await store.remembered_reply(account.id, "advanta", "k") == "first"
+
+
+async def test_non_final_receipts_do_not_move_messages(store: Store) -> None:
+    account = await funded(store)
+    batch = await store.accept(account.id, dialect="advanta", messages=prepared(1))
+    [mid] = batch.message_ids
+    await store.claim_due("w", 1, lease_ms=60_000)
+    await store.record_submissions("w", [Submitted(mid, "sandbox", "r")])
+    enroute = Receipt("sandbox", "r", State.QUEUED, Reason.NONE, "ENROUTE", store.clock())
+    assert await store.record_receipts([enroute]) == []
+    view = await store.message(account.id, mid)
+    assert view is not None and view.state is State.SUBMITTED

@@ -22,15 +22,6 @@ class State(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
-    @property
-    def is_final(self) -> bool:
-        return self in FINAL_STATES
-
-    @property
-    def awaits_dispatch(self) -> bool:
-        """States the dispatcher claims from (once the message is due)."""
-        return self in (State.SCHEDULED, State.QUEUED)
-
 
 class Reason(StrEnum):
     """Why a message ended where it did; ``NONE`` for the ordinary path."""

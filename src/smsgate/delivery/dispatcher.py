@@ -44,7 +44,6 @@ class Dispatcher:
         self._retry_base_ms = retry_base_ms
         self._max_attempts = max_attempts
         self._wake = asyncio.Event()
-        self.dispatched = 0
 
     def wake(self) -> None:
         """Called by an in-process API after it queued work, to skip the poll delay."""
@@ -79,7 +78,6 @@ class Dispatcher:
         ]
         outcomes.extend(await self._submit(ready))
         await self._store.record_submissions(self._owner, outcomes)
-        self.dispatched += len(claimed)
         return len(claimed)
 
     async def _submit(self, messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]:

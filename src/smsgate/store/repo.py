@@ -8,6 +8,7 @@ all of it is on disk and a failure means none of it is.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -35,7 +36,7 @@ from smsgate.core.model import (
     PreparedMessage,
     Priority,
 )
-from smsgate.core.states import Reason, State
+from smsgate.core.states import Reason, State, can_transition
 from smsgate.store import schema as t
 from smsgate.store.engine import Engines, open_engines
 from smsgate.store.migrate import upgrade
@@ -52,6 +53,8 @@ from smsgate.store.records import (
     SubmitOutcome,
     Submitted,
 )
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], int]
 R = TypeVar("R")
@@ -598,7 +601,14 @@ class Store:
         m = t.messages.c
         by_connector: dict[str, dict[str, Receipt]] = defaultdict(dict)
         for receipt in receipts:
-            by_connector[receipt.connector][receipt.carrier_ref] = receipt
+            if can_transition(State.SUBMITTED, receipt.state):
+                by_connector[receipt.connector][receipt.carrier_ref] = receipt
+            else:
+                log.warning(
+                    "ignoring receipt %s: %s is not a final state",
+                    receipt.carrier_ref,
+                    receipt.state,
+                )
         unmatched: list[Receipt] = []
         async with self._write() as conn:
             for connector, by_ref in by_connector.items():

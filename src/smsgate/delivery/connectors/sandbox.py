@@ -50,7 +50,6 @@ class SandboxConnector:
         self._refs = (f"{os.getpid():x}-{wall_clock_ms():x}-{n}" for n in itertools.count(1))
         self._sink: ReceiptSink | None = None
         self._pending: dict[str, asyncio.TimerHandle] = {}
-        self.submitted_count = 0
 
     async def start(self, receipts: ReceiptSink) -> None:
         self._sink = receipts
@@ -67,7 +66,6 @@ class SandboxConnector:
                 continue
             ref = next(self._refs)
             outcomes.append(Submitted(message.id, self.name, ref))
-            self.submitted_count += 1
             receipt = Receipt(
                 self.name, ref, state, reason, _CARRIER_STATUS.get(state, "UNKNOWN"), occurred_at=0
             )
