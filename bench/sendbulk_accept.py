@@ -23,7 +23,9 @@ import sys
 import tempfile
 import time
 
+import asyncpg
 import requests
+from sqlalchemy.engine import make_url
 
 from smsgate.core.pricing import to_units
 from smsgate.credentials import CredentialKind, hash_secret
@@ -69,48 +71,77 @@ def payload(round_no: int) -> dict[str, object]:
     return {"count": MESSAGES, "smslist": entries}
 
 
-def floor_ms(url: str, rounds: int) -> float:
+FLOOR_COLUMNS = (
+    "batch_id, account_id, recipient, network_id, sender, body, encoding, segments, cost,"
+    " client_ref, priority, want_report, state, reason, created_at, due_at, attempts"
+)
+
+
+def floor_rows(round_no: int, batch_id: int) -> list[tuple[object, ...]]:
+    return [
+        (
+            batch_id,
+            1,
+            f"+2547{(round_no * MESSAGES + i) % 100_000_000:08d}",
+            1,
+            "BENCH",
+            f"Dear customer {i}, your order {round_no}-{i} has shipped.",
+            "gsm7",
+            1,
+            100,
+            str(i),
+            1,
+            True,
+            "queued",
+            "",
+            0,
+            0,
+            0,
+        )
+        for i in range(MESSAGES)
+    ]
+
+
+def sqlite_floor_ms(url: str, rounds: int) -> float:
     """Bare sqlite3: the same rows into the same table, one transaction each."""
-    path = url.removeprefix("sqlite:///")
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     batch_id = conn.execute("SELECT max(id) FROM batches").fetchone()[0]
     timings = []
     for r in range(rounds):
-        rows = [
-            (
-                batch_id,
-                1,
-                f"+2547{(r * MESSAGES + i) % 100_000_000:08d}",
-                1,
-                "BENCH",
-                f"Dear customer {i}, your order {r}-{i} has shipped.",
-                "gsm7",
-                1,
-                100,
-                str(i),
-                1,
-                1,
-                "queued",
-                "",
-                0,
-                0,
-                0,
-            )
-            for i in range(MESSAGES)
-        ]
+        rows = floor_rows(r, batch_id)
         started = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(
-            "INSERT INTO messages (batch_id, account_id, recipient, network_id, sender, body,"
-            " encoding, segments, cost, client_ref, priority, want_report, state, reason,"
-            " created_at, due_at, attempts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            rows,
+            f"INSERT INTO messages ({FLOOR_COLUMNS}) VALUES ({','.join('?' * 17)})", rows
         )
         conn.execute("COMMIT")
         timings.append((time.perf_counter() - started) * 1000)
     conn.close()
+    return statistics.median(timings)
+
+
+async def postgres_floor_ms(url: str, rounds: int) -> float:
+    """Bare asyncpg: the same rows into the same table, one transaction each."""
+    parsed = make_url(url)
+    schema = parsed.query.get("search_path")
+    dsn = parsed.difference_update_query(["search_path"]).render_as_string(hide_password=False)
+    conn = await asyncpg.connect(
+        dsn, server_settings={"search_path": str(schema)} if schema else None
+    )
+    batch_id = await conn.fetchval("SELECT max(id) FROM batches")
+    placeholders = ",".join(f"${n}" for n in range(1, 18))
+    timings = []
+    for r in range(rounds):
+        rows = floor_rows(r + 10_000, batch_id)
+        started = time.perf_counter()
+        async with conn.transaction():
+            await conn.executemany(
+                f"INSERT INTO messages ({FLOOR_COLUMNS}) VALUES ({placeholders})", rows
+            )
+        timings.append((time.perf_counter() - started) * 1000)
+    await conn.close()
     return statistics.median(timings)
 
 
@@ -155,7 +186,11 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(10)
-        floor = floor_ms(url, args.rounds) if url.startswith("sqlite") else float("nan")
+        if url.startswith("sqlite"):
+            floor, floor_name = sqlite_floor_ms(url, args.rounds), "bare sqlite3"
+        else:
+            floor = asyncio.run(postgres_floor_ms(url, args.rounds))
+            floor_name = "bare asyncpg executemany"
     server_median = statistics.median(server_ms)
     print(
         f"sendbulk of {MESSAGES} messages, {args.rounds} rounds, "
@@ -166,7 +201,7 @@ def main() -> None:
         f"p90 {statistics.quantiles(server_ms, n=10)[-1]:7.1f} ms"
     )
     print(f"  client round  median {statistics.median(client_ms):7.1f} ms")
-    print(f"  floor (bare sqlite3 insert of the same rows, one txn) {floor:7.1f} ms")
+    print(f"  floor ({floor_name} insert of the same rows, one txn) {floor:7.1f} ms")
     print(f"  ratio server/floor {server_median / floor:5.1f}x")
 
 
