@@ -311,13 +311,7 @@ class _Plan:
         length = len(nsn)
         if length >= _TABLE_LENGTHS:
             raise _UNSURE
-        typer = self.typers[length]
-        if typer is None:
-            typer = self.typers[length] = (
-                _likely(length, self.descs),
-                _classifier(length, self.descs),
-            )
-        likely, classifier = typer
+        likely, classifier = self.typers[length] or self.typer(length)
         if likely is not None and likely.fullmatch(nsn) is not None:
             return self.likely_type
         if classifier is None:
@@ -326,6 +320,14 @@ class _Plan:
         if match is None:
             return PhoneNumberType.UNKNOWN
         return _GROUP_TYPES[match.lastgroup]
+
+    def typer(self, length: int) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+        """The (likely, classifier) regexes for national numbers of this length."""
+        typer = self.typers[length] = (
+            _likely(length, self.descs),
+            _classifier(length, self.descs),
+        )
+        return typer
 
     def is_viable(self, number: str) -> bool:
         """phonenumbers._match_national_number against the general desc (no length check)."""
@@ -479,9 +481,9 @@ class NumberNormalizer:
         if len(text) > MAX_INPUT_LENGTH:
             raise InvalidNumber(_REASON_TOO_LONG)
         # The overwhelmingly common shapes skip the character-by-character scan.
-        if text.isascii() and text.isdigit():
+        if text.isdigit() and text.isascii():
             digits, plus = text, False
-        elif text[:1] == "+" and text.isascii() and text[1:].isdigit():
+        elif text[:1] == "+" and text[1:].isdigit() and text.isascii():
             digits, plus = text[1:], True
         else:
             digits, plus = _clean(text)
@@ -513,7 +515,11 @@ class NumberNormalizer:
         home = self._home
         if home is None or len(digits) < 3:
             raise _UNSURE  # short inputs meet parse's viability rules; not worth replaying
-        country_code, nsn = _split_country_code(digits) if plus else (0, digits)
+        country_code = 0
+        nsn = digits
+        if plus and (found := _COUNTRY_CODES.get(digits[:3])) is not None:
+            country_code, size = found
+            nsn = digits[size:]
         settled = False  # nsn is known to be left alone by home.strip_national_prefix
         if country_code == 0:
             # Without '+', or after a '+' not followed by a known country code (parse then
@@ -529,7 +535,12 @@ class NumberNormalizer:
                     return None  # INVALID_COUNTRY_CODE
             elif digits.startswith(home.country_code_str):
                 rest = digits[len(home.country_code_str) :]
-                candidate = home.strip_national_prefix(rest)
+                prefix = home.national_prefix
+                candidate = (
+                    home.strip_national_prefix(rest)
+                    if prefix is not None and prefix.match(rest)
+                    else rest
+                )
                 if (not home.is_viable(digits) and home.is_viable(candidate)) or (
                     home.length_verdict(digits) == _TOO_LONG
                 ):
@@ -545,7 +556,8 @@ class NumberNormalizer:
             plan = _MAIN_PLANS.get(country_code) or _main_plan(country_code)
         if len(nsn) < _MIN_NSN:
             return None  # TOO_SHORT_NSN
-        if not (settled and plan is home):
+        prefix = plan.national_prefix
+        if not (settled and plan is home) and prefix is not None and prefix.match(nsn):
             stripped = plan.strip_national_prefix(nsn)
             if stripped != nsn and plan.length_verdict(stripped) in (_IS_POSSIBLE, _TOO_LONG):
                 nsn = stripped
@@ -555,14 +567,18 @@ class NumberNormalizer:
         region = plan.sole_region
         if region is None:
             region = _region_for(country_code, nsn)
-            found = _plan(country_code, region) if region is not None else None
-            if region is None or found is None:
+            number_plan = _plan(country_code, region) if region is not None else None
+            if region is None or number_plan is None:
                 return None
-            plan = found
-        number_type = plan.number_type(nsn)
-        if number_type == PhoneNumberType.UNKNOWN:
+            plan = number_plan
+        # plan.number_type(nsn), inlined.
+        likely, classifier = plan.typers[len(nsn)] or plan.typer(len(nsn))
+        if likely is not None and likely.fullmatch(nsn) is not None:
+            return country_code, nsn, region, plan.likely_type
+        match = classifier.fullmatch(nsn) if classifier is not None else None
+        if match is None:
             return None
-        return country_code, nsn, region, number_type
+        return country_code, nsn, region, _GROUP_TYPES[match.lastgroup]
 
     def _slow_read(self, digits: str, plus: bool) -> _Reading:
         """The same reading done by phonenumbers itself, for shapes the fast path skips."""
