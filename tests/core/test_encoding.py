@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 import unicodedata
 
 import pytest
@@ -358,32 +357,3 @@ def test_split_parts_properties(text: str) -> None:
         for part, following in itertools.pairwise(parts):
             assert units_as(part + following[0], shape.encoding) > multi
     assert parts == reference_parts(text)
-
-
-# --- speed (reported, never asserted: CI machines vary) -------------------------------
-
-
-def typical_messages(count: int) -> list[str]:
-    """Distinct, personalised ~100-character notices, as a bulk campaign sends."""
-    names = ["Anna", "Brian", "Chidi", "Dana", "Emeka", "Fatma", "Goran", "Hiro"]
-    return [
-        f"Hello {names[i % len(names)]}, your code is {100000 + i * 7 % 900000}. "
-        f"It expires in 10 minutes. Do not share it with anyone! Ref {i:06d}"
-        for i in range(count)
-    ]
-
-
-def test_segment_speed_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
-    messages = typical_messages(30_000)
-    best = float("inf")
-    for _ in range(5):
-        started = time.perf_counter()
-        for text in messages:
-            segment(text)
-        best = min(best, time.perf_counter() - started)
-    mean_len = sum(map(len, messages)) / len(messages)
-    with capsys.disabled():
-        print(
-            f"\nsegment(): {best / len(messages) * 1e6:.2f} µs/message, "
-            f"{best * 1e3:.1f} ms for {len(messages)} GSM messages of ~{mean_len:.0f} chars"
-        )
