@@ -80,6 +80,7 @@ class Runtime:
         """
         stopping = asyncio.Event()
         await self.connector.start(self.receipts)
+        self.connector.resume(await self.store.awaiting_receipts(self.connector.name))
         tasks = [
             asyncio.create_task(self.dispatcher.run(stopping), name="dispatcher"),
             asyncio.create_task(self.notifier.run(stopping), name="notifier"),

@@ -134,3 +134,25 @@ async def test_notifier_retries_until_the_receiver_accepts(store: Store) -> None
     body = orjson.loads(receiver.requests[-1].body)
     assert body["messageid"] == str(mid) and body["description"] == "DeliveredToTerminal"
     assert await store.callback_states(account_id) == {"sent": 1}
+
+
+async def test_sandbox_receipts_survive_a_worker_restart(store: Store) -> None:
+    account_id, [mid] = await account_with(store, ["+254712000000"])
+    first_life = SandboxConnector(
+        latency_ms=0, receipt_delay_ms=60_000, rules=DEFAULT_SANDBOX_RULES
+    )
+    recorder = ReceiptRecorder(store)
+    await first_life.start(recorder)
+    await Dispatcher(store, first_life, owner="t").dispatch_once()
+    await first_life.stop()  # the worker stops before the receipt is due
+    await recorder.flush()
+    assert recorder.recorded == 0
+    second_life = SandboxConnector(latency_ms=0, receipt_delay_ms=1, rules=DEFAULT_SANDBOX_RULES)
+    await second_life.start(recorder)
+    second_life.resume(await store.awaiting_receipts("sandbox"))
+    while recorder.recorded < 1:
+        await asyncio.sleep(0.005)
+        await recorder.flush()
+    view = await store.message(account_id, mid)
+    assert view is not None
+    assert (view.state, view.reason) == (State.UNDELIVERABLE, Reason.ABSENT_SUBSCRIBER)

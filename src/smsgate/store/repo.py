@@ -592,6 +592,19 @@ class Store:
                     conn, [(o.message_id, o.state, o.reason, o.error) for o in refused], now
                 )
 
+    async def awaiting_receipts(self, connector: str) -> list[tuple[str, str]]:
+        """(carrier_ref, recipient) of messages a connector took but has not reported on."""
+        m = t.messages.c
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(
+                    select(m.carrier_ref, m.recipient).where(
+                        m.connector == connector, m.state == State.SUBMITTED.value
+                    )
+                )
+            ).all()
+        return [(row.carrier_ref, row.recipient) for row in rows]
+
     async def record_receipts(self, receipts: Sequence[Receipt]) -> list[Receipt]:
         """Move receipted messages to their final state; return the receipts that matched
         no submitted message (yet) so the caller can try them again later."""

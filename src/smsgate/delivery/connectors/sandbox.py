@@ -57,7 +57,6 @@ class SandboxConnector:
     async def submit(self, messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]:
         if self._latency:
             await asyncio.sleep(self._latency)
-        loop = asyncio.get_running_loop()
         outcomes: list[SubmitOutcome] = []
         for message in messages:
             state, reason = outcome_for(self._rules, message.recipient)
@@ -66,11 +65,26 @@ class SandboxConnector:
                 continue
             ref = next(self._refs)
             outcomes.append(Submitted(message.id, self.name, ref))
-            receipt = Receipt(
-                self.name, ref, state, reason, _CARRIER_STATUS.get(state, "UNKNOWN"), occurred_at=0
-            )
-            self._pending[ref] = loop.call_later(self._receipt_delay, self._emit, receipt)
+            self._schedule_receipt(ref, message.recipient)
         return outcomes
+
+    def resume(self, submitted: Sequence[tuple[str, str]]) -> None:
+        """Schedule receipts again for messages taken before a restart.
+
+        A real SMSC keeps its pending receipts across our restarts; the sandbox
+        keeps them in memory, so the runtime hands back what is still open.
+        """
+        for ref, recipient in submitted:
+            if ref not in self._pending:
+                self._schedule_receipt(ref, recipient)
+
+    def _schedule_receipt(self, ref: str, recipient: str) -> None:
+        state, reason = outcome_for(self._rules, recipient)
+        receipt = Receipt(
+            self.name, ref, state, reason, _CARRIER_STATUS.get(state, "UNKNOWN"), occurred_at=0
+        )
+        loop = asyncio.get_running_loop()
+        self._pending[ref] = loop.call_later(self._receipt_delay, self._emit, receipt)
 
     def _emit(self, receipt: Receipt) -> None:
         self._pending.pop(receipt.carrier_ref, None)
