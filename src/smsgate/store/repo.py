@@ -254,14 +254,7 @@ class Store:
     async def add_credit(self, account_id: int, amount: int, note: str = "") -> int:
         """Top up (or, with a negative amount, debit) an account; returns the new balance."""
         async with self._write() as conn:
-            balance = (
-                await conn.execute(
-                    update(t.accounts)
-                    .where(t.accounts.c.id == account_id)
-                    .values(balance=t.accounts.c.balance + amount)
-                    .returning(t.accounts.c.balance)
-                )
-            ).scalar_one_or_none()
+            balance = await _adjust_balance(conn, account_id, amount)
             if balance is None:
                 raise LookupError(f"no account {account_id}")
             await conn.execute(
@@ -316,14 +309,7 @@ class Store:
         now = self.clock()
         cost = sum(message.cost for message in messages)
         async with self._write() as conn:
-            balance = (
-                await conn.execute(
-                    update(t.accounts)
-                    .where(t.accounts.c.id == account_id, t.accounts.c.balance >= cost)
-                    .values(balance=t.accounts.c.balance - cost)
-                    .returning(t.accounts.c.balance)
-                )
-            ).scalar_one_or_none()
+            balance = await _adjust_balance(conn, account_id, -cost, keep_at_least=0)
             if balance is None:
                 current = (
                     await conn.execute(
@@ -746,14 +732,8 @@ class Store:
                 per_account[row.account_id].append(row)
         for account_id, refunds in per_account.items():
             total = sum(row.cost for row in refunds)
-            balance = (
-                await conn.execute(
-                    update(t.accounts)
-                    .where(t.accounts.c.id == account_id)
-                    .values(balance=t.accounts.c.balance + total)
-                    .returning(t.accounts.c.balance)
-                )
-            ).scalar_one()
+            balance = await _adjust_balance(conn, account_id, total)
+            assert balance is not None
             running = balance - total
             entries = []
             for row in refunds:
@@ -828,6 +808,21 @@ class Store:
                 )
             ).all()
         return {state: int(count) for state, count in rows}
+
+
+async def _adjust_balance(
+    conn: AsyncConnection, account_id: int, delta: int, *, keep_at_least: int | None = None
+) -> int | None:
+    """Add ``delta`` to the balance in place (no read-modify-write race); None if the
+    account is missing or the result would fall below ``keep_at_least``."""
+    query = update(t.accounts).where(t.accounts.c.id == account_id)
+    if keep_at_least is not None:
+        query = query.where(t.accounts.c.balance + delta >= keep_at_least)
+    result = await conn.execute(
+        query.values(balance=t.accounts.c.balance + delta).returning(t.accounts.c.balance)
+    )
+    balance = result.scalar_one_or_none()
+    return None if balance is None else int(balance)
 
 
 def _columns(table: Any, record: Any) -> list[Any]:
