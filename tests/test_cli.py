@@ -116,12 +116,15 @@ def test_accounts_commands(env: dict[str, str]) -> None:
         "12.5",
         "--partner-id",
         "424242",
+        "--eapi-username",
+        "shopuser",
         env=env,
     )
     assert created.returncode == 0, created.stderr
     assert "partnerID 424242" in created.stdout
     assert re.search(r"apikey    [0-9a-f]{32}", created.stdout)
     assert "balance   12.50" in created.stdout
+    assert re.search(r"eapi      shopuser / [A-Za-z0-9]{16}", created.stdout)
     duplicate = smsgate("accounts", "create", "other", "--partner-id", "424242", env=env)
     assert duplicate.returncode != 0
     credited = smsgate("accounts", "credit", "shop", "7.5", "--note", "top up", env=env)
@@ -132,6 +135,7 @@ def test_accounts_commands(env: dict[str, str]) -> None:
     assert "shop" in listed.stdout and "20.00" in listed.stdout
     shown = smsgate("accounts", "show", "shop", env=env)
     assert "partner_apikey: 424242" in shown.stdout and "top up" in shown.stdout
+    assert "eapi_password: shopuser" in shown.stdout
     missing = smsgate("accounts", "show", "nobody", env=env)
     assert missing.returncode == 1
     bad = smsgate("accounts", "credit", "shop", "1.234", env=env)

@@ -15,7 +15,14 @@ from smsgate.config import Settings, SettingsError
 from smsgate.core.model import Account, AccountStatus
 from smsgate.core.pricing import format_units, to_units
 from smsgate.core.schedule import InvalidSendTime, zone
-from smsgate.credentials import CredentialKind, hash_secret, new_api_key, new_partner_id
+from smsgate.credentials import (
+    CredentialKind,
+    hash_password,
+    hash_secret,
+    new_api_key,
+    new_partner_id,
+    new_password,
+)
 from smsgate.runtime import run_worker, serve
 from smsgate.store.migrate import current_revision
 from smsgate.store.records import DuplicateIdentifier
@@ -177,8 +184,11 @@ def accounts_create(
     partner_id: Annotated[
         str | None, typer.Option(help="partnerID to issue (default: random).")
     ] = None,
+    eapi_username: Annotated[
+        str | None, typer.Option(help="Also issue an EAPI username (with a generated password).")
+    ] = None,
 ) -> None:
-    """Create an account and print its partnerID and API key (shown once)."""
+    """Create an account and print its credentials (secrets are shown once)."""
     settings = _settings()
     tz = timezone or settings.default_timezone
     try:
@@ -206,12 +216,20 @@ def accounts_create(
             identifier=issued_id,
             secret_hash=hash_secret(apikey),
         )
+        if eapi_username:
+            await store.add_credential(
+                account.id,
+                kind=CredentialKind.EAPI_PASSWORD,
+                identifier=eapi_username,
+                secret_hash=hash_password(eapi_password),
+            )
         if opening:
             await store.add_credit(account.id, opening, "opening credit")
         refreshed = await store.account(account.id)
         assert refreshed is not None
         return refreshed, issued_id, apikey
 
+    eapi_password = new_password()
     try:
         account, issued_id, apikey = _with_store(work)
     except DuplicateIdentifier as exc:
@@ -220,6 +238,8 @@ def accounts_create(
     console.print(f"account {account.name} (id {account.id})")
     console.print(f"partnerID {issued_id}")
     console.print(f"apikey    {apikey}")
+    if eapi_username:
+        console.print(f"eapi      {eapi_username} / {eapi_password}")
     console.print(f"balance   {format_units(account.balance)}")
 
 

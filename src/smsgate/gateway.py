@@ -14,7 +14,7 @@ from smsgate.config import Settings
 from smsgate.core.model import Account, MessageRequest, MessageView, Priority, Rejection
 from smsgate.core.networks import NetworkTable
 from smsgate.core.submit import prepare
-from smsgate.credentials import CredentialKind, secret_matches
+from smsgate.credentials import CredentialKind, secret_verifies
 from smsgate.store.repo import Store
 
 
@@ -50,7 +50,7 @@ class Gateway:
     ) -> Account | None:
         """The active account owning this credential, or None (unknown, wrong or suspended)."""
         for account, stored in await self.store.credentials_for(kind, identifier):
-            if secret_matches(secret, stored) and account.is_active:
+            if secret_verifies(secret, stored) and account.is_active:
                 return account
         return None
 

@@ -10,7 +10,7 @@ from smsgate.core.encoding import Encoding
 from smsgate.core.model import Account, AccountStatus, MessageRequest, PreparedMessage, Rejection
 from smsgate.core.networks import DEFAULT_NETWORK_PREFIXES, NetworkTable
 from smsgate.core.pricing import PriceTable, format_units, to_units
-from smsgate.core.report_codes import advanta_report
+from smsgate.core.report_codes import advanta_report, eapi_report
 from smsgate.core.sandbox_rules import outcome_for, parse_sandbox_rules
 from smsgate.core.senders import sender_problem
 from smsgate.core.states import FINAL_STATES, Reason, State, can_transition
@@ -170,3 +170,26 @@ def test_prepare_validates_each_message_and_keeps_order() -> None:
     assert scheduled.state is State.SCHEDULED and scheduled.due_at == now + 60_000
     assert (scheduled.encoding, scheduled.segments, scheduled.cost) == (Encoding.GSM7, 2, 400)
     assert result.total_cost == 600
+
+
+@pytest.mark.parametrize(
+    ("state", "reason", "code"),
+    [
+        (State.SCHEDULED, Reason.NONE, 0),
+        (State.QUEUED, Reason.NONE, 0),
+        (State.SUBMITTED, Reason.NONE, 10),
+        (State.DELIVERED, Reason.NONE, 11),
+        (State.CANCELLED, Reason.NONE, 29),
+        (State.REJECTED, Reason.UNROUTABLE, 31),
+        (State.REJECTED, Reason.BLOCKED, 32),
+        (State.UNDELIVERABLE, Reason.ABSENT_SUBSCRIBER, 51),
+        (State.REJECTED, Reason.CARRIER_REJECTED, 52),
+        (State.EXPIRED, Reason.VALIDITY_EXPIRED, 53),
+        (State.UNDELIVERABLE, Reason.NETWORK_ERROR, 54),
+        (State.UNDELIVERABLE, Reason.SENDER_BLOCKED, 55),
+        (State.UNDELIVERABLE, Reason.HANDSET_ERROR, 57),
+        (State.FAILED, Reason.RETRIES_EXHAUSTED, 50),
+    ],
+)
+def test_eapi_report_codes(state: State, reason: Reason, code: int) -> None:
+    assert eapi_report(state, reason) == code

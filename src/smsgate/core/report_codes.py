@@ -42,3 +42,42 @@ def advanta_report(state: State, reason: Reason) -> tuple[int, str] | None:
     if state is State.CANCELLED or reason is Reason.UNKNOWN:
         return ADVANTA_UNKNOWN
     return ADVANTA_IMPOSSIBLE
+
+
+# EAPI per-message report codes (get_report lines and pushed reports).
+EAPI_IN_PROGRESS = 0
+_EAPI_UNDELIVERABLE = {
+    Reason.ABSENT_SUBSCRIBER: 51,
+    Reason.UNKNOWN_SUBSCRIBER: 51,
+    Reason.HANDSET_ERROR: 57,
+    Reason.SENDER_BLOCKED: 55,
+    Reason.BLOCKED: 55,
+    Reason.NETWORK_ERROR: 54,
+    Reason.UNROUTABLE: 31,
+}
+_EAPI_REJECTED = {
+    Reason.UNROUTABLE: 31,
+    Reason.BLOCKED: 32,
+    Reason.SENDER_BLOCKED: 32,
+    Reason.CARRIER_REJECTED: 52,
+}
+
+
+def eapi_report(state: State, reason: Reason) -> int:
+    """The EAPI status code of a message: 0 while waiting, 10 once upstream,
+    11 delivered, and the 2x/3x/5x failure family by reason."""
+    if state in (State.ACCEPTED, State.SCHEDULED, State.QUEUED):
+        return EAPI_IN_PROGRESS
+    if state is State.SUBMITTED:
+        return 10
+    if state is State.DELIVERED:
+        return 11
+    if state is State.EXPIRED:
+        return 53
+    if state is State.CANCELLED:
+        return 29
+    if state is State.UNDELIVERABLE:
+        return _EAPI_UNDELIVERABLE.get(reason, 50)
+    if state is State.REJECTED:
+        return _EAPI_REJECTED.get(reason, 50)
+    return 50  # FAILED: we could not get it delivered
