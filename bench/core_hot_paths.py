@@ -1,4 +1,5 @@
-"""Per-message core work of a bulk request: number normalisation and segmentation.
+"""Per-message core work of a bulk request: number normalisation, segmentation and
+the EAPI 7-bit text mapping.
 
 Each figure is printed beside a floor measured on the same inputs in the same
 run: ``phonenumbers.parse`` + validity + type for normalisation (what the fast
@@ -16,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 import phonenumbers
 
+from smsgate.core.eapi_text import latin1_gsm_to_text
 from smsgate.core.encoding import segment
 from smsgate.core.numbers import NumberNormalizer
 
@@ -85,6 +87,13 @@ def main() -> None:
         "segment",
         "message",
         best_of(5, lambda: [segment(m) for m in messages]),
+        "str.isascii",
+        best_of(5, lambda: [m.isascii() for m in messages]),
+    )
+    report(
+        "EAPI 7bit carriage to text",
+        "message",
+        best_of(5, lambda: [latin1_gsm_to_text(m) for m in messages]),
         "str.isascii",
         best_of(5, lambda: [m.isascii() for m in messages]),
     )

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from smsgate.config import Settings
 from smsgate.core.model import Account, MessageRequest, MessageView, Priority, Rejection
 from smsgate.core.networks import NetworkTable
-from smsgate.core.submit import prepare
+from smsgate.core.submit import Preparation, prepare
 from smsgate.credentials import CredentialKind, secret_verifies
+from smsgate.store.records import AcceptedBatch, ReplyMemo
 from smsgate.store.repo import Store
 
 
@@ -25,6 +26,17 @@ class AcceptedMessage:
     network_id: int
     segments: int
     cost: int
+
+
+@dataclass(frozen=True)
+class Memo:
+    """Ask the gateway to remember this request's reply under a client key
+    (idempotency keys, EAPI ``stop_dup_id``), for ``window_ms`` or forever."""
+
+    scope: str
+    key: str
+    render: Callable[[Submission], str]
+    window_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -62,16 +74,19 @@ class Gateway:
         dialect: str,
         priority: Priority = Priority.NORMAL,
         want_report: bool = True,
+        memo: Memo | None = None,
     ) -> Submission:
         """Validate, price and durably queue messages; raises ``InsufficientCredit``.
 
         Refused messages are not stored; if every message is refused, no batch is
-        created and nothing is charged.
+        created, nothing is charged and no memo is kept. A memo whose key was
+        taken concurrently raises ``AlreadyAccepted`` with the first reply.
         """
+        now = self.store.clock()
         preparation = prepare(
             account,
             requests,
-            now_ms=self.store.clock(),
+            now_ms=now,
             networks=self._networks,
             prices=self.settings.prices,
         )
@@ -79,27 +94,45 @@ class Gateway:
         if not accepted:
             rejected = [item for item in preparation.items if isinstance(item, Rejection)]
             return Submission(None, list(rejected), account.balance)
+        store_memo = None
+        if memo is not None:
+            store_memo = ReplyMemo(
+                memo.scope,
+                memo.key,
+                lambda batch: memo.render(_submission(preparation, batch)),
+                0 if memo.window_ms is None else now - memo.window_ms,
+            )
         batch = await self.store.accept(
             account.id,
             dialect=dialect,
             messages=accepted,
             priority=priority,
             want_report=want_report,
+            memo=store_memo,
         )
         self._on_queued()
-        ids = iter(batch.message_ids)
-        results: list[AcceptedMessage | Rejection] = [
-            item
-            if isinstance(item, Rejection)
-            else AcceptedMessage(
-                next(ids), item.recipient, item.network_id, item.segments, item.cost
-            )
-            for item in preparation.items
-        ]
-        return Submission(batch.batch_id, results, batch.balance)
+        return _submission(preparation, batch)
+
+    async def remembered(
+        self, account: Account, scope: str, key: str, window_ms: int | None = None
+    ) -> str | None:
+        """The reply remembered for an earlier request with this key, if any."""
+        since = 0 if window_ms is None else self.store.clock() - window_ms
+        return await self.store.remembered_reply(account.id, scope, key, since)
 
     async def message(self, account: Account, message_id: int) -> MessageView | None:
         return await self.store.message(account.id, message_id)
 
     async def balance(self, account: Account) -> int:
         return await self.store.balance(account.id)
+
+
+def _submission(preparation: Preparation, batch: AcceptedBatch) -> Submission:
+    ids = iter(batch.message_ids)
+    results: list[AcceptedMessage | Rejection] = [
+        item
+        if isinstance(item, Rejection)
+        else AcceptedMessage(next(ids), item.recipient, item.network_id, item.segments, item.cost)
+        for item in preparation.items
+    ]
+    return Submission(batch.batch_id, results, batch.balance)

@@ -9,9 +9,11 @@ from smsgate.core.model import Account, PreparedMessage
 from smsgate.core.states import Reason, State
 from smsgate.store.migrate import current_revision, upgrade
 from smsgate.store.records import (
+    AlreadyAccepted,
     InsufficientCredit,
     Receipt,
     Refused,
+    ReplyMemo,
     RetryLater,
     Submitted,
 )
@@ -199,12 +201,32 @@ async def test_callback_retry_and_give_up(store: Store) -> None:
     assert await store.callback_states(account.id) == {"sent": 1}
 
 
-async def test_remembered_replies_first_writer_wins(store: Store) -> None:
+async def test_reply_memo_is_part_of_the_batch_transaction(store: Store) -> None:
     account = await funded(store)
-    assert await store.remembered_reply(account.id, "advanta", "k") is None
-    assert await store.remember_reply(account.id, "advanta", "k", None, "first") == "first"
-    assert await store.remember_reply(account.id, "advanta", "k", None, "second") == "first"
-    assert await store.remembered_reply(account.id, "advanta", "k") == "first"
+
+    def memo(key: str, window_start: int = 0) -> ReplyMemo:
+        return ReplyMemo("eapi", key, lambda batch: f"0|IN_PROGRESS|{batch.batch_id}", window_start)
+
+    first = await store.accept(account.id, dialect="eapi", messages=prepared(2), memo=memo("7"))
+    assert await store.remembered_reply(account.id, "eapi", "7") == (
+        f"0|IN_PROGRESS|{first.batch_id}"
+    )
+    with pytest.raises(AlreadyAccepted) as repeat:
+        await store.accept(account.id, dialect="eapi", messages=prepared(2), memo=memo("7"))
+    assert repeat.value.reply == f"0|IN_PROGRESS|{first.batch_id}"
+    assert sum((await store.count_by_state(account.id)).values()) == 2  # nothing twice
+    assert await store.balance(account.id) == 100_000 - 200
+    # Outside the window the key is forgotten and may be used again.
+    advance(store, 10_000)
+    again = await store.accept(
+        account.id,
+        dialect="eapi",
+        messages=prepared(1),
+        memo=memo("7", window_start=store.clock() - 5_000),
+    )
+    assert await store.remembered_reply(account.id, "eapi", "7") == (
+        f"0|IN_PROGRESS|{again.batch_id}"
+    )
 
 
 async def test_non_final_receipts_do_not_move_messages(store: Store) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,3 +105,26 @@ class InsufficientCredit(Exception):
 
 class DuplicateIdentifier(Exception):
     """A credential identifier (partnerID, username, customer id) is already in use."""
+
+
+@dataclass(frozen=True)
+class ReplyMemo:
+    """Remember the reply to an accepted request under a client-chosen key.
+
+    Written in the same transaction as the batch, so a repeat of the request
+    either finds the reply or finds nothing was accepted: never half of it.
+    A memo older than ``window_start_ms`` is forgotten and the key reusable.
+    """
+
+    scope: str
+    key: str
+    render: Callable[[AcceptedBatch], str]
+    window_start_ms: int = 0
+
+
+class AlreadyAccepted(Exception):
+    """A concurrent request with the same key won; this one wrote nothing."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__("request already accepted")
+        self.reply = reply

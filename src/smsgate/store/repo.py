@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     Row,
     bindparam,
+    delete,
     func,
     insert,
     or_,
@@ -42,6 +43,7 @@ from smsgate.store.engine import Engines, open_engines
 from smsgate.store.migrate import upgrade
 from smsgate.store.records import (
     AcceptedBatch,
+    AlreadyAccepted,
     CallbackJob,
     DuplicateIdentifier,
     InsufficientCredit,
@@ -49,6 +51,7 @@ from smsgate.store.records import (
     OutboundMessage,
     Receipt,
     Refused,
+    ReplyMemo,
     RetryLater,
     SubmitOutcome,
     Submitted,
@@ -300,12 +303,36 @@ class Store:
         messages: Sequence[PreparedMessage],
         priority: Priority = Priority.NORMAL,
         want_report: bool = True,
+        memo: ReplyMemo | None = None,
     ) -> AcceptedBatch:
-        """Store a batch, its messages and their charge in one transaction.
+        """Store a batch, its messages, their charge (and the reply memo) in one
+        transaction.
 
         Raises ``InsufficientCredit`` (and writes nothing) if the balance does not
-        cover the total cost.
+        cover the total cost, and ``AlreadyAccepted`` (writing nothing) if a
+        concurrent request stored a memo under the same key first.
         """
+        try:
+            return await self._accept(account_id, dialect, messages, priority, want_report, memo)
+        except IntegrityError:
+            if memo is None:
+                raise
+            earlier = await self.remembered_reply(
+                account_id, memo.scope, memo.key, memo.window_start_ms
+            )
+            if earlier is None:
+                raise
+            raise AlreadyAccepted(earlier) from None
+
+    async def _accept(
+        self,
+        account_id: int,
+        dialect: str,
+        messages: Sequence[PreparedMessage],
+        priority: Priority,
+        want_report: bool,
+        memo: ReplyMemo | None,
+    ) -> AcceptedBatch:
         now = self.clock()
         cost = sum(message.cost for message in messages)
         async with self._write() as conn:
@@ -365,7 +392,39 @@ class Store:
                     "created_at": now,
                 },
             )
-        return AcceptedBatch(int(batch_id), message_ids, int(balance))
+            accepted = AcceptedBatch(int(batch_id), message_ids, int(balance))
+            if memo is not None:
+                await self._store_memo(conn, account_id, memo, accepted, now)
+        return accepted
+
+    async def _store_memo(
+        self,
+        conn: AsyncConnection,
+        account_id: int,
+        memo: ReplyMemo,
+        accepted: AcceptedBatch,
+        now: int,
+    ) -> None:
+        keys = t.idempotency_keys.c
+        await conn.execute(
+            delete(t.idempotency_keys).where(
+                keys.account_id == account_id,
+                keys.scope == memo.scope,
+                keys.key == memo.key,
+                keys.created_at < memo.window_start_ms,
+            )
+        )
+        await conn.execute(
+            insert(t.idempotency_keys),
+            {
+                "account_id": account_id,
+                "scope": memo.scope,
+                "key": memo.key,
+                "batch_id": accepted.batch_id,
+                "response": memo.render(accepted),
+                "created_at": now,
+            },
+        )
 
     async def _allocate_message_ids(self, conn: AsyncConnection, count: int) -> list[int]:
         """Ids for a batch, known before the insert so it can be one executemany.
@@ -391,7 +450,7 @@ class Store:
     async def remembered_reply(
         self, account_id: int, scope: str, key: str, since_ms: int = 0
     ) -> str | None:
-        """The stored reply of an earlier request with the same idempotency key."""
+        """The stored reply of an earlier request with the same key, if still remembered."""
         async with self._read() as conn:
             return (
                 await conn.execute(
@@ -403,30 +462,6 @@ class Store:
                     )
                 )
             ).scalar_one_or_none()
-
-    async def remember_reply(
-        self, account_id: int, scope: str, key: str, batch_id: int | None, response: str
-    ) -> str:
-        """Record the reply for a key; if another request won the race, return its reply."""
-        try:
-            async with self._write() as conn:
-                await conn.execute(
-                    insert(t.idempotency_keys),
-                    {
-                        "account_id": account_id,
-                        "scope": scope,
-                        "key": key,
-                        "batch_id": batch_id,
-                        "response": response,
-                        "created_at": self.clock(),
-                    },
-                )
-        except IntegrityError:
-            earlier = await self.remembered_reply(account_id, scope, key)
-            if earlier is not None:
-                return earlier
-            raise
-        return response
 
     # ------------------------------------------------------------------ status
 

@@ -29,9 +29,9 @@ from smsgate.core.schedule import InvalidSendTime, format_local, parse_send_time
 from smsgate.core.senders import sender_problem
 from smsgate.core.states import Reason, State
 from smsgate.credentials import CredentialKind
-from smsgate.gateway import AcceptedMessage, Gateway
+from smsgate.gateway import AcceptedMessage, Gateway, Memo, Submission
 from smsgate.notify.callbacks import CallbackFormat, HttpCall
-from smsgate.store.records import CallbackJob, InsufficientCredit
+from smsgate.store.records import AlreadyAccepted, CallbackJob, InsufficientCredit
 
 log = logging.getLogger(__name__)
 
@@ -242,30 +242,33 @@ class AdvantaApi:
         priority: Priority,
         id_as_string: bool,
     ) -> Response:
+        valid = [r for r in requests if isinstance(r, MessageRequest)]
+
+        def body_of(submission: Submission) -> dict[str, Any]:
+            outcomes = _merge(requests, submission.results)
+            return {
+                "responses": [
+                    _recipient_reply(request, outcome, ref, id_as_string)
+                    for request, outcome, ref in zip(requests, outcomes, client_refs, strict=True)
+                ]
+            }
+
         key = params.headers.get(IDEMPOTENCY_HEADER)
+        memo = None
         if key:
-            earlier = await self.gateway.store.remembered_reply(account.id, DIALECT, key)
+            earlier = await self.gateway.remembered(account, DIALECT, key)
             if earlier is not None:
                 return _reply(orjson.loads(earlier), account)
-        valid = [r for r in requests if isinstance(r, MessageRequest)]
+            memo = Memo(DIALECT, key, lambda sub: orjson.dumps(body_of(sub)).decode())
         try:
             submission = await self.gateway.submit(
-                account, valid, dialect=DIALECT, priority=priority
+                account, valid, dialect=DIALECT, priority=priority, memo=memo
             )
         except InsufficientCredit:
             raise AdvantaError(1004) from None
-        outcomes = _merge(requests, submission.results)
-        responses = [
-            _recipient_reply(request, outcome, ref, id_as_string)
-            for request, outcome, ref in zip(requests, outcomes, client_refs, strict=True)
-        ]
-        body = {"responses": responses}
-        if key and submission.batch_id is not None:
-            stored = await self.gateway.store.remember_reply(
-                account.id, DIALECT, key, submission.batch_id, orjson.dumps(body).decode()
-            )
-            body = orjson.loads(stored)
-        return _reply(body, account)
+        except AlreadyAccepted as earlier_request:
+            return _reply(orjson.loads(earlier_request.reply), account)
+        return _reply(body_of(submission), account)
 
     # ------------------------------------------------------------- queries
 
