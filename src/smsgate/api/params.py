@@ -27,8 +27,18 @@ class RequestParams:
     raw_body: bytes = field(default=b"", repr=False)
 
 
-async def read_params(request: Request, *, form_charset: str = "utf-8") -> RequestParams:
-    fields: dict[str, Any] = dict(request.query_params)
+def _form_fields(raw: bytes, charset: str) -> dict[str, str]:
+    """URL-encoded fields in ``charset`` (the EAPI dialect speaks ISO-8859-1)."""
+    return dict(
+        parse_qsl(raw.decode(charset), keep_blank_values=True, encoding=charset, errors="strict")
+    )
+
+
+async def read_params(request: Request, *, charset: str = "utf-8") -> RequestParams:
+    try:
+        fields: dict[str, Any] = _form_fields(request.scope["query_string"], charset)
+    except UnicodeDecodeError:
+        return RequestParams({}, request.headers, f"query string is not {charset}", b"")
     body = b""
     if request.method in ("POST", "PUT"):
         body = await request.body()
@@ -39,9 +49,9 @@ async def read_params(request: Request, *, form_charset: str = "utf-8") -> Reque
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/x-www-form-urlencoded":
         try:
-            fields.update(parse_qsl(body.decode(form_charset), keep_blank_values=True))
+            fields.update(_form_fields(body, charset))
         except UnicodeDecodeError:
-            return RequestParams(fields, request.headers, f"body is not {form_charset}", body)
+            return RequestParams(fields, request.headers, f"body is not {charset}", body)
         return RequestParams(fields, request.headers, None, body)
     try:
         parsed = orjson.loads(body)
