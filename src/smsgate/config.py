@@ -58,6 +58,8 @@ class Settings:
     prices: PriceTable = field(default_factory=PriceTable)
     default_region: str = "KE"
     default_timezone: str = "Africa/Nairobi"
+    default_sender: str = "SMSGATE"
+    eapi_stop_dup_hours: float = 24.0
 
     @property
     def effective_database_url(self) -> str:
@@ -94,6 +96,8 @@ class Settings:
             "prices": PriceTable.parse,
             "default_region": str.upper,
             "default_timezone": str,
+            "default_sender": str,
+            "eapi_stop_dup_hours": float,
         }
         for name, reader in readers.items():
             raw = source.get(ENV_PREFIX + name.upper())

@@ -18,7 +18,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from smsgate.api.app import create_app
-from smsgate.api.dialects import advanta
+from smsgate.api.dialects import advanta, eapi
 from smsgate.config import Settings
 from smsgate.delivery.connectors.sandbox import SandboxConnector
 from smsgate.delivery.dispatcher import Dispatcher
@@ -29,7 +29,10 @@ from smsgate.store.repo import Store
 
 log = logging.getLogger(__name__)
 
-CALLBACK_FORMATS: dict[str, CallbackFormat] = {advanta.DIALECT: advanta.CALLBACKS}
+CALLBACK_FORMATS: dict[str, CallbackFormat] = {
+    advanta.DIALECT: advanta.CALLBACKS,
+    eapi.DIALECT: eapi.CALLBACKS,
+}
 
 
 class Runtime:

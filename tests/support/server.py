@@ -13,7 +13,13 @@ import uvicorn
 
 from smsgate.config import Settings
 from smsgate.core.pricing import to_units
-from smsgate.credentials import CredentialKind, hash_secret, new_api_key, new_partner_id
+from smsgate.credentials import (
+    CredentialKind,
+    hash_password,
+    hash_secret,
+    new_api_key,
+    new_partner_id,
+)
 from smsgate.runtime import Runtime
 
 T = TypeVar("T")
@@ -112,6 +118,12 @@ class GatewayServer:
                 identifier=partner_id,
                 secret_hash=hash_secret(apikey),
             )
+            await store.add_credential(
+                account.id,
+                kind=CredentialKind.EAPI_PASSWORD,
+                identifier=f"user{partner_id}",
+                secret_hash=hash_password(f"pw-{apikey}"),
+            )
             if to_units(credit):
                 await store.add_credit(account.id, to_units(credit), "test credit")
             return account.id
@@ -139,3 +151,7 @@ class TestAccount:
     @property
     def creds(self) -> dict[str, str]:
         return {"partnerID": self.partner_id, "apikey": self.apikey}
+
+    @property
+    def eapi_creds(self) -> dict[str, str]:
+        return {"username": f"user{self.partner_id}", "password": f"pw-{self.apikey}"}

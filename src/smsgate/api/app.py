@@ -15,6 +15,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smsgate.api.dialects.advanta import AdvantaApi
+from smsgate.api.dialects.eapi import EapiApi
 from smsgate.gateway import Gateway
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,10 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(gateway: Gateway, lifespan: Lifespan | None = None) -> ASGIApp:
-    routes = [Route("/healthz", _health), *AdvantaApi(gateway).routes()]
+    routes = [
+        Route("/healthz", _health),
+        *AdvantaApi(gateway).routes(),
+        *EapiApi(gateway).routes(),
+    ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: _server_error})
     return ServerTiming(app)

@@ -128,3 +128,19 @@ class AlreadyAccepted(Exception):
     def __init__(self, reply: str) -> None:
         super().__init__("request already accepted")
         self.reply = reply
+
+
+@dataclass(frozen=True, slots=True)
+class ReportLine:
+    """One message of a batch, as a batch report lists it."""
+
+    id: int
+    recipient: str
+    state: str
+    reason: str
+    body: str
+    sender: str
+    cost: int
+    client_ref: str | None
+    created_at: int
+    done_at: int | None

@@ -52,6 +52,7 @@ from smsgate.store.records import (
     Receipt,
     Refused,
     ReplyMemo,
+    ReportLine,
     RetryLater,
     SubmitOutcome,
     Submitted,
@@ -499,6 +500,23 @@ class Store:
             done_at=row.done_at,
             client_ref=row.client_ref,
         )
+
+    async def batch_report(
+        self, account_id: int, batch_id: int, recipient: str | None = None
+    ) -> list[ReportLine] | None:
+        """A batch's messages in submission order; None if the account has no such batch."""
+        m = t.messages.c
+        async with self._read() as conn:
+            owner = (
+                await conn.execute(select(t.batches.c.account_id).where(t.batches.c.id == batch_id))
+            ).scalar_one_or_none()
+            if owner != account_id:
+                return None
+            query = select(*_columns(t.messages, ReportLine)).where(m.batch_id == batch_id)
+            if recipient is not None:
+                query = query.where(m.recipient == recipient)
+            rows = (await conn.execute(query.order_by(m.id))).all()
+        return _records(ReportLine, rows)
 
     async def count_by_state(self, account_id: int | None = None) -> dict[State, int]:
         m = t.messages.c

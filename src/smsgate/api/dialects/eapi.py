@@ -1,0 +1,318 @@
+"""The BulkSMS-style EAPI dialect (``/eapi/...``): form fields in ISO-8859-1,
+pipe-delimited plain-text replies.
+
+Clients read the numeric status only and treat any HTTP status but 200 as
+"retry", so every answer is HTTP 200 and every submission reply has exactly
+three ``|`` fields, errors included (``23|invalid credentials|``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from smsgate.api.errors import is_transient_storage_error
+from smsgate.api.params import RequestParams, read_params
+from smsgate.core.eapi_text import (
+    Dca,
+    InvalidMessageData,
+    decode_message,
+    latin1_gsm_to_text,
+    parse_dca,
+    text_to_latin1_gsm,
+)
+from smsgate.core.model import Account, MessageRequest, Rejection
+from smsgate.core.pricing import format_units
+from smsgate.core.report_codes import eapi_report
+from smsgate.core.schedule import InvalidSendTime, format_local, parse_local, parse_unix
+from smsgate.core.states import Reason, State
+from smsgate.credentials import CredentialKind
+from smsgate.gateway import Gateway, Memo, Submission
+from smsgate.notify.callbacks import CallbackFormat, HttpCall
+from smsgate.store.records import AlreadyAccepted, CallbackJob, InsufficientCredit, ReportLine
+
+log = logging.getLogger(__name__)
+
+DIALECT = "eapi"
+BASE = "/eapi"
+CHARSET = "iso-8859-1"
+MAX_STOP_DUP_ID = 2_147_483_647
+REPORT_FIELDS = ("body", "completed_time", "created_time", "credits", "origin_address", "source_id")
+TIME_FORMAT = "%y-%m-%d %H:%M:%S"
+
+
+class EapiError(Exception):
+    """A submission-level failure: answered as ``code|description|``."""
+
+    def __init__(self, code: int, description: str) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description.replace("|", "/").replace("\n", " ")
+
+
+def _text(body: str) -> Response:
+    return Response(body.encode(CHARSET, "replace"), media_type=f"text/plain; charset={CHARSET}")
+
+
+def _line(code: int, description: str, batch_id: int | str = "") -> str:
+    return f"{code}|{description}|{batch_id}"
+
+
+@dataclass(frozen=True)
+class Options:
+    """The optional message parameters this gateway honours, already validated."""
+
+    sender: str
+    send_at_ms: int | None
+    want_report: bool
+    source_id: str | None
+    dca: Dca
+    stop_dup_id: str | None
+
+
+class EapiApi:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    def routes(self) -> list[Route]:
+        endpoints: dict[str, Callable[[RequestParams], Awaitable[str]]] = {
+            "submission/send_sms/2/2.0": self.send_sms,
+            "user/get_credits/1/1.1": self.get_credits,
+            "status_reports/get_report/2/2.0": self.get_report,
+        }
+        return [
+            Route(f"{BASE}/{path}", self._endpoint(handler), methods=["GET", "POST"])
+            for path, handler in endpoints.items()
+        ]
+
+    def _endpoint(
+        self, handler: Callable[[RequestParams], Awaitable[str]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                params = await read_params(request, charset=CHARSET)
+                if params.malformed:
+                    raise EapiError(24, f"data validation failed: {params.malformed}")
+                return _text(await handler(params))
+            except EapiError as exc:
+                return _text(_line(exc.code, exc.description))
+            except Exception as exc:
+                if is_transient_storage_error(exc):
+                    log.warning("storage unavailable: %s", exc)
+                    return _text(_line(40, "temporarily unavailable"))
+                log.exception("unexpected failure in %s", request.url.path)
+                return _text(_line(22, "internal fatal error"))
+
+        return endpoint
+
+    async def _authenticate(self, fields: dict[str, Any]) -> Account:
+        username, password = str(fields.get("username", "")), str(fields.get("password", ""))
+        account = None
+        if username and password:
+            account = await self.gateway.authenticate(
+                CredentialKind.EAPI_PASSWORD, username, password
+            )
+        if account is None:
+            raise EapiError(23, "invalid credentials")
+        return account
+
+    # ---------------------------------------------------------------- sending
+
+    async def send_sms(self, params: RequestParams) -> str:
+        account = await self._authenticate(params.fields)
+        options = self._options(params.fields, account)
+        text = _message_text(params.fields.get("message"), options.dca)
+        numbers = [n.strip() for n in str(params.fields.get("msisdn", "")).split(",") if n.strip()]
+        if not numbers:
+            raise EapiError(24, "data validation failed: msisdn is required")
+        requests = [
+            MessageRequest(number, text, options.sender, options.source_id, options.send_at_ms)
+            for number in numbers
+        ]
+        return await self._submit(account, requests, options)
+
+    async def _submit(
+        self, account: Account, requests: list[MessageRequest], options: Options
+    ) -> str:
+        scheduled = options.send_at_ms is not None and options.send_at_ms > (
+            self.gateway.store.clock()
+        )
+
+        def reply(submission: Submission) -> str:
+            if scheduled:
+                return _line(1, "SCHEDULED", submission.batch_id or "")
+            return _line(0, "IN_PROGRESS", submission.batch_id or "")
+
+        memo = None
+        if options.stop_dup_id is not None:
+            window = int(self.gateway.settings.eapi_stop_dup_hours * 3_600_000)
+            earlier = await self.gateway.remembered(account, DIALECT, options.stop_dup_id, window)
+            if earlier is not None:
+                return earlier
+            memo = Memo(DIALECT, options.stop_dup_id, reply, window)
+        try:
+            submission = await self.gateway.submit(
+                account, requests, dialect=DIALECT, want_report=options.want_report, memo=memo
+            )
+        except InsufficientCredit:
+            raise EapiError(25, "insufficient credits") from None
+        except AlreadyAccepted as earlier_request:
+            return earlier_request.reply
+        if submission.batch_id is None:
+            first = next(r for r in submission.results if isinstance(r, Rejection))
+            raise EapiError(24, f"data validation failed: {first.detail}")
+        return reply(submission)
+
+    def _options(self, fields: dict[str, Any], account: Account) -> Options:
+        try:
+            dca = parse_dca(_opt(fields, "dca"))
+        except InvalidMessageData as exc:
+            raise EapiError(24, f"data validation failed: {exc}") from None
+        return Options(
+            sender=_opt(fields, "sender")
+            or (account.senders[0] if account.senders else self.gateway.settings.default_sender),
+            send_at_ms=_send_time(fields, account),
+            want_report=_flag(fields, "want_report", default=True),
+            source_id=(_opt(fields, "source_id") or "")[:20] or None,
+            dca=dca,
+            stop_dup_id=_stop_dup_id(fields),
+        )
+
+    # ---------------------------------------------------------------- queries
+
+    async def get_credits(self, params: RequestParams) -> str:
+        account = await self._authenticate(params.fields)
+        return f"0|{format_units(await self.gateway.balance(account))}"
+
+    async def get_report(self, params: RequestParams) -> str:
+        account = await self._authenticate(params.fields)
+        raw_batch = str(params.fields.get("batch_id", "")).strip()
+        if not raw_batch.isdigit():
+            raise EapiError(24, "data validation failed: batch_id must be a positive integer")
+        fields = [
+            f.strip() for f in str(params.fields.get("optional_fields", "")).split(",") if f.strip()
+        ]
+        unknown = [f for f in fields if f not in REPORT_FIELDS]
+        if unknown:
+            raise EapiError(24, f"data validation failed: unknown optional_fields {unknown}")
+        msisdn = str(params.fields.get("msisdn", "")).strip()
+        recipient = "+" + msisdn.lstrip("+") if msisdn else None
+        lines = await self.gateway.store.batch_report(account.id, int(raw_batch), recipient)
+        if lines is None:
+            raise EapiError(24, "data validation failed: no such batch_id")
+        rendered = [_report_line(line, fields, account) for line in lines]
+        return "0|Results to follow\n\n" + "".join(f"{line}\n" for line in rendered)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _opt(fields: dict[str, Any], name: str) -> str | None:
+    value = fields.get(name)
+    return None if value is None or str(value).strip() == "" else str(value).strip()
+
+
+def _flag(fields: dict[str, Any], name: str, *, default: bool) -> bool:
+    value = _opt(fields, name)
+    if value is None:
+        return default
+    if value not in ("0", "1"):
+        raise EapiError(24, f"data validation failed: {name} must be 0 or 1")
+    return value == "1"
+
+
+def _stop_dup_id(fields: dict[str, Any]) -> str | None:
+    value = _opt(fields, "stop_dup_id")
+    if value is None:
+        return None
+    if not value.isdigit() or not 1 <= int(value) <= MAX_STOP_DUP_ID:
+        raise EapiError(24, "data validation failed: stop_dup_id must be 1..2147483647")
+    return str(int(value))
+
+
+def _send_time(fields: dict[str, Any], account: Account) -> int | None:
+    local, unix = _opt(fields, "send_time"), _opt(fields, "send_time_unixtime")
+    try:
+        if unix is not None:
+            return parse_unix(unix)
+        if local is not None:
+            return parse_local(local, account.timezone)
+    except InvalidSendTime as exc:
+        raise EapiError(24, f"data validation failed: {exc}") from None
+    return None
+
+
+def _message_text(raw: Any, dca: Dca) -> str:
+    if not isinstance(raw, str) or not raw:
+        raise EapiError(24, "data validation failed: message is required")
+    if dca is Dca.SEVEN_BIT:
+        return latin1_gsm_to_text(raw)
+    if dca is Dca.EIGHT_BIT:
+        raise EapiError(24, "data validation failed: 8bit (binary) messages are not supported")
+    try:
+        decoded = decode_message(raw, dca)
+    except InvalidMessageData as exc:
+        raise EapiError(24, f"data validation failed: {exc}") from None
+    assert isinstance(decoded, str)
+    return decoded
+
+
+def _report_line(line: ReportLine, fields: list[str], account: Account) -> str:
+    code = eapi_report(State(line.state), Reason(line.reason))
+    parts = [line.recipient.lstrip("+"), str(code)]
+    for name in fields:
+        if name == "body":
+            parts.append(_escape(text_to_latin1_gsm(line.body)))
+        elif name == "completed_time":
+            parts.append(
+                format_local(line.done_at, account.timezone, TIME_FORMAT) if line.done_at else ""
+            )
+        elif name == "created_time":
+            parts.append(format_local(line.created_at, account.timezone, TIME_FORMAT))
+        elif name == "credits":
+            parts.append(format_units(line.cost))
+        elif name == "origin_address":
+            parts.append(line.sender)
+        else:
+            parts.append(line.client_ref or "")
+    return "|".join(parts)
+
+
+def _escape(text: str) -> str:
+    """Keep one report per line: escape the line breaks and pipes a body may hold."""
+    return text.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n").replace("|", "\\|")
+
+
+# EAPI pushes: retried after 60 min, 3 h and 12 h.
+CALLBACK_RETRY_SECONDS = (3600.0, 10800.0, 43200.0)
+
+
+def render_callback(job: CallbackJob) -> HttpCall:
+    """The status push: an HTTP GET with the report fields as query parameters."""
+    p = job.payload
+    done = p.get("done_at") or p["created_at"]
+    params = {
+        "msisdn": str(p["recipient"]).lstrip("+"),
+        "batch_id": str(p["batch_id"]),
+        "status": str(eapi_report(State(p["state"]), Reason(p["reason"]))),
+        "completed_time": format_local(done, p["timezone"], TIME_FORMAT),
+        "source_id": p.get("client_ref") or "",
+    }
+    return HttpCall("GET", job.url, params=params)
+
+
+def _push_accepted(response: httpx.Response) -> bool:
+    """Success is HTTP 200 with a non-empty body, as EAPI receivers answer."""
+    return response.status_code == 200 and bool(response.content.strip())
+
+
+CALLBACKS = CallbackFormat(
+    render=render_callback, retry_seconds=CALLBACK_RETRY_SECONDS, accepts=_push_accepted
+)
