@@ -193,3 +193,58 @@ def test_reports_are_scoped_to_the_account(
     ).split("|")[2]
     reply = call(sqlite_gateway, GET_REPORT, {**account.eapi_creds, "batch_id": batch_id})
     assert reply.startswith("24|")
+
+
+SEND_BATCH = "/eapi/submission/send_batch/1/1.0"
+
+
+def csv_batch(rows: int, *, start: int = 0) -> str:
+    lines = ["msisdn,message,source_id"]
+    lines += [f'"25471{start + i:06d}9","Hi \\"{i}\\"",s{i}' for i in range(rows)]
+    return "\n".join(lines)
+
+
+def test_send_batch_rows_overrides_and_skipped_lines(sqlite_gateway: GatewayServer) -> None:
+    account = sqlite_gateway.create_account(senders=())  # any valid sender id
+    batch = "\n".join(
+        [
+            "msisdn,message,sender,source_id",
+            '"254712000001","First",,a',
+            '"254712000002","Second",OTHER,b',
+            '"254712000003","too","many","fields","here"',
+            '"not-a-number","Skipped by validation",,c',
+            '"254712000004","Multi\\',
+            'line",,d',
+        ]
+    )
+    reply = call(
+        sqlite_gateway, SEND_BATCH, {**account.eapi_creds, "batch_data": batch, "sender": "SHOP"}
+    )
+    code, status, batch_id = reply.split("|")
+    assert (code, status) == ("0", "IN_PROGRESS")
+    lines = report(
+        sqlite_gateway, account, batch_id, optional_fields="body,origin_address,source_id"
+    )
+    assert [line[0] for line in lines] == ["254712000001", "254712000002", "254712000004"]
+    assert [line[3] for line in lines] == ["SHOP", "OTHER", "SHOP"]
+    assert lines[2][2] == "Multi\\nline" and [line[4] for line in lines] == ["a", "b", "d"]
+
+
+def test_send_batch_size_limit(sqlite_gateway: GatewayServer) -> None:
+    rich = sqlite_gateway.create_account(credit="100000")
+    too_big = call(sqlite_gateway, SEND_BATCH, {**rich.eapi_creds, "batch_data": csv_batch(30_001)})
+    assert too_big == "201|maximum batch size exceeded|"
+    assert call(sqlite_gateway, GET_CREDITS, rich.eapi_creds) == "0|100000.00"
+    full = call(sqlite_gateway, SEND_BATCH, {**rich.eapi_creds, "batch_data": csv_batch(30_000)})
+    code, status, batch_id = full.split("|")
+    assert (code, status) == ("0", "IN_PROGRESS")
+    assert len(report(sqlite_gateway, rich, batch_id)) == 30_000
+    assert call(sqlite_gateway, GET_CREDITS, rich.eapi_creds) == "0|70000.00"
+
+
+@pytest.mark.parametrize("batch_data", ["", "number,text\n1,2", "msisdn,message\nnot,valid"])
+def test_send_batch_unusable(
+    sqlite_gateway: GatewayServer, account: TestAccount, batch_data: str
+) -> None:
+    reply = call(sqlite_gateway, SEND_BATCH, {**account.eapi_creds, "batch_data": batch_data})
+    assert reply.startswith("24|data validation failed") and reply.count("|") == 2

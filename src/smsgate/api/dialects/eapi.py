@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from smsgate.api.errors import is_transient_storage_error
 from smsgate.api.params import RequestParams, read_params
+from smsgate.core.eapi_csv import BatchFormatError, BatchTooLarge, parse_batch
 from smsgate.core.eapi_text import (
     Dca,
     InvalidMessageData,
@@ -44,6 +45,7 @@ DIALECT = "eapi"
 BASE = "/eapi"
 CHARSET = "iso-8859-1"
 MAX_STOP_DUP_ID = 2_147_483_647
+MAX_BATCH_ROWS = 30_000
 REPORT_FIELDS = ("body", "completed_time", "created_time", "credits", "origin_address", "source_id")
 TIME_FORMAT = "%y-%m-%d %H:%M:%S"
 
@@ -84,6 +86,7 @@ class EapiApi:
     def routes(self) -> list[Route]:
         endpoints: dict[str, Callable[[RequestParams], Awaitable[str]]] = {
             "submission/send_sms/2/2.0": self.send_sms,
+            "submission/send_batch/1/1.0": self.send_batch,
             "user/get_credits/1/1.1": self.get_credits,
             "status_reports/get_report/2/2.0": self.get_report,
         }
@@ -136,6 +139,38 @@ class EapiApi:
             MessageRequest(number, text, options.sender, options.source_id, options.send_at_ms)
             for number in numbers
         ]
+        return await self._submit(account, requests, options)
+
+    async def send_batch(self, params: RequestParams) -> str:
+        """CSV rows with per-row overrides of sender, source_id and dca; rows that
+        cannot be read, or whose message cannot be decoded, are skipped."""
+        account = await self._authenticate(params.fields)
+        options = self._options(params.fields, account)
+        try:
+            parsed = parse_batch(str(params.fields.get("batch_data", "")), max_rows=MAX_BATCH_ROWS)
+        except BatchTooLarge:
+            raise EapiError(201, "maximum batch size exceeded") from None
+        except BatchFormatError as exc:
+            raise EapiError(24, f"data validation failed: {exc}") from None
+        requests = []
+        for row in parsed.rows:
+            overrides = row.overrides
+            try:
+                dca = parse_dca(overrides["dca"]) if "dca" in overrides else options.dca
+                text = _message_text(row.message, dca)
+            except (EapiError, InvalidMessageData):
+                continue
+            requests.append(
+                MessageRequest(
+                    row.msisdn,
+                    text,
+                    overrides.get("sender", options.sender),
+                    overrides.get("source_id", options.source_id),
+                    options.send_at_ms,
+                )
+            )
+        if not requests:
+            raise EapiError(24, "data validation failed: no readable rows in batch_data")
         return await self._submit(account, requests, options)
 
     async def _submit(
