@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import fields
+from functools import cached_property
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -30,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smsgate.core.encoding import Encoding
 from smsgate.core.model import (
     Account,
     AccountStatus,
@@ -360,27 +362,27 @@ class Store:
             message_ids = await self._allocate_message_ids(conn, len(messages))
             if messages:
                 rows = [
-                    {
-                        "id": message_id,
-                        "batch_id": batch_id,
-                        "account_id": account_id,
-                        "recipient": m.recipient,
-                        "network_id": m.network_id,
-                        "sender": m.sender,
-                        "body": m.text,
-                        "encoding": m.encoding.value,
-                        "segments": m.segments,
-                        "cost": m.cost,
-                        "client_ref": m.client_ref,
-                        "priority": int(priority),
-                        "want_report": want_report,
-                        "state": m.state.value,
-                        "created_at": now,
-                        "due_at": m.due_at,
-                    }
+                    (
+                        message_id,
+                        batch_id,
+                        account_id,
+                        m.recipient,
+                        m.network_id,
+                        m.sender,
+                        m.text,
+                        _ENUM_TEXT[m.encoding],
+                        m.segments,
+                        m.cost,
+                        m.client_ref,
+                        int(priority),
+                        want_report,
+                        _ENUM_TEXT[m.state],
+                        now,
+                        m.due_at,
+                    )
                     for message_id, m in zip(message_ids, messages, strict=True)
                 ]
-                await conn.execute(insert(t.messages), rows)
+                await conn.exec_driver_sql(self._insert_messages_sql, rows)
             await conn.execute(
                 insert(t.ledger),
                 {
@@ -426,6 +428,17 @@ class Store:
                 "created_at": now,
             },
         )
+
+    @cached_property
+    def _insert_messages_sql(self) -> str:
+        """The batch insert as driver SQL: at 30,000 rows, SQLAlchemy's per-row
+        parameter processing costs more than the database's own work."""
+        marks = (
+            ", ".join(f"${n}" for n in range(1, len(_MESSAGE_COLUMNS) + 1))
+            if self.is_postgres
+            else ", ".join("?" * len(_MESSAGE_COLUMNS))
+        )
+        return f"INSERT INTO messages ({', '.join(_MESSAGE_COLUMNS)}) VALUES ({marks})"
 
     async def _allocate_message_ids(self, conn: AsyncConnection, count: int) -> list[int]:
         """Ids for a batch, known before the insert so it can be one executemany.
@@ -876,6 +889,29 @@ async def _adjust_balance(
     )
     balance = result.scalar_one_or_none()
     return None if balance is None else int(balance)
+
+
+_MESSAGE_COLUMNS = (
+    "id",
+    "batch_id",
+    "account_id",
+    "recipient",
+    "network_id",
+    "sender",
+    "body",
+    "encoding",
+    "segments",
+    "cost",
+    "client_ref",
+    "priority",
+    "want_report",
+    "state",
+    "created_at",
+    "due_at",
+)
+
+# Enum .value is a descriptor call; a dict probe is several times cheaper per row.
+_ENUM_TEXT: dict[Any, str] = {member: member.value for member in (*State, *Encoding)}
 
 
 def _columns(table: Any, record: Any) -> list[Any]:
