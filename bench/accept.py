@@ -8,8 +8,8 @@ Runs ``smsgate serve --no-workers`` on a fresh SQLite file (or the database in
 SMSGATE_BENCH_DATABASE_URL; for PostgreSQL use ``...?search_path=schema`` with a
 scratch schema), posts the requests over HTTP, and reports the server's own
 time (``Server-Timing``) and the client's round trip. The floor is the same
-message rows inserted with the bare driver (``sqlite3``, or asyncpg
-``executemany``) in one transaction, plus, for send_batch, parsing the same CSV
+message rows inserted with the bare driver (``sqlite3`` ``executemany``, or
+asyncpg ``COPY``) in one transaction, plus, for send_batch, parsing the same CSV
 with the stdlib ``csv`` module; it runs on the same machine in the same run, so
 the ratio is the figure that means something on a noisy box.
 
@@ -205,15 +205,13 @@ async def postgres_floor_ms(url: str, size: int, rounds: int) -> list[float]:
         dsn, server_settings={"search_path": str(schema)} if schema else None
     )
     batch_id = await conn.fetchval("SELECT max(id) FROM batches")
-    placeholders = ",".join(f"${n}" for n in range(1, 18))
+    columns = [c.strip() for c in FLOOR_COLUMNS.split(",")]
     timings = []
     for r in range(rounds):
         rows = floor_rows(r + 1000, size, batch_id)
         started = time.perf_counter()
         async with conn.transaction():
-            await conn.executemany(
-                f"INSERT INTO messages ({FLOOR_COLUMNS}) VALUES ({placeholders})", rows
-            )
+            await conn.copy_records_to_table("messages", records=rows, columns=columns)
         timings.append((time.perf_counter() - started) * 1000)
     await conn.close()
     return timings
@@ -271,7 +269,7 @@ def main() -> None:
         else:
             engine = "PostgreSQL"
             inserts = asyncio.run(postgres_floor_ms(url, work.size, rounds))
-            floor_name = "bare asyncpg executemany"
+            floor_name = "bare asyncpg COPY"
         parsing = [work.client_side_floor(r) for r in range(rounds)]
     floor = statistics.median(i + p for i, p in zip(inserts, parsing, strict=True))
     if work.name == "send_batch":

@@ -14,7 +14,6 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import fields
-from functools import cached_property
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -382,7 +381,7 @@ class Store:
                     )
                     for message_id, m in zip(message_ids, messages, strict=True)
                 ]
-                await conn.exec_driver_sql(self._insert_messages_sql, rows)
+                await self._insert_messages(conn, rows)
             await conn.execute(
                 insert(t.ledger),
                 {
@@ -429,16 +428,21 @@ class Store:
             },
         )
 
-    @cached_property
-    def _insert_messages_sql(self) -> str:
-        """The batch insert as driver SQL: at 30,000 rows, SQLAlchemy's per-row
-        parameter processing costs more than the database's own work."""
-        marks = (
-            ", ".join(f"${n}" for n in range(1, len(_MESSAGE_COLUMNS) + 1))
-            if self.is_postgres
-            else ", ".join("?" * len(_MESSAGE_COLUMNS))
+    async def _insert_messages(self, conn: AsyncConnection, rows: list[tuple[Any, ...]]) -> None:
+        """The batch insert, straight to the driver: at 30,000 rows SQLAlchemy's
+        per-row parameter processing costs more than the database's own work.
+        PostgreSQL takes the rows by COPY (several times faster than
+        ``executemany``), on the same connection and so in the same transaction."""
+        if self.is_postgres:
+            raw = await conn.get_raw_connection()
+            await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+                "messages", records=rows, columns=_MESSAGE_COLUMNS
+            )
+            return
+        marks = ", ".join("?" * len(_MESSAGE_COLUMNS))
+        await conn.exec_driver_sql(
+            f"INSERT INTO messages ({', '.join(_MESSAGE_COLUMNS)}) VALUES ({marks})", rows
         )
-        return f"INSERT INTO messages ({', '.join(_MESSAGE_COLUMNS)}) VALUES ({marks})"
 
     async def _allocate_message_ids(self, conn: AsyncConnection, count: int) -> list[int]:
         """Ids for a batch, known before the insert so it can be one executemany.
