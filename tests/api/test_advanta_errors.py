@@ -187,3 +187,23 @@ def test_carrier_refusal_is_refunded(sqlite_gateway: GatewayServer, account: Tes
     ledger = sqlite_gateway.call(sqlite_gateway.rt.store.ledger_entries(account.id))
     assert [e.kind for e in ledger] == ["topup", "charge", "refund"]
     assert ledger[-1].message_id == entry["messageid"]
+
+
+def test_sendbulk_entry_problems_stay_with_their_entry(
+    sqlite_gateway: GatewayServer, account: TestAccount
+) -> None:
+    entries = [
+        sms(account),
+        "not an object",
+        sms(account, message=""),
+        sms(account, timeToSend="whenever"),
+        sms(account, mobile="0712345678,0712345679"),
+    ]
+    reply = post(sqlite_gateway, "sendbulk", {"count": 5, "smslist": entries})
+    responses = reply["responses"]
+    assert [r["response-code"] for r in responses] == [200, 1009, 1009, 1009, 1003]
+    assert responses[1]["response-description"] == "Unsupported data type: entry is not an object"
+    assert responses[2]["response-description"] == (
+        "Unsupported data type: message must be a non-empty string"
+    )
+    assert "not a date and time" in responses[3]["response-description"]

@@ -74,6 +74,7 @@ class RejectCode(StrEnum):
     INVALID_SENDER = "invalid_sender"
     EMPTY_MESSAGE = "empty_message"
     INVALID_SEND_TIME = "invalid_send_time"
+    MALFORMED = "malformed"  # the dialect could not read this message's fields
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,7 @@ REJECTION_CODES = {
     RejectCode.INVALID_SENDER: 1001,
     RejectCode.EMPTY_MESSAGE: 1009,
     RejectCode.INVALID_SEND_TIME: 1009,
+    RejectCode.MALFORMED: 1009,
 }
 
 # Callbacks: a short first retry (receivers restart), then backing off to hours.
@@ -360,7 +361,7 @@ def _send_time(fields: dict[str, Any], account: Account) -> int | None:
 def _bulk_entry(entry: Any, sender: str, account: Account) -> MessageRequest | Rejection:
     """One smslist object; its own problems stay its own (a per-message error)."""
     if not isinstance(entry, dict):
-        return Rejection(RejectCode.EMPTY_MESSAGE, "entry is not an object")
+        return Rejection(RejectCode.MALFORMED, "entry is not an object")
     try:
         message = _message(entry)
         numbers = _numbers(entry.get("mobile"))
@@ -370,7 +371,7 @@ def _bulk_entry(entry: Any, sender: str, account: Account) -> MessageRequest | R
             numbers[0], message, sender, _ref(entry.get("clientsmsid")), _send_time(entry, account)
         )
     except AdvantaError as exc:
-        return Rejection(RejectCode.INVALID_SEND_TIME, exc.description)
+        return Rejection(RejectCode.MALFORMED, exc.detail or exc.description)
 
 
 def _merge(
