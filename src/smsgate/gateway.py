@@ -15,7 +15,7 @@ from smsgate.core.model import Account, MessageRequest, MessageView, Priority, R
 from smsgate.core.networks import NetworkTable
 from smsgate.core.submit import Preparation, prepare
 from smsgate.credentials import CredentialKind, secret_verifies
-from smsgate.store.records import AcceptedBatch, ReplyMemo
+from smsgate.store.records import AcceptedBatch, AlreadyAccepted, ReplyMemo
 from smsgate.store.repo import Store
 
 
@@ -79,10 +79,18 @@ class Gateway:
         """Validate, price and durably queue messages; raises ``InsufficientCredit``.
 
         Refused messages are not stored; if every message is refused, no batch is
-        created, nothing is charged and no memo is kept. A memo whose key was
-        taken concurrently raises ``AlreadyAccepted`` with the first reply.
+        created, nothing is charged and no memo is kept. If the memo's key is
+        already remembered (an earlier request, or a concurrent one that won the
+        race), nothing is written and ``AlreadyAccepted`` carries the first reply.
         """
         now = self.store.clock()
+        window_start = 0 if memo is None or memo.window_ms is None else now - memo.window_ms
+        if memo is not None:
+            earlier = await self.store.remembered_reply(
+                account.id, memo.scope, memo.key, window_start
+            )
+            if earlier is not None:
+                raise AlreadyAccepted(earlier)
         preparation = prepare(
             account,
             requests,
@@ -100,7 +108,7 @@ class Gateway:
                 memo.scope,
                 memo.key,
                 lambda batch: memo.render(_submission(preparation, batch)),
-                0 if memo.window_ms is None else now - memo.window_ms,
+                window_start,
             )
         batch = await self.store.accept(
             account.id,
@@ -112,13 +120,6 @@ class Gateway:
         )
         self._on_queued()
         return _submission(preparation, batch)
-
-    async def remembered(
-        self, account: Account, scope: str, key: str, window_ms: int | None = None
-    ) -> str | None:
-        """The reply remembered for an earlier request with this key, if any."""
-        since = 0 if window_ms is None else self.store.clock() - window_ms
-        return await self.store.remembered_reply(account.id, scope, key, since)
 
     async def message(self, account: Account, message_id: int) -> MessageView | None:
         return await self.store.message(account.id, message_id)

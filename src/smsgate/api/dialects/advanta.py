@@ -255,12 +255,7 @@ class AdvantaApi:
             }
 
         key = params.headers.get(IDEMPOTENCY_HEADER)
-        memo = None
-        if key:
-            earlier = await self.gateway.remembered(account, DIALECT, key)
-            if earlier is not None:
-                return _reply(orjson.loads(earlier), account)
-            memo = Memo(DIALECT, key, lambda sub: orjson.dumps(body_of(sub)).decode())
+        memo = Memo(DIALECT, key, lambda sub: orjson.dumps(body_of(sub)).decode()) if key else None
         try:
             submission = await self.gateway.submit(
                 account, valid, dialect=DIALECT, priority=priority, memo=memo

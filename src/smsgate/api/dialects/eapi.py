@@ -188,9 +188,6 @@ class EapiApi:
         memo = None
         if options.stop_dup_id is not None:
             window = int(self.gateway.settings.eapi_stop_dup_hours * 3_600_000)
-            earlier = await self.gateway.remembered(account, DIALECT, options.stop_dup_id, window)
-            if earlier is not None:
-                return earlier
             memo = Memo(DIALECT, options.stop_dup_id, reply, window)
         try:
             submission = await self.gateway.submit(
