@@ -18,6 +18,7 @@ import orjson
 from smsgate.core.networks import DEFAULT_NETWORK_PREFIXES
 from smsgate.core.pricing import PriceTable
 from smsgate.core.sandbox_rules import DEFAULT_SANDBOX_RULES, SandboxRule, parse_sandbox_rules
+from smsgate.core.states import UpstreamCondition
 
 ENV_PREFIX = "SMSGATE_"
 
@@ -60,6 +61,10 @@ class Settings:
     default_timezone: str = "Africa/Nairobi"
     default_sender: str = "SMSGATE"
     eapi_stop_dup_hours: float = 24.0
+    reply_address: str = "254709000999"
+    max_pending_submissions: int = 256
+    upstream_hold_seconds: float = 60.0
+    sandbox_upstream: str = ""
 
     @property
     def effective_database_url(self) -> str:
@@ -98,6 +103,10 @@ class Settings:
             "default_timezone": str,
             "default_sender": str,
             "eapi_stop_dup_hours": float,
+            "reply_address": _address,
+            "max_pending_submissions": int,
+            "upstream_hold_seconds": float,
+            "sandbox_upstream": _upstream_condition,
         }
         for name, reader in readers.items():
             raw = source.get(ENV_PREFIX + name.upper())
@@ -116,6 +125,19 @@ def _float_list(raw: str) -> tuple[float, ...]:
     if not items or any(item < 0 for item in items):
         raise ValueError("expected a comma-separated list of non-negative seconds")
     return items
+
+
+def _address(raw: str) -> str:
+    if not raw.isdigit() or not 3 <= len(raw) <= 15:
+        raise ValueError("expected the reply number as 3 to 15 digits")
+    return raw
+
+
+def _upstream_condition(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {c.value for c in UpstreamCondition}:
+        raise ValueError(f"expected one of {', '.join(c.value for c in UpstreamCondition)}")
+    return value
 
 
 def _sqlite_synchronous(raw: str) -> str:

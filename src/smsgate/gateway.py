@@ -13,9 +13,18 @@ from dataclasses import dataclass
 from smsgate.config import Settings
 from smsgate.core.model import Account, MessageRequest, MessageView, Priority, Rejection
 from smsgate.core.networks import NetworkTable
+from smsgate.core.schedule import local_midnight
+from smsgate.core.states import UpstreamCondition
 from smsgate.core.submit import Preparation, prepare
 from smsgate.credentials import CredentialKind, secret_verifies
-from smsgate.store.records import AcceptedBatch, AlreadyAccepted, ReplyMemo
+from smsgate.store.records import (
+    AcceptedBatch,
+    AlreadyAccepted,
+    BatchTerms,
+    DailyQuota,
+    InsufficientCredit,
+    ReplyMemo,
+)
 from smsgate.store.repo import Store
 
 
@@ -48,14 +57,36 @@ class Submission:
     balance: int
 
 
+class Overloaded(Exception):
+    """Too many submissions are in progress in this process; the client should retry."""
+
+
+class UpstreamUnavailable(Exception):
+    """Every carrier connection's upstream refuses traffic (no credit, quota)."""
+
+    def __init__(self, condition: UpstreamCondition) -> None:
+        super().__init__(f"upstream unavailable: {condition.value}")
+        self.condition = condition
+
+
 class Gateway:
+    # How long an API process trusts its last look at the connectors' conditions.
+    CONDITIONS_TTL_MS = 1_000
+
     def __init__(
-        self, store: Store, settings: Settings, on_queued: Callable[[], None] | None = None
+        self,
+        store: Store,
+        settings: Settings,
+        on_queued: Callable[[], None] | None = None,
+        connectors: Sequence[str] = ("sandbox",),
     ) -> None:
         self.store = store
         self.settings = settings
         self._networks = NetworkTable(settings.network_prefixes)
         self._on_queued = on_queued or (lambda: None)
+        self._connectors = tuple(connectors)
+        self._pending = 0
+        self._conditions: tuple[int, dict[str, UpstreamCondition]] = (-self.CONDITIONS_TTL_MS, {})
 
     async def authenticate(
         self, kind: CredentialKind, identifier: str, secret: str
@@ -73,37 +104,66 @@ class Gateway:
         *,
         dialect: str,
         priority: Priority = Priority.NORMAL,
-        want_report: bool = True,
         memo: Memo | None = None,
+        description: str | None = None,
+        test_mode: bool = False,
     ) -> Submission:
-        """Validate, price and durably queue messages; raises ``InsufficientCredit``.
+        """Validate, price and durably queue messages.
 
-        Refused messages are not stored; if every message is refused, no batch is
-        created, nothing is charged and no memo is kept. If the memo's key is
-        already remembered (an earlier request, or a concurrent one that won the
-        race), nothing is written and ``AlreadyAccepted`` carries the first reply.
+        Raises ``InsufficientCredit``, ``DailyQuotaExceeded``, ``Overloaded`` and
+        ``UpstreamUnavailable``. Refused messages are not stored; if every message
+        is refused, no batch is created, nothing is charged and no memo is kept.
+        If the memo's key is already remembered (an earlier request, or a
+        concurrent one that won the race), nothing is written and
+        ``AlreadyAccepted`` carries the first reply. In test mode everything is
+        validated and a batch is recorded, but no message is stored or charged.
         """
+        if self._pending >= self.settings.max_pending_submissions:
+            raise Overloaded()
+        self._pending += 1
+        try:
+            return await self._submit(
+                account, requests, dialect, priority, memo, description, test_mode
+            )
+        finally:
+            self._pending -= 1
+
+    async def _submit(
+        self,
+        account: Account,
+        requests: Sequence[MessageRequest],
+        dialect: str,
+        priority: Priority,
+        memo: Memo | None,
+        description: str | None,
+        test_mode: bool,
+    ) -> Submission:
         now = self.store.clock()
         window_start = 0 if memo is None or memo.window_ms is None else now - memo.window_ms
-        if memo is not None:
+        if memo is not None and not test_mode:
             earlier = await self.store.remembered_reply(
                 account.id, memo.scope, memo.key, window_start
             )
             if earlier is not None:
                 raise AlreadyAccepted(earlier)
+        if not test_mode:
+            await self._require_upstream(now)
         preparation = prepare(
             account,
             requests,
             now_ms=now,
             networks=self._networks,
             prices=self.settings.prices,
+            reply_address=self.settings.reply_address,
         )
         accepted = preparation.accepted
         if not accepted:
             rejected = [item for item in preparation.items if isinstance(item, Rejection)]
             return Submission(None, list(rejected), account.balance)
+        if test_mode and preparation.total_cost > account.balance:
+            raise InsufficientCredit(account.balance, preparation.total_cost)
         store_memo = None
-        if memo is not None:
+        if memo is not None and not test_mode:
             store_memo = ReplyMemo(
                 memo.scope,
                 memo.key,
@@ -115,17 +175,36 @@ class Gateway:
             dialect=dialect,
             messages=accepted,
             priority=priority,
-            want_report=want_report,
             memo=store_memo,
+            terms=BatchTerms(description, test_mode, _daily_quota(account, now)),
         )
-        self._on_queued()
+        if not test_mode:
+            self._on_queued()
         return _submission(preparation, batch)
+
+    async def _require_upstream(self, now: int) -> None:
+        """Refuse new work while every connector's upstream refuses it."""
+        checked_at, conditions = self._conditions
+        if now - checked_at >= self.CONDITIONS_TTL_MS:
+            conditions = await self.store.active_conditions()
+            self._conditions = (now, conditions)
+        if conditions and all(name in conditions for name in self._connectors):
+            raise UpstreamUnavailable(conditions[self._connectors[0]])
 
     async def message(self, account: Account, message_id: int) -> MessageView | None:
         return await self.store.message(account.id, message_id)
 
     async def balance(self, account: Account) -> int:
         return await self.store.balance(account.id)
+
+
+def _daily_quota(account: Account, now: int) -> DailyQuota | None:
+    """The account's daily message quota (option ``daily_quota``), counted from
+    its local midnight."""
+    limit = account.options.get("daily_quota")
+    if not isinstance(limit, int) or limit <= 0:
+        return None
+    return DailyQuota(limit, local_midnight(now, account.timezone))
 
 
 def _submission(preparation: Preparation, batch: AcceptedBatch) -> Submission:

@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from smsgate.api.app import create_app
 from smsgate.api.dialects import advanta, eapi
 from smsgate.config import Settings
+from smsgate.core.states import UpstreamCondition
 from smsgate.delivery.connectors.sandbox import SandboxConnector
 from smsgate.delivery.dispatcher import Dispatcher
 from smsgate.delivery.receipts import ReceiptRecorder
@@ -43,6 +44,7 @@ class Runtime:
             latency_ms=settings.sandbox_latency_ms,
             receipt_delay_ms=settings.sandbox_receipt_delay_ms,
             rules=settings.sandbox_rules,
+            upstream=UpstreamCondition(settings.sandbox_upstream),
         )
         self.receipts = ReceiptRecorder(store)
         self.dispatcher = Dispatcher(
@@ -54,6 +56,7 @@ class Runtime:
             idle_poll=settings.dispatch_idle_poll,
             retry_base_ms=int(settings.retry_base_seconds * 1000),
             max_attempts=settings.max_attempts,
+            upstream_hold_ms=int(settings.upstream_hold_seconds * 1000),
         )
         self.notifier = Notifier(
             store,
@@ -62,7 +65,9 @@ class Runtime:
             timeout=settings.callback_timeout,
             batch_size=settings.callback_batch_size,
         )
-        self.gateway = Gateway(store, settings, on_queued=self.dispatcher.wake)
+        self.gateway = Gateway(
+            store, settings, on_queued=self.dispatcher.wake, connectors=(self.connector.name,)
+        )
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -82,7 +87,7 @@ class Runtime:
         then stop the connector.
         """
         stopping = asyncio.Event()
-        await self.connector.start(self.receipts)
+        await self.connector.start(self.receipts, self.receipts.inbound)
         self.connector.resume(await self.store.awaiting_receipts(self.connector.name))
         tasks = [
             asyncio.create_task(self.dispatcher.run(stopping), name="dispatcher"),

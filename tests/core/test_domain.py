@@ -11,7 +11,7 @@ from smsgate.core.model import Account, AccountStatus, MessageRequest, PreparedM
 from smsgate.core.networks import DEFAULT_NETWORK_PREFIXES, NetworkTable
 from smsgate.core.pricing import PriceTable, format_units, to_units
 from smsgate.core.report_codes import advanta_report, eapi_report
-from smsgate.core.sandbox_rules import outcome_for, parse_sandbox_rules
+from smsgate.core.sandbox_rules import parse_sandbox_rules, rule_for
 from smsgate.core.senders import sender_problem
 from smsgate.core.states import FINAL_STATES, Reason, State, can_transition
 from smsgate.core.submit import prepare
@@ -109,10 +109,16 @@ def test_every_state_has_an_advanta_answer_and_codes_are_distinct() -> None:
 
 
 def test_sandbox_rules() -> None:
-    rules = parse_sandbox_rules("0=absent,000=expired")
-    assert outcome_for(rules, "+254700000000") == (State.EXPIRED, Reason.VALIDITY_EXPIRED)
-    assert outcome_for(rules, "+254700000010") == (State.UNDELIVERABLE, Reason.ABSENT_SUBSCRIBER)
-    assert outcome_for(rules, "+254700000011") == (State.DELIVERED, Reason.NONE)
+    rules = parse_sandbox_rules("0=absent,000=expired,5=replies")
+
+    def outcome(number: str) -> tuple[State, Reason, bool]:
+        rule = rule_for(rules, number)
+        return rule.state, rule.reason, rule.replies
+
+    assert outcome("+254700000000") == (State.EXPIRED, Reason.VALIDITY_EXPIRED, False)
+    assert outcome("+254700000010") == (State.UNDELIVERABLE, Reason.ABSENT_SUBSCRIBER, False)
+    assert outcome("+254700000011") == (State.DELIVERED, Reason.NONE, False)
+    assert outcome("+254700000015") == (State.DELIVERED, Reason.NONE, True)
     with pytest.raises(ValueError, match="unknown outcome"):
         parse_sandbox_rules("1=exploded")
 
@@ -146,6 +152,7 @@ def test_prepare_validates_each_message_and_keeps_order() -> None:
         now_ms=now,
         networks=NetworkTable(DEFAULT_NETWORK_PREFIXES),
         prices=PriceTable.parse("*=1,2547=2"),
+        reply_address="254709000999",
     )
     first, bad_number, abroad, bad_sender, empty, scheduled, too_late = result.items
     assert isinstance(first, PreparedMessage)

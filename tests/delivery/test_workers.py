@@ -13,7 +13,7 @@ from smsgate.core.encoding import Encoding
 from smsgate.core.model import PreparedMessage
 from smsgate.core.sandbox_rules import DEFAULT_SANDBOX_RULES
 from smsgate.core.states import Reason, State
-from smsgate.delivery.connectors.base import ReceiptSink
+from smsgate.delivery.connectors.base import InboundSink, ReceiptSink
 from smsgate.delivery.connectors.sandbox import SandboxConnector
 from smsgate.delivery.dispatcher import Dispatcher
 from smsgate.delivery.receipts import ReceiptRecorder
@@ -58,7 +58,7 @@ class BrokenConnector:
     def __init__(self) -> None:
         self.calls = 0
 
-    async def start(self, receipts: ReceiptSink) -> None:
+    async def start(self, receipts: ReceiptSink, inbound: InboundSink) -> None:
         pass
 
     async def submit(self, messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]:
@@ -73,7 +73,7 @@ async def test_dispatch_and_receipts_reach_final_states(store: Store) -> None:
     account_id, ids = await account_with(store, ["+254712000011", "+254712000000", "+254712000004"])
     recorder = ReceiptRecorder(store)
     connector = SandboxConnector(latency_ms=0, receipt_delay_ms=1, rules=DEFAULT_SANDBOX_RULES)
-    await connector.start(recorder)
+    await connector.start(recorder, recorder.inbound)
     dispatcher = Dispatcher(store, connector, owner="t")
     assert await dispatcher.dispatch_once() == 3
     assert await dispatcher.dispatch_once() == 0
@@ -142,13 +142,13 @@ async def test_sandbox_receipts_survive_a_worker_restart(store: Store) -> None:
         latency_ms=0, receipt_delay_ms=60_000, rules=DEFAULT_SANDBOX_RULES
     )
     recorder = ReceiptRecorder(store)
-    await first_life.start(recorder)
+    await first_life.start(recorder, recorder.inbound)
     await Dispatcher(store, first_life, owner="t").dispatch_once()
     await first_life.stop()  # the worker stops before the receipt is due
     await recorder.flush()
     assert recorder.recorded == 0
     second_life = SandboxConnector(latency_ms=0, receipt_delay_ms=1, rules=DEFAULT_SANDBOX_RULES)
-    await second_life.start(recorder)
+    await second_life.start(recorder, recorder.inbound)
     second_life.resume(await store.awaiting_receipts("sandbox"))
     while recorder.recorded < 1:
         await asyncio.sleep(0.005)

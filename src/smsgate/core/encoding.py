@@ -53,6 +53,7 @@ class Encoding(StrEnum):
 
     GSM7 = "gsm7"  # GSM 03.38 default alphabet (+ extension table via escape)
     UCS2 = "ucs2"  # UTF-16BE; characters outside the BMP take two code units
+    BINARY = "binary"  # 8-bit octets with a user data header, stored as hex
 
 
 GSM7_SINGLE_SEPTETS = 160

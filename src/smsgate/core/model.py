@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
+from enum import IntEnum, IntFlag, StrEnum
 
 from smsgate.core.encoding import Encoding
 from smsgate.core.states import Reason, State
@@ -39,15 +39,33 @@ class Account:
         return self.status is AccountStatus.ACTIVE
 
 
+class MessageFlag(IntFlag):
+    """Per-message delivery options, stored as one small integer."""
+
+    NONE = 0
+    FLASH = 1  # message class 0: shown on the screen, not stored on the handset
+    REPLIABLE = 2  # sent from the gateway's reply address; replies reach the inbox
+
+
 @dataclass(frozen=True, slots=True)
 class MessageRequest:
-    """One message as a dialect understood it, before any validation."""
+    """One message as a dialect understood it, before any validation.
+
+    ``binary`` carries the octets (user data header included) of an 8-bit
+    message; ``text`` is then ignored. ``max_parts`` caps how many SMS parts a
+    long text may be split into (1 forbids concatenation).
+    """
 
     recipient: str
     text: str
     sender: str
     client_ref: str | None = None
     send_at_ms: int | None = None
+    want_report: bool = True
+    flags: MessageFlag = MessageFlag.NONE
+    routing_group: int | None = None
+    max_parts: int | None = None
+    binary: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +82,9 @@ class PreparedMessage:
     client_ref: str | None
     due_at: int
     state: State
+    want_report: bool = True
+    flags: MessageFlag = MessageFlag.NONE
+    routing_group: int | None = None
 
 
 class RejectCode(StrEnum):
@@ -74,6 +95,7 @@ class RejectCode(StrEnum):
     INVALID_SENDER = "invalid_sender"
     EMPTY_MESSAGE = "empty_message"
     INVALID_SEND_TIME = "invalid_send_time"
+    TOO_LONG = "too_long"  # more SMS parts than the request allows
     MALFORMED = "malformed"  # the dialect could not read this message's fields
 
 

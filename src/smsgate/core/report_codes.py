@@ -80,4 +80,8 @@ def eapi_report(state: State, reason: Reason) -> int:
         return _EAPI_UNDELIVERABLE.get(reason, 50)
     if state is State.REJECTED:
         return _EAPI_REJECTED.get(reason, 50)
+    if reason is Reason.UPSTREAM_NO_CREDIT:
+        return 26
+    if reason is Reason.UPSTREAM_QUOTA:
+        return 28
     return 50  # FAILED: we could not get it delivered

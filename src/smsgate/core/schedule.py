@@ -88,6 +88,13 @@ def format_local(epoch_ms: int, tz_name: str, fmt: str = "%Y-%m-%d %H:%M:%S") ->
     return datetime.fromtimestamp(epoch_ms / 1000, zone(tz_name)).strftime(fmt)
 
 
+def local_midnight(epoch_ms: int, tz_name: str) -> int:
+    """The start of the local day containing ``epoch_ms``: where a daily quota resets."""
+    local = datetime.fromtimestamp(epoch_ms / 1000, zone(tz_name))
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return int(midnight.timestamp() * 1000)
+
+
 def _colon(offset: str) -> str:
     return offset if ":" in offset else f"{offset[:3]}:{offset[3:]}"
 

@@ -37,7 +37,24 @@ class Reason(StrEnum):
     VALIDITY_EXPIRED = "validity_expired"
     CARRIER_REJECTED = "carrier_rejected"
     RETRIES_EXHAUSTED = "retries_exhausted"
+    UPSTREAM_NO_CREDIT = "upstream_no_credit"
+    UPSTREAM_QUOTA = "upstream_quota"
     UNKNOWN = "unknown"
+
+
+class UpstreamCondition(StrEnum):
+    """Why a connector's upstream takes no traffic for a while; new submissions
+    are refused while it holds, since they could not leave either."""
+
+    NONE = ""
+    NO_CREDIT = "no_credit"
+    QUOTA_EXCEEDED = "quota_exceeded"
+
+
+UPSTREAM_REASONS = {
+    UpstreamCondition.NO_CREDIT: Reason.UPSTREAM_NO_CREDIT,
+    UpstreamCondition.QUOTA_EXCEEDED: Reason.UPSTREAM_QUOTA,
+}
 
 
 FINAL_STATES = frozenset(

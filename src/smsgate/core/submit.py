@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from smsgate.core.encoding import Segmentation, segment
+from smsgate.core.encoding import Encoding, Segmentation, segment
 from smsgate.core.model import (
     Account,
+    MessageFlag,
     MessageRequest,
     PreparedMessage,
     RejectCode,
@@ -48,21 +49,25 @@ def prepare(
     now_ms: int,
     networks: NetworkTable,
     prices: PriceTable,
+    reply_address: str,
 ) -> Preparation:
+    """Validate and price each request; a repliable message is sent from
+    ``reply_address`` (the gateway's own number) whatever sender it asked for."""
     normalizer = normalizer_for(account.region)
     allowed_codes = frozenset(account.allowed_country_codes)
-    sender_verdicts: dict[str, str | None] = {}
+    sender_verdicts: dict[str, str | None] = {reply_address: None}
     segmentations: dict[str, Segmentation] = {}
     items: list[PreparedMessage | Rejection] = []
     for request in requests:
-        verdict = sender_verdicts.get(request.sender, "")
+        sender = reply_address if request.flags & MessageFlag.REPLIABLE else request.sender
+        verdict = sender_verdicts.get(sender, "")
         if verdict == "":
-            verdict = sender_problem(request.sender, account.senders)
-            sender_verdicts[request.sender] = verdict
+            verdict = sender_problem(sender, account.senders)
+            sender_verdicts[sender] = verdict
         if verdict is not None:
             items.append(Rejection(RejectCode.INVALID_SENDER, verdict))
             continue
-        if not request.text:
+        if request.binary is None and not request.text:
             items.append(Rejection(RejectCode.EMPTY_MESSAGE, "message is empty"))
             continue
         try:
@@ -83,21 +88,36 @@ def prepare(
         except InvalidSendTime as exc:
             items.append(Rejection(RejectCode.INVALID_SEND_TIME, str(exc)))
             continue
-        shape = segmentations.get(request.text)
-        if shape is None:
-            shape = segmentations[request.text] = segment(request.text)
+        if request.binary is not None:
+            body, encoding, segments = request.binary.hex(), Encoding.BINARY, 1
+        else:
+            shape = segmentations.get(request.text)
+            if shape is None:
+                shape = segmentations[request.text] = segment(request.text)
+            body, encoding, segments = request.text, shape.encoding, shape.segments
+            if request.max_parts is not None and segments > request.max_parts:
+                items.append(
+                    Rejection(
+                        RejectCode.TOO_LONG,
+                        f"message needs {segments} parts; at most {request.max_parts} allowed",
+                    )
+                )
+                continue
         items.append(
             PreparedMessage(
                 recipient=number.e164,
                 network_id=networks.lookup(number.e164),
-                sender=request.sender,
-                text=request.text,
-                encoding=shape.encoding,
-                segments=shape.segments,
-                cost=shape.segments * prices.per_segment(number.e164),
+                sender=sender,
+                text=body,
+                encoding=encoding,
+                segments=segments,
+                cost=segments * prices.per_segment(number.e164),
                 client_ref=request.client_ref,
                 due_at=when,
                 state=State.SCHEDULED if when > now_ms else State.QUEUED,
+                want_report=request.want_report,
+                flags=request.flags,
+                routing_group=request.routing_group,
             )
         )
     return Preparation(items)

@@ -14,12 +14,14 @@ import logging
 from collections.abc import Sequence
 
 from smsgate.aio import wait_for_event
-from smsgate.core.states import Reason, State
+from smsgate.core.states import UPSTREAM_REASONS, Reason, State
 from smsgate.delivery.connectors.base import Connector
 from smsgate.store.records import OutboundMessage, Refused, RetryLater, SubmitOutcome
 from smsgate.store.repo import Store
 
 log = logging.getLogger(__name__)
+
+_CONDITION_OF = {reason: condition for condition, reason in UPSTREAM_REASONS.items()}
 
 
 class Dispatcher:
@@ -34,6 +36,7 @@ class Dispatcher:
         idle_poll: float = 0.05,
         retry_base_ms: int = 5_000,
         max_attempts: int = 5,
+        upstream_hold_ms: int = 60_000,
     ) -> None:
         self._store = store
         self._connector = connector
@@ -43,6 +46,7 @@ class Dispatcher:
         self._idle_poll = idle_poll
         self._retry_base_ms = retry_base_ms
         self._max_attempts = max_attempts
+        self._upstream_hold_ms = upstream_hold_ms
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -78,7 +82,20 @@ class Dispatcher:
         ]
         outcomes.extend(await self._submit(ready))
         await self._store.record_submissions(self._owner, outcomes)
+        await self._note_upstream_condition(outcomes)
         return len(claimed)
+
+    async def _note_upstream_condition(self, outcomes: Sequence[SubmitOutcome]) -> None:
+        """An upstream out of credit or over quota refuses the next messages too;
+        recording it lets every API process refuse new work (EAPI 26/28) for a while."""
+        for outcome in outcomes:
+            if isinstance(outcome, Refused) and outcome.reason in _CONDITION_OF:
+                await self._store.report_condition(
+                    self._connector.name,
+                    _CONDITION_OF[outcome.reason],
+                    self._store.clock() + self._upstream_hold_ms,
+                )
+                return
 
     async def _submit(self, messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]:
         if not messages:

@@ -1,4 +1,4 @@
-"""Batching carrier receipts into the store.
+"""Batching carrier receipts (and inbound messages) into the store.
 
 Receipts arrive one by one from connectors; writing each in its own
 transaction would cap throughput at the database's commit rate, so they are
@@ -14,7 +14,7 @@ import asyncio
 import logging
 
 from smsgate.aio import wait_for_event
-from smsgate.store.records import Receipt
+from smsgate.store.records import InboundMessage, Receipt
 from smsgate.store.repo import Store
 
 log = logging.getLogger(__name__)
@@ -28,12 +28,18 @@ class ReceiptRecorder:
         self._flush_interval = flush_interval
         self._hold_ms = hold_ms
         self._incoming: list[Receipt] = []
+        self._inbound: list[InboundMessage] = []
         self._waiting: dict[Receipt, int] = {}
         self._arrived = asyncio.Event()
         self.recorded = 0
 
     def __call__(self, receipt: Receipt) -> None:
         self._incoming.append(receipt)
+        self._arrived.set()
+
+    def inbound(self, message: InboundMessage) -> None:
+        """The connectors' sink for messages handsets send us."""
+        self._inbound.append(message)
         self._arrived.set()
 
     def wake(self) -> None:
@@ -45,8 +51,8 @@ class ReceiptRecorder:
         return len(self._incoming) + len(self._waiting)
 
     async def run(self, stopping: asyncio.Event) -> None:
-        while not stopping.is_set() or self._incoming:
-            if not self._incoming:
+        while not stopping.is_set() or self._incoming or self._inbound:
+            if not self._incoming and not self._inbound:
                 timeout = self._flush_interval * (10 if self._waiting else 100)
                 await wait_for_event(self._arrived, timeout)
             self._arrived.clear()
@@ -54,6 +60,7 @@ class ReceiptRecorder:
             await asyncio.sleep(self._flush_interval)
 
     async def flush(self) -> None:
+        await self._flush_inbound()
         batch, self._incoming = self._incoming, []
         now = self._store.clock()
         retry = [r for r, first_seen in self._waiting.items() if now - first_seen < self._hold_ms]
@@ -74,3 +81,13 @@ class ReceiptRecorder:
         first_seen = {r: self._waiting.get(r, now) for r in unmatched}
         self.recorded += len(candidates) - len(unmatched)
         self._waiting = first_seen
+
+    async def _flush_inbound(self) -> None:
+        batch, self._inbound = self._inbound, []
+        if not batch:
+            return
+        try:
+            await self._store.record_inbound(batch)
+        except Exception:
+            log.exception("could not record %d inbound messages; will retry", len(batch))
+            self._inbound = batch + self._inbound

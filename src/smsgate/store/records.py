@@ -29,6 +29,8 @@ class OutboundMessage:
     segments: int
     priority: int
     want_report: bool
+    flags: int
+    routing_group: int | None
     attempts: int
 
 
@@ -103,6 +105,33 @@ class InsufficientCredit(Exception):
         self.needed = needed
 
 
+@dataclass(frozen=True, slots=True)
+class DailyQuota:
+    """At most ``limit`` messages accepted since ``day_start_ms`` (the account's midnight)."""
+
+    limit: int
+    day_start_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchTerms:
+    """How a batch is recorded, beyond its messages."""
+
+    description: str | None = None
+    test_mode: bool = False
+    daily_quota: DailyQuota | None = None
+
+
+class DailyQuotaExceeded(Exception):
+    """The batch would take the account past its daily quota; nothing was written."""
+
+    def __init__(self, limit: int, used: int, adding: int) -> None:
+        super().__init__(f"{used} of {limit} messages used today; {adding} more do not fit")
+        self.limit = limit
+        self.used = used
+        self.adding = adding
+
+
 class DuplicateIdentifier(Exception):
     """A credential identifier (partnerID, username, customer id) is already in use."""
 
@@ -144,3 +173,28 @@ class ReportLine:
     client_ref: str | None
     created_at: int
     done_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A message a handset sent to one of our addresses (MO), as a connector got it."""
+
+    connector: str
+    sender: str
+    recipient: str
+    body: str
+    encoding: str
+    received_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    """A stored inbound message of an account; ``batch_id`` is what it replied to."""
+
+    id: int
+    sender: str
+    recipient: str
+    body: str
+    encoding: str
+    received_at: int
+    batch_id: int | None

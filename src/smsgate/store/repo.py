@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -25,8 +25,10 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,19 +36,25 @@ from smsgate.core.encoding import Encoding
 from smsgate.core.model import (
     Account,
     AccountStatus,
+    MessageFlag,
     MessageView,
     PreparedMessage,
     Priority,
 )
-from smsgate.core.states import Reason, State, can_transition
+from smsgate.core.states import Reason, State, UpstreamCondition, can_transition
 from smsgate.store import schema as t
 from smsgate.store.engine import Engines, open_engines
 from smsgate.store.migrate import upgrade
 from smsgate.store.records import (
     AcceptedBatch,
     AlreadyAccepted,
+    BatchTerms,
     CallbackJob,
+    DailyQuota,
+    DailyQuotaExceeded,
     DuplicateIdentifier,
+    InboundMessage,
+    InboxEntry,
     InsufficientCredit,
     LedgerEntry,
     OutboundMessage,
@@ -64,6 +72,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], int]
 R = TypeVar("R")
 
+PLAIN_BATCH = BatchTerms()
 REFUNDED_STATES = frozenset({State.REJECTED, State.FAILED})
 
 
@@ -304,18 +313,20 @@ class Store:
         dialect: str,
         messages: Sequence[PreparedMessage],
         priority: Priority = Priority.NORMAL,
-        want_report: bool = True,
         memo: ReplyMemo | None = None,
+        terms: BatchTerms = PLAIN_BATCH,
     ) -> AcceptedBatch:
         """Store a batch, its messages, their charge (and the reply memo) in one
         transaction.
 
         Raises ``InsufficientCredit`` (and writes nothing) if the balance does not
-        cover the total cost, and ``AlreadyAccepted`` (writing nothing) if a
-        concurrent request stored a memo under the same key first.
+        cover the total cost, ``DailyQuotaExceeded`` if the batch would take the
+        account past its daily message quota, and ``AlreadyAccepted`` (writing
+        nothing) if a concurrent request stored a memo under the same key first.
+        A test-mode batch is recorded without messages or charge.
         """
         try:
-            return await self._accept(account_id, dialect, messages, priority, want_report, memo)
+            return await self._accept(account_id, dialect, messages, priority, memo, terms)
         except IntegrityError:
             if memo is None:
                 raise
@@ -332,12 +343,16 @@ class Store:
         dialect: str,
         messages: Sequence[PreparedMessage],
         priority: Priority,
-        want_report: bool,
         memo: ReplyMemo | None,
+        terms: BatchTerms,
     ) -> AcceptedBatch:
         now = self.clock()
+        if terms.test_mode:
+            messages = []
         cost = sum(message.cost for message in messages)
         async with self._write() as conn:
+            # The guarded update also locks the account row, which serialises
+            # concurrent batches of one account for the quota count below.
             balance = await _adjust_balance(conn, account_id, -cost, keep_at_least=0)
             if balance is None:
                 current = (
@@ -346,6 +361,8 @@ class Store:
                     )
                 ).scalar_one()
                 raise InsufficientCredit(int(current), cost)
+            if terms.daily_quota is not None and messages:
+                await _check_daily_quota(conn, account_id, terms.daily_quota, len(messages))
             batch_id = (
                 await conn.execute(
                     insert(t.batches).returning(t.batches.c.id),
@@ -355,6 +372,8 @@ class Store:
                         "message_count": len(messages),
                         "cost": cost,
                         "created_at": now,
+                        "description": terms.description,
+                        "test_mode": terms.test_mode,
                     },
                 )
             ).scalar_one()
@@ -374,7 +393,9 @@ class Store:
                         m.cost,
                         m.client_ref,
                         int(priority),
-                        want_report,
+                        m.want_report,
+                        int(m.flags),
+                        m.routing_group,
                         _ENUM_TEXT[m.state],
                         now,
                         m.due_at,
@@ -382,18 +403,20 @@ class Store:
                     for message_id, m in zip(message_ids, messages, strict=True)
                 ]
                 await self._insert_messages(conn, rows)
-            await conn.execute(
-                insert(t.ledger),
-                {
-                    "account_id": account_id,
-                    "amount": -cost,
-                    "balance_after": balance,
-                    "kind": "charge",
-                    "batch_id": batch_id,
-                    "note": f"{len(messages)} messages",
-                    "created_at": now,
-                },
-            )
+                await _remember_reply_routes(conn, account_id, batch_id, message_ids, messages, now)
+            if cost:
+                await conn.execute(
+                    insert(t.ledger),
+                    {
+                        "account_id": account_id,
+                        "amount": -cost,
+                        "balance_after": balance,
+                        "kind": "charge",
+                        "batch_id": batch_id,
+                        "note": f"{len(messages)} messages",
+                        "created_at": now,
+                    },
+                )
             accepted = AcceptedBatch(int(batch_id), message_ids, int(balance))
             if memo is not None:
                 await self._store_memo(conn, account_id, memo, accepted, now)
@@ -534,6 +557,85 @@ class Store:
                 query = query.where(m.recipient == recipient)
             rows = (await conn.execute(query.order_by(m.id))).all()
         return _records(ReportLine, rows)
+
+    # ----------------------------------------------------------------- inbound
+
+    async def record_inbound(self, messages: Sequence[InboundMessage]) -> None:
+        """Store inbound messages, each attributed to the repliable message it
+        answers (the latest one sent to that handset from that address), if any."""
+        if not messages:
+            return
+        now = self.clock()
+        r = t.reply_routes.c
+        messages = [replace(mo, sender=_international(mo.sender)) for mo in messages]
+        async with self._write() as conn:
+            pairs = list({(mo.recipient, mo.sender) for mo in messages})
+            found = await conn.execute(
+                select(r.address, r.recipient, r.account_id, r.message_id, r.batch_id).where(
+                    tuple_(r.address, r.recipient).in_(pairs)
+                )
+            )
+            routes = {(row.address, row.recipient): row for row in found.all()}
+            rows = []
+            for mo in messages:
+                route = routes.get((mo.recipient, mo.sender))
+                rows.append(
+                    {
+                        "account_id": route.account_id if route else None,
+                        "message_id": route.message_id if route else None,
+                        "batch_id": route.batch_id if route else None,
+                        "connector": mo.connector,
+                        "sender": mo.sender,
+                        "recipient": mo.recipient,
+                        "body": mo.body,
+                        "encoding": mo.encoding,
+                        "received_at": mo.received_at,
+                        "created_at": now,
+                    }
+                )
+            await conn.execute(insert(t.inbound_messages), rows)
+
+    async def inbox(self, account_id: int, after_id: int, limit: int) -> list[InboxEntry]:
+        """An account's inbound messages with ids above ``after_id``, oldest first."""
+        i = t.inbound_messages.c
+        query = (
+            select(*_columns(t.inbound_messages, InboxEntry))
+            .where(i.account_id == account_id, i.id > after_id)
+            .order_by(i.id)
+            .limit(limit)
+        )
+        async with self._read() as conn:
+            return _records(InboxEntry, (await conn.execute(query)).all())
+
+    # ---------------------------------------------------- upstream conditions
+
+    async def report_condition(
+        self, connector: str, condition: UpstreamCondition, until_ms: int
+    ) -> None:
+        """Record that a connector's upstream refuses traffic until ``until_ms``."""
+        c = t.connector_conditions.c
+        async with self._write() as conn:
+            await conn.execute(delete(t.connector_conditions).where(c.connector == connector))
+            await conn.execute(
+                insert(t.connector_conditions),
+                {
+                    "connector": connector,
+                    "condition": condition.value,
+                    "until_at": until_ms,
+                    "reported_at": self.clock(),
+                },
+            )
+
+    async def active_conditions(self) -> dict[str, UpstreamCondition]:
+        """Connectors whose upstream currently refuses traffic, and why."""
+        c = t.connector_conditions.c
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(
+                    select(c.connector, c.condition).where(c.until_at > self.clock())
+                )
+            ).all()
+        return {row.connector: UpstreamCondition(row.condition) for row in rows}
 
     async def count_by_state(self, account_id: int | None = None) -> dict[State, int]:
         m = t.messages.c
@@ -895,6 +997,60 @@ async def _adjust_balance(
     return None if balance is None else int(balance)
 
 
+async def _check_daily_quota(
+    conn: AsyncConnection, account_id: int, quota: DailyQuota, adding: int
+) -> None:
+    b = t.batches.c
+    used = (
+        await conn.execute(
+            select(func.coalesce(func.sum(b.message_count), 0)).where(
+                b.account_id == account_id, b.created_at >= quota.day_start_ms
+            )
+        )
+    ).scalar_one()
+    if int(used) + adding > quota.limit:
+        raise DailyQuotaExceeded(quota.limit, int(used), adding)
+
+
+async def _remember_reply_routes(
+    conn: AsyncConnection,
+    account_id: int,
+    batch_id: int,
+    message_ids: Sequence[int],
+    messages: Sequence[PreparedMessage],
+    now: int,
+) -> None:
+    """Point each repliable message's handset at it, so a reply finds its batch."""
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for message_id, m in zip(message_ids, messages, strict=True):
+        if m.flags & MessageFlag.REPLIABLE:
+            latest[(m.sender, m.recipient)] = {
+                "address": m.sender,
+                "recipient": m.recipient,
+                "account_id": account_id,
+                "message_id": message_id,
+                "batch_id": batch_id,
+                "created_at": now,
+            }
+    if not latest:
+        return
+    upsert = (
+        postgresql.insert(t.reply_routes)
+        if conn.dialect.name == "postgresql"
+        else sqlite.insert(t.reply_routes)
+    )
+    await conn.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["address", "recipient"],
+            set_={
+                name: upsert.excluded[name]
+                for name in ("account_id", "message_id", "batch_id", "created_at")
+            },
+        ),
+        list(latest.values()),
+    )
+
+
 _MESSAGE_COLUMNS = (
     "id",
     "batch_id",
@@ -909,6 +1065,8 @@ _MESSAGE_COLUMNS = (
     "client_ref",
     "priority",
     "want_report",
+    "flags",
+    "routing_group",
     "state",
     "created_at",
     "due_at",
@@ -926,6 +1084,13 @@ def _columns(table: Any, record: Any) -> list[Any]:
 def _records(record: type[R], rows: Sequence[Row[Any]]) -> list[R]:
     """Rows whose column names are the record's fields, as records."""
     return [record(**row._asdict()) for row in rows]
+
+
+def _international(address: str) -> str:
+    """A handset number as messages store recipients (E.164 with "+"); carriers
+    usually deliver it bare. Alphanumeric addresses stay as they are."""
+    digits = address.lstrip("+")
+    return f"+{digits}" if digits.isdigit() else address
 
 
 def _account(row: Row[Any]) -> Account:

@@ -83,6 +83,10 @@ batches = Table(
     Column("message_count", Integer, nullable=False),
     Column("cost", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("description", Text),
+    # A test-mode submission: validated and recorded, but nothing sent or charged.
+    Column("test_mode", Boolean, nullable=False, server_default=text("false")),
+    Index("ix_batches_account", "account_id", "created_at"),
 )
 
 messages = Table(
@@ -101,6 +105,8 @@ messages = Table(
     Column("client_ref", String(64)),
     Column("priority", SmallInteger, nullable=False),
     Column("want_report", Boolean, nullable=False, server_default=text("true")),
+    Column("flags", SmallInteger, nullable=False, server_default="0"),
+    Column("routing_group", SmallInteger),
     Column("state", String(16), nullable=False),
     Column("reason", String(32), nullable=False, server_default=""),
     Column("created_at", BigInteger, nullable=False),
@@ -186,4 +192,46 @@ callback_outbox = Table(
         postgresql_where=text("state = 'pending'"),
     ),
     UniqueConstraint("message_id", "kind", "dialect", name="uq_callback_outbox_event"),
+)
+
+# The latest repliable message per (reply address, handset): an inbound message
+# from that handset to that address is a reply to it. Written only for
+# repliable messages, so it costs nothing on ordinary bulk traffic.
+reply_routes = Table(
+    "reply_routes",
+    metadata,
+    Column("address", String(20), primary_key=True),
+    Column("recipient", String(20), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("message_id", ForeignKey("messages.id"), nullable=False),
+    Column("batch_id", ForeignKey("batches.id"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", ForeignKey("accounts.id")),
+    Column("message_id", ForeignKey("messages.id")),
+    Column("batch_id", ForeignKey("batches.id")),
+    Column("connector", String(64), nullable=False),
+    Column("sender", String(20), nullable=False),
+    Column("recipient", String(20), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("encoding", String(8), nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_inbound_messages_account", "account_id", "id"),
+)
+
+# A condition a connector's upstream reported (no credit, quota exceeded),
+# believed until ``until_at``; API processes refuse new work while it holds.
+connector_conditions = Table(
+    "connector_conditions",
+    metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("condition", String(32), nullable=False),
+    Column("until_at", BigInteger, nullable=False),
+    Column("reported_at", BigInteger, nullable=False),
 )

@@ -68,6 +68,7 @@ REJECTION_CODES = {
     RejectCode.EMPTY_MESSAGE: 1009,
     RejectCode.INVALID_SEND_TIME: 1009,
     RejectCode.MALFORMED: 1009,
+    RejectCode.TOO_LONG: 1009,
 }
 
 # Callbacks: a short first retry (receivers restart), then backing off to hours.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import httpx
@@ -18,26 +19,33 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from smsgate.api.dialects.eapi_options import (
+    AccountDefaults,
+    InvalidOption,
+    MessageSettings,
+    build_request,
+    read_settings,
+)
 from smsgate.api.errors import is_transient_storage_error
 from smsgate.api.params import RequestParams, read_params
 from smsgate.core.eapi_csv import BatchFormatError, BatchTooLarge, parse_batch
-from smsgate.core.eapi_text import (
-    Dca,
-    InvalidMessageData,
-    decode_message,
-    latin1_gsm_to_text,
-    parse_dca,
-    text_to_latin1_gsm,
-)
+from smsgate.core.eapi_text import latin1_gsm_to_text, text_to_latin1_gsm
 from smsgate.core.model import Account, MessageRequest, Rejection
 from smsgate.core.pricing import format_units
 from smsgate.core.report_codes import eapi_report
-from smsgate.core.schedule import InvalidSendTime, format_local, parse_local, parse_unix
-from smsgate.core.states import Reason, State
+from smsgate.core.schedule import format_local
+from smsgate.core.states import Reason, State, UpstreamCondition
 from smsgate.credentials import CredentialKind
-from smsgate.gateway import Gateway, Memo, Submission
+from smsgate.gateway import Gateway, Memo, Overloaded, Submission, UpstreamUnavailable
 from smsgate.notify.callbacks import CallbackFormat, HttpCall
-from smsgate.store.records import AlreadyAccepted, CallbackJob, InsufficientCredit, ReportLine
+from smsgate.store.records import (
+    AlreadyAccepted,
+    CallbackJob,
+    DailyQuotaExceeded,
+    InboxEntry,
+    InsufficientCredit,
+    ReportLine,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,8 @@ BASE = "/eapi"
 CHARSET = "iso-8859-1"
 MAX_STOP_DUP_ID = 2_147_483_647
 MAX_BATCH_ROWS = 30_000
+MAX_INBOX_RECORDS = 1_000
+MAX_DESCRIPTION = 255
 REPORT_FIELDS = ("body", "completed_time", "created_time", "credits", "origin_address", "source_id")
 TIME_FORMAT = "%y-%m-%d %H:%M:%S"
 
@@ -67,16 +77,28 @@ def _line(code: int, description: str, batch_id: int | str = "") -> str:
     return f"{code}|{description}|{batch_id}"
 
 
-@dataclass(frozen=True)
-class Options:
-    """The optional message parameters this gateway honours, already validated."""
+_UPSTREAM_CODES = {
+    UpstreamCondition.NO_CREDIT: (26, "upstream credits not available"),
+    UpstreamCondition.QUOTA_EXCEEDED: (28, "upstream quota exceeded"),
+}
 
-    sender: str
-    send_at_ms: int | None
-    want_report: bool
-    source_id: str | None
-    dca: Dca
+
+class TestMode(StrEnum):
+    """``test_always_succeed`` / ``test_always_fail``: validate fully, send nothing."""
+
+    OFF = ""
+    SUCCEED = "succeed"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """The request-level parameters, already validated."""
+
+    defaults: MessageSettings
     stop_dup_id: str | None
+    description: str | None
+    test: TestMode
 
 
 class EapiApi:
@@ -89,6 +111,7 @@ class EapiApi:
             "submission/send_batch/1/1.0": self.send_batch,
             "user/get_credits/1/1.1": self.get_credits,
             "status_reports/get_report/2/2.0": self.get_report,
+            "reception/get_inbox/1/1.1": self.get_inbox,
         }
         return [
             Route(f"{BASE}/{path}", self._endpoint(handler), methods=["GET", "POST"])
@@ -131,18 +154,21 @@ class EapiApi:
     async def send_sms(self, params: RequestParams) -> str:
         account = await self._authenticate(params.fields)
         options = self._options(params.fields, account)
-        text = _message_text(params.fields.get("message"), options.dca)
         numbers = [n.strip() for n in str(params.fields.get("msisdn", "")).split(",") if n.strip()]
         if not numbers:
             raise EapiError(24, "data validation failed: msisdn is required")
-        requests = [
-            MessageRequest(number, text, options.sender, options.source_id, options.send_at_ms)
-            for number in numbers
-        ]
+        defaults = self._account_defaults(account)
+        try:
+            requests = [
+                build_request(number, params.fields.get("message"), options.defaults, defaults)
+                for number in numbers
+            ]
+        except InvalidOption as exc:
+            raise EapiError(24, f"data validation failed: {exc}") from None
         return await self._submit(account, requests, options)
 
     async def send_batch(self, params: RequestParams) -> str:
-        """CSV rows with per-row overrides of sender, source_id and dca; rows that
+        """CSV rows, each optionally overriding the message parameters; rows that
         cannot be read, or whose message cannot be decoded, are skipped."""
         account = await self._authenticate(params.fields)
         options = self._options(params.fields, account)
@@ -152,33 +178,28 @@ class EapiApi:
             raise EapiError(201, "maximum batch size exceeded") from None
         except BatchFormatError as exc:
             raise EapiError(24, f"data validation failed: {exc}") from None
+        defaults = self._account_defaults(account)
+        base = options.defaults
         requests = []
         for row in parsed.rows:
-            overrides = row.overrides
             try:
-                dca = parse_dca(overrides["dca"]) if "dca" in overrides else options.dca
-                text = _message_text(row.message, dca)
-            except (EapiError, InvalidMessageData):
-                continue
-            requests.append(
-                MessageRequest(
-                    row.msisdn,
-                    text,
-                    overrides.get("sender", options.sender),
-                    overrides.get("source_id", options.source_id),
-                    options.send_at_ms,
+                settings = (
+                    read_settings(row.overrides, base, account.timezone, strict=False)
+                    if row.overrides
+                    else base
                 )
-            )
+                requests.append(build_request(row.msisdn, row.message, settings, defaults))
+            except InvalidOption:
+                continue
         if not requests:
             raise EapiError(24, "data validation failed: no readable rows in batch_data")
         return await self._submit(account, requests, options)
 
     async def _submit(
-        self, account: Account, requests: list[MessageRequest], options: Options
+        self, account: Account, requests: list[MessageRequest], options: BatchOptions
     ) -> str:
-        scheduled = options.send_at_ms is not None and options.send_at_ms > (
-            self.gateway.store.clock()
-        )
+        now = self.gateway.store.clock()
+        scheduled = all(r.send_at_ms is not None and r.send_at_ms > now for r in requests)
 
         def reply(submission: Submission) -> str:
             if scheduled:
@@ -191,30 +212,49 @@ class EapiApi:
             memo = Memo(DIALECT, options.stop_dup_id, reply, window)
         try:
             submission = await self.gateway.submit(
-                account, requests, dialect=DIALECT, want_report=options.want_report, memo=memo
+                account,
+                requests,
+                dialect=DIALECT,
+                memo=memo,
+                description=options.description,
+                test_mode=options.test is not TestMode.OFF,
             )
         except InsufficientCredit:
             raise EapiError(25, "insufficient credits") from None
+        except DailyQuotaExceeded as exc:
+            raise EapiError(27, f"daily quota exceeded: {exc}") from None
+        except UpstreamUnavailable as exc:
+            raise EapiError(*_UPSTREAM_CODES[exc.condition]) from None
+        except Overloaded:
+            raise EapiError(40, "temporarily unavailable") from None
         except AlreadyAccepted as earlier_request:
             return earlier_request.reply
         if submission.batch_id is None:
             first = next(r for r in submission.results if isinstance(r, Rejection))
             raise EapiError(24, f"data validation failed: {first.detail}")
+        if options.test is TestMode.FAIL:
+            raise EapiError(22, "test_always_fail: validated, nothing sent")
         return reply(submission)
 
-    def _options(self, fields: dict[str, Any], account: Account) -> Options:
+    def _options(self, fields: dict[str, Any], account: Account) -> BatchOptions:
         try:
-            dca = parse_dca(_opt(fields, "dca"))
-        except InvalidMessageData as exc:
+            defaults = read_settings(fields, MessageSettings(), account.timezone, strict=True)
+        except InvalidOption as exc:
             raise EapiError(24, f"data validation failed: {exc}") from None
-        return Options(
-            sender=_opt(fields, "sender")
-            or (account.senders[0] if account.senders else self.gateway.settings.default_sender),
-            send_at_ms=_send_time(fields, account),
-            want_report=_flag(fields, "want_report", default=True),
-            source_id=(_opt(fields, "source_id") or "")[:20] or None,
-            dca=dca,
+        succeed = _flag(fields, "test_always_succeed", default=False)
+        fail = _flag(fields, "test_always_fail", default=False)
+        return BatchOptions(
+            defaults=defaults,
             stop_dup_id=_stop_dup_id(fields),
+            description=(_opt(fields, "scheduling_description") or "")[:MAX_DESCRIPTION] or None,
+            test=TestMode.FAIL if fail else TestMode.SUCCEED if succeed else TestMode.OFF,
+        )
+
+    def _account_defaults(self, account: Account) -> AccountDefaults:
+        return AccountDefaults(
+            sender=account.senders[0] if account.senders else self.gateway.settings.default_sender,
+            repliable=account.options.get("repliable") is True,
+            timezone=account.timezone,
         )
 
     # ---------------------------------------------------------------- queries
@@ -241,6 +281,16 @@ class EapiApi:
             raise EapiError(24, "data validation failed: no such batch_id")
         rendered = [_report_line(line, fields, account) for line in lines]
         return "0|Results to follow\n\n" + "".join(f"{line}\n" for line in rendered)
+
+    async def get_inbox(self, params: RequestParams) -> str:
+        """Replies received after ``last_retrieved_id``, oldest first, 1,000 at most."""
+        account = await self._authenticate(params.fields)
+        after = _opt(params.fields, "last_retrieved_id") or "0"
+        if not after.isdigit():
+            raise EapiError(24, "data validation failed: last_retrieved_id must be an integer")
+        entries = await self.gateway.store.inbox(account.id, int(after), MAX_INBOX_RECORDS)
+        lines = [_inbox_line(entry, account) for entry in entries]
+        return f"0|records to follow|{len(lines)}\n" + "".join(f"{line}\n" for line in lines)
 
 
 # ------------------------------------------------------------------ helpers
@@ -269,33 +319,6 @@ def _stop_dup_id(fields: dict[str, Any]) -> str | None:
     return str(int(value))
 
 
-def _send_time(fields: dict[str, Any], account: Account) -> int | None:
-    local, unix = _opt(fields, "send_time"), _opt(fields, "send_time_unixtime")
-    try:
-        if unix is not None:
-            return parse_unix(unix)
-        if local is not None:
-            return parse_local(local, account.timezone)
-    except InvalidSendTime as exc:
-        raise EapiError(24, f"data validation failed: {exc}") from None
-    return None
-
-
-def _message_text(raw: Any, dca: Dca) -> str:
-    if not isinstance(raw, str) or not raw:
-        raise EapiError(24, "data validation failed: message is required")
-    if dca is Dca.SEVEN_BIT:
-        return latin1_gsm_to_text(raw)
-    if dca is Dca.EIGHT_BIT:
-        raise EapiError(24, "data validation failed: 8bit (binary) messages are not supported")
-    try:
-        decoded = decode_message(raw, dca)
-    except InvalidMessageData as exc:
-        raise EapiError(24, f"data validation failed: {exc}") from None
-    assert isinstance(decoded, str)
-    return decoded
-
-
 def _report_line(line: ReportLine, fields: list[str], account: Account) -> str:
     code = eapi_report(State(line.state), Reason(line.reason))
     parts = [line.recipient.lstrip("+"), str(code)]
@@ -315,6 +338,30 @@ def _report_line(line: ReportLine, fields: list[str], account: Account) -> str:
         else:
             parts.append(line.client_ref or "")
     return "|".join(parts)
+
+
+def _inbox_line(entry: InboxEntry, account: Account) -> str:
+    """``msg_id|sender|message|received_time|msisdn|referring_batch_id|encoding``.
+
+    Text that the 7-bit carriage can hold goes as 7bit; anything else as the hex
+    of UTF-16BE, exactly as a 16bit submission would carry it.
+    """
+    carried = text_to_latin1_gsm(entry.body)
+    if latin1_gsm_to_text(carried) == entry.body:
+        body, encoding = _escape(carried), "7bit"
+    else:
+        body, encoding = entry.body.encode("utf-16-be").hex(), "16bit"
+    return "|".join(
+        (
+            str(entry.id),
+            entry.sender.lstrip("+"),
+            body,
+            format_local(entry.received_at, account.timezone),
+            entry.recipient.lstrip("+"),
+            str(entry.batch_id or ""),
+            encoding,
+        )
+    )
 
 
 def _escape(text: str) -> str:

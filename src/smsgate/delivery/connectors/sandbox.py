@@ -4,6 +4,9 @@ It answers submissions after a configurable latency with its own message
 references, refuses some numbers outright, and later reports delivery outcomes
 chosen by rule (number suffix), so a developer sees every path a real carrier
 takes (delivered, absent subscriber, expired, refused, refund) on a laptop.
+Handsets under a ``replies`` rule answer each message they receive, which is
+how the inbox fills on a laptop; an ``upstream`` condition makes it refuse
+everything the way a provider out of credit (or over quota) does.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import itertools
 import os
 from collections.abc import Sequence
 
-from smsgate.core.sandbox_rules import SandboxRule, outcome_for
-from smsgate.core.states import State
-from smsgate.delivery.connectors.base import ReceiptSink
+from smsgate.core.encoding import Encoding
+from smsgate.core.sandbox_rules import SandboxRule, rule_for
+from smsgate.core.states import UPSTREAM_REASONS, State, UpstreamCondition
+from smsgate.delivery.connectors.base import InboundSink, ReceiptSink
 from smsgate.store.records import (
+    InboundMessage,
     OutboundMessage,
     Receipt,
     Refused,
@@ -41,31 +46,44 @@ class SandboxConnector:
         latency_ms: float = 20.0,
         receipt_delay_ms: float = 500.0,
         rules: tuple[SandboxRule, ...] = (),
+        upstream: UpstreamCondition = UpstreamCondition.NONE,
     ) -> None:
         self.name = name
         self._latency = latency_ms / 1000
         self._receipt_delay = receipt_delay_ms / 1000
         self._rules = rules
+        self._upstream = upstream
         # References unique across processes sharing one database.
         self._refs = (f"{os.getpid():x}-{wall_clock_ms():x}-{n}" for n in itertools.count(1))
         self._sink: ReceiptSink | None = None
+        self._inbound: InboundSink | None = None
         self._pending: dict[str, asyncio.TimerHandle] = {}
 
-    async def start(self, receipts: ReceiptSink) -> None:
+    async def start(self, receipts: ReceiptSink, inbound: InboundSink) -> None:
         self._sink = receipts
+        self._inbound = inbound
 
     async def submit(self, messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]:
         if self._latency:
             await asyncio.sleep(self._latency)
+        if self._upstream is not UpstreamCondition.NONE:
+            reason = UPSTREAM_REASONS[self._upstream]
+            return [
+                Refused(m.id, State.FAILED, reason, f"sandbox upstream: {self._upstream.value}")
+                for m in messages
+            ]
         outcomes: list[SubmitOutcome] = []
         for message in messages:
-            state, reason = outcome_for(self._rules, message.recipient)
-            if state is State.REJECTED:
-                outcomes.append(Refused(message.id, state, reason, "sandbox refused the number"))
+            rule = rule_for(self._rules, message.recipient)
+            if rule.state is State.REJECTED:
+                outcomes.append(
+                    Refused(message.id, rule.state, rule.reason, "sandbox refused the number")
+                )
                 continue
             ref = next(self._refs)
             outcomes.append(Submitted(message.id, self.name, ref))
-            self._schedule_receipt(ref, message.recipient)
+            reply = _reply_to(message) if rule.replies else None
+            self._schedule_receipt(ref, message.recipient, reply)
         return outcomes
 
     def resume(self, submitted: Sequence[tuple[str, str]]) -> None:
@@ -78,16 +96,34 @@ class SandboxConnector:
             if ref not in self._pending:
                 self._schedule_receipt(ref, recipient)
 
-    def _schedule_receipt(self, ref: str, recipient: str) -> None:
-        state, reason = outcome_for(self._rules, recipient)
+    def _schedule_receipt(
+        self, ref: str, recipient: str, reply: InboundMessage | None = None
+    ) -> None:
+        rule = rule_for(self._rules, recipient)
         receipt = Receipt(
-            self.name, ref, state, reason, _CARRIER_STATUS.get(state, "UNKNOWN"), occurred_at=0
+            self.name,
+            ref,
+            rule.state,
+            rule.reason,
+            _CARRIER_STATUS.get(rule.state, "UNKNOWN"),
+            occurred_at=0,
         )
         loop = asyncio.get_running_loop()
-        self._pending[ref] = loop.call_later(self._receipt_delay, self._emit, receipt)
+        self._pending[ref] = loop.call_later(self._receipt_delay, self._emit, receipt, reply)
 
-    def _emit(self, receipt: Receipt) -> None:
+    def _emit(self, receipt: Receipt, reply: InboundMessage | None) -> None:
         self._pending.pop(receipt.carrier_ref, None)
+        if reply is not None and self._inbound is not None:
+            self._inbound(
+                InboundMessage(
+                    reply.connector,
+                    reply.sender,
+                    reply.recipient,
+                    reply.body,
+                    reply.encoding,
+                    wall_clock_ms(),
+                )
+            )
         if self._sink is not None:
             stamped = Receipt(
                 receipt.connector,
@@ -103,3 +139,15 @@ class SandboxConnector:
         for handle in self._pending.values():
             handle.cancel()
         self._pending.clear()
+
+
+def _reply_to(message: OutboundMessage) -> InboundMessage:
+    """What the sandbox handset answers: a short text quoting the message."""
+    if message.encoding == Encoding.BINARY:
+        quoted, encoding = "your message", Encoding.GSM7
+    else:
+        quoted, encoding = message.body[:40], Encoding(message.encoding)
+    # Like an SMSC, the handset's number arrives without the "+".
+    return InboundMessage(
+        "sandbox", message.recipient.lstrip("+"), message.sender, f"Re: {quoted}", encoding, 0
+    )
