@@ -73,18 +73,28 @@ def _drop_schema(schema: str) -> None:
     asyncio.run(drop())
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database of each engine."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'smsgate.sqlite3'}"
-        return
+def _fresh_postgres() -> Iterator[str]:
     require_postgres()
     schema = _create_schema()
     try:
         yield f"{PG_ADMIN_DSN}?search_path={schema}"
     finally:
         _drop_schema(schema)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of each engine."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'smsgate.sqlite3'}"
+        return
+    yield from _fresh_postgres()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema, for behaviour only a server database has."""
+    yield from _fresh_postgres()
 
 
 @pytest.fixture

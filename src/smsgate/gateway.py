@@ -7,7 +7,9 @@ charging, durability) happens behind this boundary, once for all dialects.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from smsgate.config import Settings
@@ -30,7 +32,7 @@ from smsgate.store.repo import Store
 
 @dataclass(frozen=True, slots=True)
 class AcceptedMessage:
-    id: int
+    id: int | None  # None in test mode, where nothing is stored
     recipient: str
     network_id: int
     segments: int
@@ -48,13 +50,43 @@ class Memo:
     window_ms: int | None = None
 
 
-@dataclass(frozen=True)
 class Submission:
-    """Per requested message, in request order: what was stored, or why it was refused."""
+    """Per requested message, in request order: what was stored, or why it was refused.
 
-    batch_id: int | None
-    results: list[AcceptedMessage | Rejection]
-    balance: int
+    ``results`` is built on first use: a 30,000-row EAPI batch only needs the
+    batch id, and building a record per message would cost more than its SQL.
+    """
+
+    def __init__(
+        self,
+        preparation: Preparation,
+        batch_id: int | None,
+        message_ids: Sequence[int],
+        balance: int,
+    ) -> None:
+        self._preparation = preparation
+        self.batch_id = batch_id
+        self._message_ids = message_ids
+        self.balance = balance
+
+    @property
+    def first_rejection(self) -> Rejection | None:
+        return next((i for i in self._preparation.items if isinstance(i, Rejection)), None)
+
+    @functools.cached_property
+    def results(self) -> list[AcceptedMessage | Rejection]:
+        # A test-mode batch stored no messages, so its accepted ones have no id.
+        ids: Iterator[int | None] = (
+            iter(self._message_ids) if self._message_ids else itertools.repeat(None)
+        )
+        return [
+            item
+            if isinstance(item, Rejection)
+            else AcceptedMessage(
+                next(ids), item.recipient, item.network_id, item.segments, item.cost
+            )
+            for item in self._preparation.items
+        ]
 
 
 class Overloaded(Exception):
@@ -158,8 +190,7 @@ class Gateway:
         )
         accepted = preparation.accepted
         if not accepted:
-            rejected = [item for item in preparation.items if isinstance(item, Rejection)]
-            return Submission(None, list(rejected), account.balance)
+            return Submission(preparation, None, (), account.balance)
         if test_mode and preparation.total_cost > account.balance:
             raise InsufficientCredit(account.balance, preparation.total_cost)
         store_memo = None
@@ -208,11 +239,4 @@ def _daily_quota(account: Account, now: int) -> DailyQuota | None:
 
 
 def _submission(preparation: Preparation, batch: AcceptedBatch) -> Submission:
-    ids = iter(batch.message_ids)
-    results: list[AcceptedMessage | Rejection] = [
-        item
-        if isinstance(item, Rejection)
-        else AcceptedMessage(next(ids), item.recipient, item.network_id, item.segments, item.cost)
-        for item in preparation.items
-    ]
-    return Submission(batch.batch_id, results, batch.balance)
+    return Submission(preparation, batch.batch_id, batch.message_ids, batch.balance)

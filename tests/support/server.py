@@ -26,8 +26,9 @@ T = TypeVar("T")
 
 
 class GatewayServer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, workers: bool = True) -> None:
         self.settings = settings
+        self.workers = workers
         self.loop = asyncio.new_event_loop()
         self.runtime: Runtime | None = None
         self._server: uvicorn.Server | None = None
@@ -47,7 +48,7 @@ class GatewayServer:
     async def _main(self) -> None:
         self.runtime = await Runtime.open(self.settings)
         config = uvicorn.Config(
-            self.runtime.app(with_workers=True),
+            self.runtime.app(with_workers=self.workers),
             host="127.0.0.1",
             port=0,
             log_level="warning",

@@ -30,7 +30,7 @@ from smsgate.api.errors import is_transient_storage_error
 from smsgate.api.params import RequestParams, read_params
 from smsgate.core.eapi_csv import BatchFormatError, BatchTooLarge, parse_batch
 from smsgate.core.eapi_text import latin1_gsm_to_text, text_to_latin1_gsm
-from smsgate.core.model import Account, MessageRequest, Rejection
+from smsgate.core.model import Account, MessageRequest
 from smsgate.core.pricing import format_units
 from smsgate.core.report_codes import eapi_report
 from smsgate.core.schedule import format_local
@@ -230,8 +230,8 @@ class EapiApi:
         except AlreadyAccepted as earlier_request:
             return earlier_request.reply
         if submission.batch_id is None:
-            first = next(r for r in submission.results if isinstance(r, Rejection))
-            raise EapiError(24, f"data validation failed: {first.detail}")
+            detail = submission.first_rejection.detail if submission.first_rejection else ""
+            raise EapiError(24, f"data validation failed: {detail}")
         if options.test is TestMode.FAIL:
             raise EapiError(22, "test_always_fail: validated, nothing sent")
         return reply(submission)
