@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from smsgate.api.dialects.eapi import MAX_BATCH_ROWS
 from smsgate.config import Settings, SettingsError
+from smsgate.core.eapi_csv import BatchFormatError
 from smsgate.core.model import Account, AccountStatus
 from smsgate.core.pricing import format_units, to_units
 from smsgate.core.schedule import InvalidSendTime, zone
@@ -22,6 +28,14 @@ from smsgate.credentials import (
     new_api_key,
     new_partner_id,
     new_password,
+)
+from smsgate.eapi_upload import (
+    Backoff,
+    Chunk,
+    parse_params,
+    send_batch_url,
+    split_batches,
+    upload_batches,
 )
 from smsgate.runtime import run_worker, serve
 from smsgate.store.migrate import current_revision
@@ -349,3 +363,95 @@ async def _require(store: Store, name: str) -> Account:
         console.print(f"[red]no account named {name!r}[/red]")
         raise typer.Exit(1)
     return account
+
+
+@app.command("upload-batch")
+def upload_batch_command(
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV with a header row."),
+    ],
+    url: Annotated[str, typer.Option(help="Gateway base URL, e.g. http://127.0.0.1:8080.")],
+    username: Annotated[str, typer.Option(help="EAPI username.")],
+    password: Annotated[str, typer.Option(help="EAPI password.")],
+    rows_per_batch: Annotated[
+        int, typer.Option(min=1, max=MAX_BATCH_ROWS, help="Rows per send_batch submission.")
+    ] = MAX_BATCH_ROWS,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Extra send_batch parameter as key=value, e.g. sender=SHOP (repeatable)."
+        ),
+    ] = None,
+    encoding: Annotated[str, typer.Option(help="Encoding of FILE; sent as ISO-8859-1.")] = "utf-8",
+    max_attempts: Annotated[
+        int, typer.Option(min=1, help="Attempts per submission on retryable failures.")
+    ] = Backoff().max_attempts,
+) -> None:
+    """Send a CSV file of any size through EAPI send_batch, in submissions of whole rows."""
+    try:
+        params = parse_params(param or [])
+        send_batch_url(url)
+        codecs.lookup(encoding)
+    except (ValueError, LookupError) as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+    # A first pass counts the rows for the progress bar, and finds an unreadable
+    # header or a wrong --encoding before anything is sent.
+    try:
+        with file.open("rb") as stream:
+            total = sum(
+                chunk.rows
+                for chunk in split_batches(stream, rows_per_batch=rows_per_batch, encoding=encoding)
+            )
+    except (BatchFormatError, UnicodeDecodeError) as exc:
+        console.print(f"[red]{escape(str(file))}: {escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+    if not total:
+        console.print(f"{escape(str(file))} has a header but no rows; nothing sent")
+        return
+
+    with (
+        file.open("rb") as stream,
+        Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress,
+    ):
+        task = progress.add_task("rows", total=total)
+
+        def accepted(chunk: Chunk, batch_id: int) -> None:
+            progress.console.print(f"rows {chunk.first_row:,}–{chunk.last_row:,}: batch {batch_id}")
+            progress.advance(task, chunk.rows)
+
+        def retrying(chunk: Chunk, attempt: int, problem: str, delay: float) -> None:
+            progress.console.print(
+                f"[yellow]rows {chunk.first_row:,}–{chunk.last_row:,}: {escape(problem)}; "
+                f"attempt {attempt + 1} of {max_attempts} in {delay:g} s[/yellow]"
+            )
+
+        summary = upload_batches(
+            split_batches(stream, rows_per_batch=rows_per_batch, encoding=encoding),
+            base_url=url,
+            username=username,
+            password=password,
+            params=params,
+            backoff=Backoff(max_attempts=max_attempts),
+            on_accepted=accepted,
+            on_retry=retrying,
+        )
+
+    console.print(
+        f"sent {summary.rows_sent:,} of {total:,} rows in {summary.chunks_sent} submission(s); "
+        f"batch ids {', '.join(map(str, summary.batch_ids)) or 'none'}"
+    )
+    for failure in summary.failures:
+        console.print(
+            f"[red]rows {failure.first_row:,}–{failure.last_row:,} (submission "
+            f"{failure.chunk + 1}) failed: {escape(failure.reply)}; later rows were not sent[/red]"
+        )
+    if summary.failures:
+        raise typer.Exit(1)

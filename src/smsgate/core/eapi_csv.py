@@ -46,7 +46,7 @@ import csv
 import io
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -61,6 +61,7 @@ __all__ = [
     "BatchTooLarge",
     "ParsedBatch",
     "parse_batch",
+    "raw_records",
 ]
 
 DEFAULT_MAX_LENGTHS: Mapping[str, int] = MappingProxyType(
@@ -249,3 +250,35 @@ def parse_batch(
                 raise BatchTooLarge(count + _count_records(reader), limit) from None
             skipped.append(start)
             start = reader.line_num + 1
+
+
+def raw_records(lines: Iterable[str]) -> Iterator[str]:
+    """The raw text of each non-blank record, as the gateway's reader delimits it.
+
+    The C reader pulls a line only when the record it is reading needs one, so
+    the lines pulled since the previous record are exactly this record's text,
+    also when the reader gives up on a broken record (the gateway then skips
+    the same lines, and counts them as one row).
+    """
+    pulled: list[str] = []
+
+    def feed() -> Iterator[str]:
+        for line in lines:
+            pulled.append(line)
+            # parse_batch's protection of lone backslashes, so that a line like
+            # "\ " is as blank, or not, as the gateway finds it. It looks one
+            # character ahead, never past a line break, so per line is the same.
+            yield _LONE_BACKSLASH.sub(r"\\\\", line) if "\\" in line else line
+
+    reader = csv.reader(feed(), _Dialect)
+    while True:
+        try:
+            blank = _is_blank(next(reader))
+        except StopIteration:
+            return
+        except csv.Error:
+            blank = False
+        raw = "".join(pulled)
+        pulled.clear()
+        if not blank:
+            yield raw
