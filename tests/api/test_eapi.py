@@ -248,3 +248,28 @@ def test_send_batch_unusable(
 ) -> None:
     reply = call(sqlite_gateway, SEND_BATCH, {**account.eapi_creds, "batch_data": batch_data})
     assert reply.startswith("24|data validation failed") and reply.count("|") == 2
+
+
+SANDBOX_CODES = {"011": "11", "000": "51", "001": "51", "002": "55", "003": "53", "004": "52"}
+
+
+def test_30000_row_batch_is_delivered_and_reported(gateway: GatewayServer) -> None:
+    """Acceptance: a full batch is accepted, delivered through the sandbox and
+    reported line by line with the sandbox's outcome for each number."""
+    suffixes = list(SANDBOX_CODES)
+    numbers = [f"2547{i:05d}{suffixes[i % len(suffixes)]}" for i in range(30_000)]
+    rich = gateway.create_account(credit="100000")
+    batch = "msisdn,message\n" + "\n".join(f"{n},Hello {i}" for i, n in enumerate(numbers))
+    reply = call(gateway, SEND_BATCH, {**rich.eapi_creds, "batch_data": batch})
+    code, status, batch_id = reply.split("|")
+    assert (code, status) == ("0", "IN_PROGRESS")
+
+    def final() -> bool:
+        return not any(line[1] in ("0", "10") for line in report(gateway, rich, batch_id))
+
+    gateway.wait_until(final, timeout=120, what="30,000 final reports")
+    lines = report(gateway, rich, batch_id)
+    assert [line[0] for line in lines] == numbers
+    assert all(line[1] == SANDBOX_CODES[line[0][-3:]] for line in lines)
+    # 30,000 charged; the 5,000 the carrier refused outright (ending 004) refunded.
+    assert call(gateway, GET_CREDITS, rich.eapi_creds) == "0|75000.00"
