@@ -8,9 +8,10 @@ so each dialect can answer it with its own error code.
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_to_bytes
 
 import orjson
 from starlette.datastructures import Headers
@@ -27,16 +28,39 @@ class RequestParams:
     raw_body: bytes = field(default=b"", repr=False)
 
 
-def _form_fields(raw: bytes, charset: str) -> dict[str, str]:
-    """URL-encoded fields in ``charset`` (the EAPI dialect speaks ISO-8859-1)."""
-    return dict(
-        parse_qsl(raw.decode(charset), keep_blank_values=True, encoding=charset, errors="strict")
-    )
+def form_fields(raw: bytes, charset: str) -> dict[str, str]:
+    """URL-encoded fields in ``charset`` (the EAPI dialect speaks ISO-8859-1).
+
+    Reads exactly what ``urllib.parse.parse_qsl`` reads (a property test holds
+    the two together), but percent-decodes in C: the stdlib's pure-Python
+    unquoting cost 70 ms on a 30,000-row ``batch_data``. Raises
+    ``UnicodeDecodeError`` when the bytes are not ``charset``.
+    """
+    raw.decode(charset)  # the stdlib refuses undecodable literal bytes before unquoting
+    fields: dict[str, str] = {}
+    for pair in raw.split(b"&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition(b"=")
+        fields[_unquote_plus(name).decode(charset)] = _unquote_plus(value).decode(charset)
+    return fields
+
+
+def _unquote_plus(raw: bytes) -> bytes:
+    data = raw.replace(b"+", b" ")
+    if b"%" not in data:
+        return data
+    # "%41" becomes the escape "\x41" once the data's own backslashes are escaped.
+    escaped = data.replace(b"\\", b"\\\\").replace(b"%", b"\\x")
+    try:
+        return codecs.escape_decode(escaped)[0]
+    except ValueError:  # a "%" not followed by two hex digits stays as it is
+        return unquote_to_bytes(data)
 
 
 async def read_params(request: Request, *, charset: str = "utf-8") -> RequestParams:
     try:
-        fields: dict[str, Any] = _form_fields(request.scope["query_string"], charset)
+        fields: dict[str, Any] = form_fields(request.scope["query_string"], charset)
     except UnicodeDecodeError:
         return RequestParams({}, request.headers, f"query string is not {charset}", b"")
     body = b""
@@ -49,7 +73,7 @@ async def read_params(request: Request, *, charset: str = "utf-8") -> RequestPar
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/x-www-form-urlencoded":
         try:
-            fields.update(_form_fields(body, charset))
+            fields.update(form_fields(body, charset))
         except UnicodeDecodeError:
             return RequestParams(fields, request.headers, f"body is not {charset}", body)
         return RequestParams(fields, request.headers, None, body)

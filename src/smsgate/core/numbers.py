@@ -102,7 +102,9 @@ _REASON_INVALID = "not a valid phone number"
 _REASON_NOT_MOBILE = "not a mobile number"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass costs three times as much to build, and a
+# bulk request builds 30,000 of these. Treat instances as immutable.
+@dataclass(slots=True)
 class Normalized:
     """A recipient that can be stored, priced and routed as is."""
 

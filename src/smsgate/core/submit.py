@@ -42,6 +42,9 @@ class Preparation:
         return sum(item.cost for item in self.accepted)
 
 
+_REPLIABLE = int(MessageFlag.REPLIABLE)
+
+
 def prepare(
     account: Account,
     requests: Sequence[MessageRequest],
@@ -53,71 +56,81 @@ def prepare(
 ) -> Preparation:
     """Validate and price each request; a repliable message is sent from
     ``reply_address`` (the gateway's own number) whatever sender it asked for."""
-    normalizer = normalizer_for(account.region)
+    normalize = normalizer_for(account.region).normalize
+    network_of, price_of = networks.lookup, prices.per_segment
     allowed_codes = frozenset(account.allowed_country_codes)
     sender_verdicts: dict[str, str | None] = {reply_address: None}
     segmentations: dict[str, Segmentation] = {}
     items: list[PreparedMessage | Rejection] = []
+    append = items.append
+    queued, scheduled = State.QUEUED, State.SCHEDULED
+    # The loop body runs 30,000 times for one EAPI batch: locals, positional
+    # arguments and the common case (send now) first.
     for request in requests:
-        sender = reply_address if request.flags & MessageFlag.REPLIABLE else request.sender
+        sender = reply_address if request.flags & _REPLIABLE else request.sender
         verdict = sender_verdicts.get(sender, "")
         if verdict == "":
             verdict = sender_problem(sender, account.senders)
             sender_verdicts[sender] = verdict
         if verdict is not None:
-            items.append(Rejection(RejectCode.INVALID_SENDER, verdict))
+            append(Rejection(RejectCode.INVALID_SENDER, verdict))
             continue
-        if request.binary is None and not request.text:
-            items.append(Rejection(RejectCode.EMPTY_MESSAGE, "message is empty"))
+        binary = request.binary
+        if binary is None and not request.text:
+            append(Rejection(RejectCode.EMPTY_MESSAGE, "message is empty"))
             continue
         try:
-            number = normalizer.normalize(request.recipient)
+            number = normalize(request.recipient)
         except InvalidNumber as exc:
-            items.append(Rejection(RejectCode.INVALID_NUMBER, str(exc)))
+            append(Rejection(RejectCode.INVALID_NUMBER, str(exc)))
             continue
         if allowed_codes and number.country_code not in allowed_codes:
-            items.append(
+            append(
                 Rejection(
                     RejectCode.NETWORK_NOT_ALLOWED,
                     f"destination country +{number.country_code} is not enabled for this account",
                 )
             )
             continue
-        try:
-            when = due_at(request.send_at_ms, now_ms)
-        except InvalidSendTime as exc:
-            items.append(Rejection(RejectCode.INVALID_SEND_TIME, str(exc)))
-            continue
-        if request.binary is not None:
-            body, encoding, segments = request.binary.hex(), Encoding.BINARY, 1
+        when = now_ms
+        if request.send_at_ms is not None:
+            try:
+                when = due_at(request.send_at_ms, now_ms)
+            except InvalidSendTime as exc:
+                append(Rejection(RejectCode.INVALID_SEND_TIME, str(exc)))
+                continue
+        if binary is not None:
+            body, encoding, segments = binary.hex(), Encoding.BINARY, 1
         else:
-            shape = segmentations.get(request.text)
+            body = request.text
+            shape = segmentations.get(body)
             if shape is None:
-                shape = segmentations[request.text] = segment(request.text)
-            body, encoding, segments = request.text, shape.encoding, shape.segments
+                shape = segmentations[body] = segment(body)
+            encoding, segments = shape.encoding, shape.segments
             if request.max_parts is not None and segments > request.max_parts:
-                items.append(
+                append(
                     Rejection(
                         RejectCode.TOO_LONG,
                         f"message needs {segments} parts; at most {request.max_parts} allowed",
                     )
                 )
                 continue
-        items.append(
+        e164 = number.e164
+        append(
             PreparedMessage(
-                recipient=number.e164,
-                network_id=networks.lookup(number.e164),
-                sender=sender,
-                text=body,
-                encoding=encoding,
-                segments=segments,
-                cost=segments * prices.per_segment(number.e164),
-                client_ref=request.client_ref,
-                due_at=when,
-                state=State.SCHEDULED if when > now_ms else State.QUEUED,
-                want_report=request.want_report,
-                flags=request.flags,
-                routing_group=request.routing_group,
+                e164,
+                network_of(e164),
+                sender,
+                body,
+                encoding,
+                segments,
+                segments * price_of(e164),
+                request.client_ref,
+                when,
+                scheduled if when > now_ms else queued,
+                request.want_report,
+                request.flags,
+                request.routing_group,
             )
         )
     return Preparation(items)

@@ -23,7 +23,7 @@ from smsgate.api.dialects.eapi_options import (
     AccountDefaults,
     InvalidOption,
     MessageSettings,
-    build_request,
+    RequestBuilder,
     read_settings,
 )
 from smsgate.api.errors import is_transient_storage_error
@@ -157,12 +157,9 @@ class EapiApi:
         numbers = [n.strip() for n in str(params.fields.get("msisdn", "")).split(",") if n.strip()]
         if not numbers:
             raise EapiError(24, "data validation failed: msisdn is required")
-        defaults = self._account_defaults(account)
+        build = RequestBuilder(options.defaults, self._account_defaults(account))
         try:
-            requests = [
-                build_request(number, params.fields.get("message"), options.defaults, defaults)
-                for number in numbers
-            ]
+            requests = [build(number, params.fields.get("message")) for number in numbers]
         except InvalidOption as exc:
             raise EapiError(24, f"data validation failed: {exc}") from None
         return await self._submit(account, requests, options)
@@ -180,15 +177,18 @@ class EapiApi:
             raise EapiError(24, f"data validation failed: {exc}") from None
         defaults = self._account_defaults(account)
         base = options.defaults
+        build_default = RequestBuilder(base, defaults)
         requests = []
         for row in parsed.rows:
             try:
-                settings = (
-                    read_settings(row.overrides, base, account.timezone, strict=False)
-                    if row.overrides
-                    else base
-                )
-                requests.append(build_request(row.msisdn, row.message, settings, defaults))
+                if row.overrides:
+                    settings = read_settings(row.overrides, base, account.timezone, strict=False)
+                    build = (
+                        RequestBuilder(settings, defaults) if settings != base else build_default
+                    )
+                else:
+                    build = build_default
+                requests.append(build(row.msisdn, row.message))
             except InvalidOption:
                 continue
         if not requests:

@@ -146,38 +146,45 @@ def read_settings(
     return settings
 
 
-def build_request(
-    msisdn: str, message: Any, settings: MessageSettings, defaults: AccountDefaults
-) -> MessageRequest:
-    """One message to submit; raises ``InvalidOption`` if its body cannot be read."""
-    if not isinstance(message, str) or not message:
-        raise InvalidOption("message is required")
-    try:
-        payload = decode_message(message, settings.dca)
-    except InvalidMessageData as exc:
-        raise InvalidOption(str(exc)) from None
-    repliable = (
-        settings.repliable
-        if settings.repliable is not None
-        else defaults.repliable and settings.sender is None
-    )
-    flags = MessageFlag.NONE
-    if settings.flash:
-        flags |= MessageFlag.FLASH
-    if repliable:
-        flags |= MessageFlag.REPLIABLE
-    return MessageRequest(
-        recipient=msisdn,
-        text=payload if isinstance(payload, str) else "",
-        sender=settings.sender if settings.sender is not None else defaults.sender,
-        client_ref=settings.source_id,
-        send_at_ms=settings.send_at_ms,
-        want_report=settings.want_report,
-        flags=flags,
-        routing_group=settings.routing_group,
-        max_parts=settings.max_parts if settings.allow_concat else 1,
-        binary=payload if isinstance(payload, bytes) else None,
-    )
+class RequestBuilder:
+    """Builds the messages of one set of settings; what the settings decide is
+    worked out once here, not again for each of a batch's 30,000 rows."""
+
+    __slots__ = ("_dca", "_fixed")
+
+    def __init__(self, settings: MessageSettings, defaults: AccountDefaults) -> None:
+        repliable = (
+            settings.repliable
+            if settings.repliable is not None
+            else defaults.repliable and settings.sender is None
+        )
+        flags = (MessageFlag.FLASH if settings.flash else 0) | (
+            MessageFlag.REPLIABLE if repliable else 0
+        )
+        self._dca = settings.dca
+        # MessageRequest's fields after recipient and text, in order: positional
+        # arguments are measurably cheaper than keywords at 30,000 rows.
+        self._fixed = (
+            settings.sender if settings.sender is not None else defaults.sender,
+            settings.source_id,
+            settings.send_at_ms,
+            settings.want_report,
+            int(flags),
+            settings.routing_group,
+            settings.max_parts if settings.allow_concat else 1,
+        )
+
+    def __call__(self, msisdn: str, message: Any) -> MessageRequest:
+        """One message to submit; raises ``InvalidOption`` if its body cannot be read."""
+        if not isinstance(message, str) or not message:
+            raise InvalidOption("message is required")
+        try:
+            payload = decode_message(message, self._dca)
+        except InvalidMessageData as exc:
+            raise InvalidOption(str(exc)) from None
+        if isinstance(payload, bytes):
+            return MessageRequest(msisdn, "", *self._fixed, payload)
+        return MessageRequest(msisdn, payload, *self._fixed)
 
 
 def _present(values: Mapping[str, Any], name: str) -> str | None:
