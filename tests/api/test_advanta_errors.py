@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from tests.conftest import fast_settings
 from tests.support.server import GatewayServer, TestAccount
 
 
@@ -60,6 +62,28 @@ def test_1004_low_credit_writes_nothing(sqlite_gateway: GatewayServer) -> None:
     balance = post(sqlite_gateway, "getbalance", poor.creds)
     assert balance["credit"] == "1.00"
     assert sqlite_gateway.call(sqlite_gateway.rt.store.count_by_state(poor.id)) == {}
+
+
+def test_1005_daily_quota(sqlite_gateway: GatewayServer) -> None:
+    limited = sqlite_gateway.create_account(credit="5", options={"daily_quota": 2})
+    assert (
+        post(sqlite_gateway, "sendsms", sms(limited, mobile="0712345678,0722000111"))["responses"][
+            0
+        ]["response-code"]
+        == 200
+    )
+    reply = post(sqlite_gateway, "sendsms", sms(limited))
+    assert reply["response-code"] == 1005 and "daily quota" in reply["response-description"]
+
+
+def test_4090_when_overloaded(tmp_path: Path) -> None:
+    settings = fast_settings(f"sqlite:///{tmp_path / 'busy.sqlite3'}", max_pending_submissions=0)
+    server = GatewayServer(settings).start()
+    try:
+        busy = server.create_account()
+        assert post(server, "sendsms", sms(busy))["response-code"] == 4090
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize(

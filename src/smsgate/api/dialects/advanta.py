@@ -29,9 +29,21 @@ from smsgate.core.schedule import InvalidSendTime, format_local, parse_send_time
 from smsgate.core.senders import sender_problem
 from smsgate.core.states import Reason, State
 from smsgate.credentials import CredentialKind
-from smsgate.gateway import AcceptedMessage, Gateway, Memo, Submission
+from smsgate.gateway import (
+    AcceptedMessage,
+    Gateway,
+    Memo,
+    Overloaded,
+    Submission,
+    UpstreamUnavailable,
+)
 from smsgate.notify.callbacks import CallbackFormat, HttpCall
-from smsgate.store.records import AlreadyAccepted, CallbackJob, InsufficientCredit
+from smsgate.store.records import (
+    AlreadyAccepted,
+    CallbackJob,
+    DailyQuotaExceeded,
+    InsufficientCredit,
+)
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +275,10 @@ class AdvantaApi:
             )
         except InsufficientCredit:
             raise AdvantaError(1004) from None
+        except DailyQuotaExceeded as exc:
+            raise AdvantaError(1005, f"daily quota exceeded: {exc}") from None
+        except (Overloaded, UpstreamUnavailable) as exc:
+            raise AdvantaError(4090, str(exc) or "too busy") from None
         except AlreadyAccepted as earlier_request:
             return _reply(orjson.loads(earlier_request.reply), account)
         return _reply(body_of(submission), account)
