@@ -369,3 +369,30 @@ def test_22_on_an_unexpected_failure(sqlite_gateway: GatewayServer) -> None:
 
     response = asyncio.run(get())
     assert (response.status_code, response.text) == (200, "22|internal fatal error|")
+
+
+def test_scheduled_rows_leave_at_their_time(sqlite_gateway: GatewayServer) -> None:
+    account = sqlite_gateway.create_account()
+    soon_ms = (sqlite_gateway.rt.store.clock() // 1000 + 2) * 1000
+    batch = (
+        "msisdn,message,send_time_unixtime\n"
+        f"254712000011,later,{soon_ms // 1000}\n"
+        "254712000012,now,\n"
+    )
+    reply = call(sqlite_gateway, SEND_BATCH, {**account.eapi_creds, "batch_data": batch})
+    assert reply.startswith("0|IN_PROGRESS|")  # not every message is scheduled
+    batch_id = batch_id_of(reply)
+    sqlite_gateway.wait_until(
+        lambda: [line[1] for line in report(sqlite_gateway, account, batch_id)] == ["11", "11"],
+        what="both delivered",
+    )
+    m = t.messages.c
+    rows = query(
+        sqlite_gateway,
+        select(m.recipient, m.due_at, m.submitted_at)
+        .where(m.batch_id == int(batch_id))
+        .order_by(m.id),
+    )
+    later, now = rows
+    assert later.due_at == soon_ms and later.submitted_at >= soon_ms
+    assert now.submitted_at < soon_ms
