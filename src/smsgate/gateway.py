@@ -139,6 +139,7 @@ class Gateway:
         memo: Memo | None = None,
         description: str | None = None,
         test_mode: bool = False,
+        all_or_nothing: bool = False,
     ) -> Submission:
         """Validate, price and durably queue messages.
 
@@ -149,13 +150,14 @@ class Gateway:
         concurrent one that won the race), nothing is written and
         ``AlreadyAccepted`` carries the first reply. In test mode everything is
         validated and a batch is recorded, but no message is stored or charged.
+        With ``all_or_nothing``, one refused message refuses the whole request.
         """
         if self._pending >= self.settings.max_pending_submissions:
             raise Overloaded()
         self._pending += 1
         try:
             return await self._submit(
-                account, requests, dialect, priority, memo, description, test_mode
+                account, requests, dialect, priority, memo, description, test_mode, all_or_nothing
             )
         finally:
             self._pending -= 1
@@ -169,6 +171,7 @@ class Gateway:
         memo: Memo | None,
         description: str | None,
         test_mode: bool,
+        all_or_nothing: bool,
     ) -> Submission:
         now = self.store.clock()
         window_start = 0 if memo is None or memo.window_ms is None else now - memo.window_ms
@@ -189,7 +192,7 @@ class Gateway:
             reply_address=self.settings.reply_address,
         )
         accepted = preparation.accepted
-        if not accepted:
+        if not accepted or (all_or_nothing and len(accepted) < len(preparation.items)):
             return Submission(preparation, None, (), account.balance)
         if test_mode and preparation.total_cost > account.balance:
             raise InsufficientCredit(account.balance, preparation.total_cost)

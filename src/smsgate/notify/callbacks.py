@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -35,7 +35,8 @@ class HttpCall:
 class CallbackFormat:
     """How one dialect renders and judges its callbacks."""
 
-    render: Callable[[CallbackJob], HttpCall]
+    # Async: a signed callback may need to look up and unseal the account's key.
+    render: Callable[[CallbackJob], Awaitable[HttpCall]]
     retry_seconds: Sequence[float]
     accepts: Callable[[httpx.Response], bool] = lambda response: response.is_success
 
@@ -80,7 +81,7 @@ class Notifier:
                 job.id, delivered=False, error=f"no callback format for {job.dialect}"
             )
             return
-        call = fmt.render(job)
+        call = await fmt.render(job)
         try:
             response = await client.request(
                 call.method,

@@ -191,7 +191,13 @@ class Store:
         return [_account(row) for row in rows]
 
     async def add_credential(
-        self, account_id: int, *, kind: str, identifier: str, secret_hash: str
+        self,
+        account_id: int,
+        *,
+        kind: str,
+        identifier: str,
+        secret_hash: str,
+        sealed_secret: str | None = None,
     ) -> None:
         """Attach a credential; identifiers are unique per kind across accounts."""
         async with self._write() as conn:
@@ -214,6 +220,7 @@ class Store:
                     "kind": kind,
                     "identifier": identifier,
                     "secret_hash": secret_hash,
+                    "sealed_secret": sealed_secret,
                     "created_at": self.clock(),
                 },
             )
@@ -249,6 +256,61 @@ class Store:
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return [(_account(row), row.secret_hash) for row in rows]
+
+    async def sealed_secrets(self, kind: str, identifier: str) -> list[tuple[Account, str]]:
+        """Like ``credentials_for``, but the sealed (usable) secrets."""
+        c = t.credentials.c
+        query = (
+            select(t.accounts, c.sealed_secret)
+            .join(t.credentials, c.account_id == t.accounts.c.id)
+            .where(
+                c.kind == kind,
+                c.identifier == identifier,
+                c.revoked_at.is_(None),
+                c.sealed_secret.is_not(None),
+            )
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(_account(row), row.sealed_secret) for row in rows]
+
+    async def account_sealed_secret(self, account_id: int, kind: str) -> tuple[str, str] | None:
+        """(identifier, sealed secret) of an account's newest credential of ``kind``."""
+        c = t.credentials.c
+        query = (
+            select(c.identifier, c.sealed_secret)
+            .where(
+                c.account_id == account_id,
+                c.kind == kind,
+                c.revoked_at.is_(None),
+                c.sealed_secret.is_not(None),
+            )
+            .order_by(c.id.desc())
+            .limit(1)
+        )
+        async with self._read() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else (row.identifier, row.sealed_secret)
+
+    async def first_use_of_nonce(
+        self, identifier: str, nonce: str, *, forget_before_ms: int
+    ) -> bool:
+        """Record a signed request's nonce; False if it was seen before.
+
+        Nonces older than ``forget_before_ms`` are dropped as they can no longer
+        pass the date check anyway, which keeps the table to one window's worth.
+        """
+        n = t.request_nonces.c
+        try:
+            async with self._write() as conn:
+                await conn.execute(delete(t.request_nonces).where(n.seen_at < forget_before_ms))
+                await conn.execute(
+                    insert(t.request_nonces),
+                    {"identifier": identifier, "nonce": nonce, "seen_at": self.clock()},
+                )
+        except IntegrityError:
+            return False
+        return True
 
     async def identifiers(self, account_id: int) -> list[tuple[str, str]]:
         async with self._read() as conn:

@@ -69,6 +69,9 @@ credentials = Table(
     Column("kind", String(32), nullable=False),
     Column("identifier", String(128), nullable=False),
     Column("secret_hash", String(128), nullable=False),
+    # A secret the gateway must be able to use, not just check (the key of
+    # HMAC-signed requests), encrypted with the installation's secret key.
+    Column("sealed_secret", Text),
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger),
     Index("ix_credentials_lookup", "kind", "identifier"),
@@ -237,4 +240,15 @@ connector_conditions = Table(
     Column("condition", String(32), nullable=False),
     Column("until_at", BigInteger, nullable=False),
     Column("reported_at", BigInteger, nullable=False),
+)
+
+# Nonces of signed requests seen within the date tolerance: the primary key
+# makes a replay fail in whichever API process it reaches.
+request_nonces = Table(
+    "request_nonces",
+    metadata,
+    Column("identifier", String(128), primary_key=True),
+    Column("nonce", String(64), primary_key=True),
+    Column("seen_at", BigInteger, nullable=False),
+    Index("ix_request_nonces_seen", "seen_at"),
 )

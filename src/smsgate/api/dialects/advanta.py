@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
@@ -20,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smsgate.api.errors import is_transient_storage_error
+from smsgate.api.endpoint import guarded
 from smsgate.api.params import RequestParams, read_params
 from smsgate.core.model import Account, MessageRequest, Priority, RejectCode, Rejection
 from smsgate.core.pricing import format_units
@@ -44,8 +43,6 @@ from smsgate.store.records import (
     DailyQuotaExceeded,
     InsufficientCredit,
 )
-
-log = logging.getLogger(__name__)
 
 DIALECT = "advanta"
 BASE = "/api/services"
@@ -153,23 +150,20 @@ class AdvantaApi:
         self, handler: Callable[[RequestParams], Awaitable[Response]], methods: list[str]
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            try:
-                if request.method not in methods:
-                    raise AdvantaError(1010, f"{request.method} is not supported here")
-                params = await read_params(request)
-                if params.malformed:
-                    raise AdvantaError(1009, params.malformed)
-                return await handler(params)
-            except AdvantaError as exc:
-                return _reply(_error(exc.code, exc.detail))
-            except Exception as exc:
-                if is_transient_storage_error(exc):
-                    log.warning("storage unavailable: %s", exc)
-                    return _reply(_error(4090))
-                log.exception("unexpected failure in %s", request.url.path)
-                return _reply(_error(1007))
+            if request.method not in methods:
+                raise AdvantaError(1010, f"{request.method} is not supported here")
+            params = await read_params(request)
+            if params.malformed:
+                raise AdvantaError(1009, params.malformed)
+            return await handler(params)
 
-        return endpoint
+        return guarded(
+            endpoint,
+            dialect_error=AdvantaError,
+            render_error=lambda exc: _reply(_error(exc.code, exc.detail)),
+            unavailable=lambda: _reply(_error(4090)),
+            internal=lambda: _reply(_error(1007)),
+        )
 
     async def _unknown(self, params: RequestParams) -> Response:
         raise AdvantaError(1010, "unknown endpoint")
@@ -430,7 +424,7 @@ def _clock_duration(ms: int) -> str:
     return f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
 
 
-def render_callback(job: CallbackJob) -> HttpCall:
+async def render_callback(job: CallbackJob) -> HttpCall:
     """The platform's DLR push: POST JSON with description, id, turnaround, time."""
     p = job.payload
     report = advanta_report(State(p["state"]), Reason(p["reason"])) or (0, "Unknown")

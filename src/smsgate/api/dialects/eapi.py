@@ -8,7 +8,6 @@ three ``|`` fields, errors included (``23|invalid credentials|``).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -26,7 +25,7 @@ from smsgate.api.dialects.eapi_options import (
     RequestBuilder,
     read_settings,
 )
-from smsgate.api.errors import is_transient_storage_error
+from smsgate.api.endpoint import guarded
 from smsgate.api.params import RequestParams, read_params
 from smsgate.core.eapi_csv import BatchFormatError, BatchTooLarge, parse_batch
 from smsgate.core.eapi_text import latin1_gsm_to_text, text_to_latin1_gsm
@@ -46,8 +45,6 @@ from smsgate.store.records import (
     InsufficientCredit,
     ReportLine,
 )
-
-log = logging.getLogger(__name__)
 
 DIALECT = "eapi"
 BASE = "/eapi"
@@ -122,21 +119,18 @@ class EapiApi:
         self, handler: Callable[[RequestParams], Awaitable[str]]
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            try:
-                params = await read_params(request, charset=CHARSET)
-                if params.malformed:
-                    raise EapiError(24, f"data validation failed: {params.malformed}")
-                return _text(await handler(params))
-            except EapiError as exc:
-                return _text(_line(exc.code, exc.description))
-            except Exception as exc:
-                if is_transient_storage_error(exc):
-                    log.warning("storage unavailable: %s", exc)
-                    return _text(_line(40, "temporarily unavailable"))
-                log.exception("unexpected failure in %s", request.url.path)
-                return _text(_line(22, "internal fatal error"))
+            params = await read_params(request, charset=CHARSET)
+            if params.malformed:
+                raise EapiError(24, f"data validation failed: {params.malformed}")
+            return _text(await handler(params))
 
-        return endpoint
+        return guarded(
+            endpoint,
+            dialect_error=EapiError,
+            render_error=lambda exc: _text(_line(exc.code, exc.description)),
+            unavailable=lambda: _text(_line(40, "temporarily unavailable")),
+            internal=lambda: _text(_line(22, "internal fatal error")),
+        )
 
     async def _authenticate(self, fields: dict[str, Any]) -> Account:
         username, password = str(fields.get("username", "")), str(fields.get("password", ""))
@@ -373,7 +367,7 @@ def _escape(text: str) -> str:
 CALLBACK_RETRY_SECONDS = (3600.0, 10800.0, 43200.0)
 
 
-def render_callback(job: CallbackJob) -> HttpCall:
+async def render_callback(job: CallbackJob) -> HttpCall:
     """The status push: an HTTP GET with the report fields as query parameters."""
     p = job.payload
     done = p.get("done_at") or p["created_at"]
