@@ -121,6 +121,9 @@ def fast_settings(database_url: str, **overrides: object) -> Settings:
         "dispatch_idle_poll": 0.02,
         "callback_time_scale": 0.001,
         "worker_id": f"test-{uuid.uuid4().hex[:6]}",
+        # One fixed installation key, so tests never write a key file and
+        # several servers in one test share it like one deployment would.
+        "secret_key": "c21zZ2F0ZS10ZXN0LXNlY3JldC1rZXktMzItYnl0ZXM=",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

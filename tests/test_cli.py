@@ -118,9 +118,13 @@ def test_accounts_commands(env: dict[str, str]) -> None:
         "424242",
         "--eapi-username",
         "shopuser",
+        "--telesign",
         env=env,
     )
     assert created.returncode == 0, created.stderr
+    assert re.search(
+        r"telesign  customer id [0-9A-F-]{36}\n +api key +[A-Za-z0-9+/=]{88}", created.stdout
+    )
     assert "partnerID 424242" in created.stdout
     assert re.search(r"apikey    [0-9a-f]{32}", created.stdout)
     assert "balance   12.50" in created.stdout

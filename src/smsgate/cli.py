@@ -21,6 +21,8 @@ from smsgate.core.eapi_csv import BatchFormatError
 from smsgate.core.model import Account, AccountStatus
 from smsgate.core.pricing import format_units, to_units
 from smsgate.core.schedule import InvalidSendTime, zone
+from smsgate.core.telesign_auth import new_api_key as new_telesign_key
+from smsgate.core.telesign_auth import new_customer_id
 from smsgate.credentials import (
     CredentialKind,
     hash_password,
@@ -38,6 +40,7 @@ from smsgate.eapi_upload import (
     upload_batches,
 )
 from smsgate.runtime import run_worker, serve
+from smsgate.secret_box import SecretBox
 from smsgate.store.migrate import current_revision
 from smsgate.store.records import DuplicateIdentifier
 from smsgate.store.repo import Store
@@ -201,6 +204,9 @@ def accounts_create(
     eapi_username: Annotated[
         str | None, typer.Option(help="Also issue an EAPI username (with a generated password).")
     ] = None,
+    telesign: Annotated[
+        bool, typer.Option(help="Also issue a Telesign-style customer id and API key.")
+    ] = False,
 ) -> None:
     """Create an account and print its credentials (secrets are shown once)."""
     settings = _settings()
@@ -237,6 +243,16 @@ def accounts_create(
                 identifier=eapi_username,
                 secret_hash=hash_password(eapi_password),
             )
+        if telesign:
+            await store.add_credential(
+                account.id,
+                kind=CredentialKind.TELESIGN_KEY,
+                identifier=customer_id,
+                secret_hash=hash_secret(telesign_key),
+                sealed_secret=SecretBox.load(
+                    settings.secret_key or None, settings.data_dir
+                ).encrypt(telesign_key),
+            )
         if opening:
             await store.add_credit(account.id, opening, "opening credit")
         refreshed = await store.account(account.id)
@@ -244,6 +260,7 @@ def accounts_create(
         return refreshed, issued_id, apikey
 
     eapi_password = new_password()
+    customer_id, telesign_key = new_customer_id(), new_telesign_key()
     try:
         account, issued_id, apikey = _with_store(work)
     except DuplicateIdentifier as exc:
@@ -254,6 +271,9 @@ def accounts_create(
     console.print(f"apikey    {apikey}")
     if eapi_username:
         console.print(f"eapi      {eapi_username} / {eapi_password}")
+    if telesign:
+        console.print(f"telesign  customer id {customer_id}")
+        console.print(f"          api key     {telesign_key}")
     console.print(f"balance   {format_units(account.balance)}")
 
 

@@ -65,6 +65,7 @@ class Settings:
     max_pending_submissions: int = 256
     upstream_hold_seconds: float = 60.0
     sandbox_upstream: str = ""
+    secret_key: str = ""
 
     @property
     def effective_database_url(self) -> str:
@@ -107,6 +108,7 @@ class Settings:
             "max_pending_submissions": int,
             "upstream_hold_seconds": float,
             "sandbox_upstream": _upstream_condition,
+            "secret_key": str,
         }
         for name, reader in readers.items():
             raw = source.get(ENV_PREFIX + name.upper())

@@ -22,6 +22,9 @@ from enum import StrEnum
 class CredentialKind(StrEnum):
     PARTNER_APIKEY = "partner_apikey"
     EAPI_PASSWORD = "eapi_password"
+    # Telesign-style: customer id + base64 API key, hashed for Basic and
+    # sealed (encrypted) for checking and making HMAC signatures.
+    TELESIGN_KEY = "telesign_key"
 
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}

@@ -19,7 +19,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from smsgate.api.app import create_app
-from smsgate.api.dialects import advanta, eapi
+from smsgate.api.dialects import advanta, eapi, telesign
 from smsgate.config import Settings
 from smsgate.core.states import UpstreamCondition
 from smsgate.delivery.connectors.sandbox import SandboxConnector
@@ -27,14 +27,10 @@ from smsgate.delivery.dispatcher import Dispatcher
 from smsgate.delivery.receipts import ReceiptRecorder
 from smsgate.gateway import Gateway
 from smsgate.notify.callbacks import CallbackFormat, Notifier
+from smsgate.secret_box import SecretBox
 from smsgate.store.repo import Store
 
 log = logging.getLogger(__name__)
-
-CALLBACK_FORMATS: dict[str, CallbackFormat] = {
-    advanta.DIALECT: advanta.CALLBACKS,
-    eapi.DIALECT: eapi.CALLBACKS,
-}
 
 
 class Runtime:
@@ -59,9 +55,15 @@ class Runtime:
             max_attempts=settings.max_attempts,
             upstream_hold_ms=int(settings.upstream_hold_seconds * 1000),
         )
+        self.secrets = SecretBox.load(settings.secret_key or None, settings.data_dir)
+        callback_formats: dict[str, CallbackFormat] = {
+            advanta.DIALECT: advanta.CALLBACKS,
+            eapi.DIALECT: eapi.CALLBACKS,
+            telesign.DIALECT: telesign.SignedCallbacks(store, self.secrets).format(),
+        }
         self.notifier = Notifier(
             store,
-            CALLBACK_FORMATS,
+            callback_formats,
             time_scale=settings.callback_time_scale,
             timeout=settings.callback_timeout,
             batch_size=settings.callback_batch_size,
@@ -115,7 +117,7 @@ class Runtime:
             else:
                 yield
 
-        return create_app(self.gateway, lifespan)  # type: ignore[return-value]
+        return create_app(self.gateway, self.secrets, lifespan)  # type: ignore[return-value]
 
 
 def settle_garbage_collector() -> None:

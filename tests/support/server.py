@@ -13,6 +13,8 @@ import uvicorn
 
 from smsgate.config import Settings
 from smsgate.core.pricing import to_units
+from smsgate.core.telesign_auth import new_api_key as new_telesign_key
+from smsgate.core.telesign_auth import new_customer_id
 from smsgate.credentials import (
     CredentialKind,
     hash_password,
@@ -125,11 +127,19 @@ class GatewayServer:
                 identifier=f"user{partner_id}",
                 secret_hash=hash_password(f"pw-{apikey}"),
             )
+            await store.add_credential(
+                account.id,
+                kind=CredentialKind.TELESIGN_KEY,
+                identifier=customer_id,
+                secret_hash=hash_secret(telesign_key),
+                sealed_secret=self.rt.secrets.encrypt(telesign_key),
+            )
             if to_units(credit):
                 await store.add_credit(account.id, to_units(credit), "test credit")
             return account.id
 
-        return TestAccount(self.call(work()), partner_id, apikey)
+        customer_id, telesign_key = new_customer_id(), new_telesign_key()
+        return TestAccount(self.call(work()), partner_id, apikey, customer_id, telesign_key)
 
     def wait_until(
         self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
@@ -144,10 +154,19 @@ class GatewayServer:
 class TestAccount:
     __test__ = False
 
-    def __init__(self, account_id: int, partner_id: str, apikey: str) -> None:
+    def __init__(
+        self,
+        account_id: int,
+        partner_id: str,
+        apikey: str,
+        customer_id: str,
+        telesign_key: str,
+    ) -> None:
         self.id = account_id
         self.partner_id = partner_id
         self.apikey = apikey
+        self.customer_id = customer_id
+        self.telesign_key = telesign_key
 
     @property
     def creds(self) -> dict[str, str]:

@@ -16,7 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smsgate.api.dialects.advanta import AdvantaApi
 from smsgate.api.dialects.eapi import EapiApi
+from smsgate.api.dialects.telesign import TelesignApi
 from smsgate.gateway import Gateway
+from smsgate.secret_box import SecretBox
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +61,12 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def create_app(gateway: Gateway, lifespan: Lifespan | None = None) -> ASGIApp:
+def create_app(gateway: Gateway, secrets: SecretBox, lifespan: Lifespan | None = None) -> ASGIApp:
     routes = [
         Route("/healthz", _health),
         *AdvantaApi(gateway).routes(),
         *EapiApi(gateway).routes(),
+        *TelesignApi(gateway, secrets).routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: _server_error})
     return ServerTiming(app)

@@ -85,3 +85,41 @@ def eapi_report(state: State, reason: Reason) -> int:
     if reason is Reason.UPSTREAM_QUOTA:
         return 28
     return 50  # FAILED: we could not get it delivered
+
+
+# Telesign-style status codes (callbacks and the status extension).
+TELESIGN_IN_PROGRESS = (290, "Message in progress")
+TELESIGN_SENT = (203, "Delivered to gateway")
+TELESIGN_DELIVERED = (200, "Delivered to handset")
+TELESIGN_UNKNOWN_ERROR = (207, "Error delivering SMS to handset (reason unknown)")
+TELESIGN_TEMPORARY_PHONE_ERROR = (210, "Temporary phone error")
+TELESIGN_PERMANENT_PHONE_ERROR = (211, "Permanent phone error")
+TELESIGN_CANNOT_ROUTE = (220, "Cannot route message")
+TELESIGN_EXPIRED = (221, "Message expired")
+TELESIGN_BLOCKED = (230, "Message blocked")
+TELESIGN_FINAL_UNKNOWN = (250, "Final status unknown")
+_TELESIGN_BY_REASON = {
+    Reason.ABSENT_SUBSCRIBER: TELESIGN_TEMPORARY_PHONE_ERROR,
+    Reason.HANDSET_ERROR: TELESIGN_TEMPORARY_PHONE_ERROR,
+    Reason.UNKNOWN_SUBSCRIBER: TELESIGN_PERMANENT_PHONE_ERROR,
+    Reason.SENDER_BLOCKED: TELESIGN_BLOCKED,
+    Reason.BLOCKED: TELESIGN_BLOCKED,
+    Reason.UNROUTABLE: TELESIGN_CANNOT_ROUTE,
+    Reason.CARRIER_REJECTED: TELESIGN_CANNOT_ROUTE,
+}
+
+
+def telesign_status(state: State, reason: Reason) -> tuple[int, str]:
+    """The Telesign-style status of a message: 290 while ours, 203 with the
+    carrier, 200 on the handset, and the 2xx failure family by reason."""
+    if state in (State.ACCEPTED, State.SCHEDULED, State.QUEUED):
+        return TELESIGN_IN_PROGRESS
+    if state is State.SUBMITTED:
+        return TELESIGN_SENT
+    if state is State.DELIVERED:
+        return TELESIGN_DELIVERED
+    if state is State.EXPIRED:
+        return TELESIGN_EXPIRED
+    if state is State.CANCELLED:
+        return TELESIGN_FINAL_UNKNOWN
+    return _TELESIGN_BY_REASON.get(reason, TELESIGN_UNKNOWN_ERROR)
