@@ -74,6 +74,9 @@ def demo(env: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
     creds = {
         "partnerID": re.search(r"partnerID : (\d+)", banner).group(1),  # type: ignore[union-attr]
         "apikey": re.search(r"apikey    : ([0-9a-f]+)", banner).group(1),  # type: ignore[union-attr]
+        "eapi_password": re.search(r"password (\S+)", banner).group(1),  # type: ignore[union-attr]
+        "customer_id": re.search(r"customer id (\S+)", banner).group(1),  # type: ignore[union-attr]
+        "telesign_key": re.search(r"api key (\S+)", banner).group(1),  # type: ignore[union-attr]
     }
     base = f"http://127.0.0.1:{port}"
     wait_until_serving(base, deadline)
@@ -85,7 +88,19 @@ def demo(env: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
 
 
 def test_demo_prints_working_credentials(demo: tuple[str, dict[str, str]]) -> None:
-    base, creds = demo
+    base, printed = demo
+    creds = {"partnerID": printed["partnerID"], "apikey": printed["apikey"]}
+    eapi = requests.get(
+        f"{base}/eapi/user/get_credits/1/1.1",
+        params={"username": "demo", "password": printed["eapi_password"]},
+    )
+    assert eapi.text == "0|1000.00"
+    telesign = requests.post(
+        f"{base}/v1/verify/bulk_sms",
+        auth=(printed["customer_id"], printed["telesign_key"]),
+        data={"recipients": "254712345678", "template": "Your code is 1234"},
+    )
+    assert telesign.status_code == 200 and telesign.json()["status"]["code"] == 293
     reply = requests.get(
         f"{base}/api/services/sendsms",
         params={**creds, "message": "demo", "shortcode": "SMSGATE", "mobile": "0712345678"},
@@ -93,7 +108,7 @@ def test_demo_prints_working_credentials(demo: tuple[str, dict[str, str]]) -> No
     [entry] = reply["responses"]
     assert entry["response-code"] == 200
     balance = requests.post(f"{base}/api/services/getbalance", json=creds).json()
-    assert balance["credit"] == "999.00"
+    assert balance["credit"] == "998.00"
     deadline = time.monotonic() + 10
     while True:
         report = requests.post(

@@ -6,6 +6,7 @@ import asyncio
 import codecs
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -122,7 +123,9 @@ def demo_command(
     _logging()
     settings = _settings(port=port)
 
-    async def prepare(store: Store) -> tuple[Account, str, str]:
+    box = SecretBox.load(settings.secret_key or None, settings.data_dir)
+
+    async def prepare(store: Store) -> tuple[Account, DemoCredentials]:
         account = await store.account_by_name(DEMO_ACCOUNT)
         if account is None:
             account = await store.create_account(
@@ -133,33 +136,69 @@ def demo_command(
             )
             await store.add_credit(account.id, to_units(DEMO_CREDITS), "demo credit")
         identifiers = dict(await store.identifiers(account.id))
-        partner_id = identifiers.get(CredentialKind.PARTNER_APIKEY) or new_partner_id()
-        apikey = new_api_key()
-        await store.revoke_credentials(account.id, CredentialKind.PARTNER_APIKEY)
-        await store.add_credential(
-            account.id,
-            kind=CredentialKind.PARTNER_APIKEY,
-            identifier=partner_id,
-            secret_hash=hash_secret(apikey),
+        issued = DemoCredentials(
+            partner_id=identifiers.get(CredentialKind.PARTNER_APIKEY) or new_partner_id(),
+            apikey=new_api_key(),
+            eapi_password=new_password(),
+            customer_id=identifiers.get(CredentialKind.TELESIGN_KEY) or new_customer_id(),
+            telesign_key=new_telesign_key(),
         )
+        # Each run prints fresh secrets: the old ones were shown once and are gone.
+        for kind, identifier, secret_hash, sealed in (
+            (CredentialKind.PARTNER_APIKEY, issued.partner_id, hash_secret(issued.apikey), None),
+            (
+                CredentialKind.EAPI_PASSWORD,
+                DEMO_ACCOUNT,
+                hash_password(issued.eapi_password),
+                None,
+            ),
+            (
+                CredentialKind.TELESIGN_KEY,
+                issued.customer_id,
+                hash_secret(issued.telesign_key),
+                box.encrypt(issued.telesign_key),
+            ),
+        ):
+            await store.revoke_credentials(account.id, kind)
+            await store.add_credential(
+                account.id,
+                kind=kind,
+                identifier=identifier,
+                secret_hash=secret_hash,
+                sealed_secret=sealed,
+            )
         refreshed = await store.account(account.id)
         assert refreshed is not None
-        return refreshed, partner_id, apikey
+        return refreshed, issued
 
-    account, partner_id, apikey = _with_store(prepare)
+    account, issued = _with_store(prepare)
     base = f"http://{settings.host}:{settings.port}"
     # Plain output: Rich would wrap the long curl lines and break copy-paste.
-    typer.echo(_demo_banner(base, account, partner_id, apikey))
+    typer.echo(_demo_banner(base, account, issued))
     asyncio.run(serve(settings))
 
 
-def _demo_banner(base: str, account: Account, partner_id: str, apikey: str) -> str:
+@dataclass(frozen=True)
+class DemoCredentials:
+    partner_id: str
+    apikey: str
+    eapi_password: str
+    customer_id: str
+    telesign_key: str
+
+
+def _demo_banner(base: str, account: Account, issued: DemoCredentials) -> str:
+    partner_id, apikey = issued.partner_id, issued.apikey
     creds = f'"partnerID":"{partner_id}","apikey":"{apikey}"'
+    eapi = f"username={DEMO_ACCOUNT}&password={issued.eapi_password}"
     return f"""
 smsgate demo — SQLite + sandbox carrier
   partnerID : {partner_id}
   apikey    : {apikey}
   shortcode : {DEMO_SENDER}
+  eapi      : username {DEMO_ACCOUNT}, password {issued.eapi_password}
+  telesign  : customer id {issued.customer_id}
+              api key {issued.telesign_key}
   balance   : {format_units(account.balance)} credits
 
 Send one SMS (GET):
@@ -177,8 +216,17 @@ Delivery report (use a messageid from above) and balance:
   curl -X POST {base}/api/services/getdlr/ -H 'Content-Type: application/json' -d '{{{creds},"messageID":"1"}}'
   curl -X POST {base}/api/services/getbalance/ -H 'Content-Type: application/json' -d '{{{creds}}}'
 
+EAPI (pipe-delimited replies):
+  curl '{base}/eapi/submission/send_sms/2/2.0?{eapi}&msisdn=254712345678&message=Hello'
+  curl '{base}/eapi/user/get_credits/1/1.1?{eapi}'
+
+Telesign-style bulk SMS (Basic auth here; the official SDK signs with HMAC):
+  curl -u '{issued.customer_id}:{issued.telesign_key}' {base}/v1/verify/bulk_sms \\
+    -d recipients=254712345678,254733000001 -d template='Your code is 1234'
+
 Sandbox outcomes by number ending: 000 absent subscriber, 001 unknown, 002 sender
-blacklisted, 003 expired, 004 refused by carrier (refunded); anything else is delivered.
+blacklisted, 003 expired, 004 refused by carrier (refunded), 005 delivered and the
+handset replies; anything else is delivered.
 """
 
 

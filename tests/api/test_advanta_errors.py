@@ -177,6 +177,8 @@ def test_getdlr_unknown_and_foreign_messages(
     assert foreign["response-code"] == 4093
     missing = post(sqlite_gateway, "getdlr", {**account.creds, "messageID": "424242"})
     assert missing["response-code"] == 4093
+    beyond_bigint = post(sqlite_gateway, "getdlr", {**account.creds, "messageID": "9" * 30})
+    assert beyond_bigint["response-code"] == 4093
 
 
 def test_trailing_slash_and_sendotp_string_id(

@@ -273,3 +273,10 @@ def test_30000_row_batch_is_delivered_and_reported(gateway: GatewayServer) -> No
     assert all(line[1] == SANDBOX_CODES[line[0][-3:]] for line in lines)
     # 30,000 charged; the 5,000 the carrier refused outright (ending 004) refunded.
     assert call(gateway, GET_CREDITS, rich.eapi_creds) == "0|75000.00"
+
+
+def test_get_report_of_an_id_beyond_bigint(
+    sqlite_gateway: GatewayServer, account: TestAccount
+) -> None:
+    reply = call(sqlite_gateway, GET_REPORT, {**account.eapi_creds, "batch_id": "9" * 30})
+    assert reply.startswith("24|data validation failed: no such batch_id")

@@ -193,3 +193,22 @@ def test_signed_callbacks_arrive_once_per_recipient(
         what="final states",
     )
     assert len(receiver.requests) == 3
+
+
+def test_credit_and_quota_answers(sqlite_gateway: GatewayServer) -> None:
+    poor = sqlite_gateway.create_account(credit="1")
+    refused = client(sqlite_gateway, poor, "Basic").post(
+        PATH, recipients="254712345678,254712345679", template="x"
+    )
+    assert refused.status_code == 402 and refused.json["errors"][0]["code"] == -60001
+    limited = sqlite_gateway.create_account(options={"daily_quota": 1})
+    sdk = client(sqlite_gateway, limited, "Basic")
+    assert sdk.post(PATH, recipients="254712345678", template="x").status_code == 200
+    over = sdk.post(PATH, recipients="254712345678", template="x")
+    assert over.status_code == 429 and "Daily quota" in over.json["errors"][0]["description"]
+
+
+def test_unknown_reference_is_404(sqlite_gateway: GatewayServer, account: TestAccount) -> None:
+    sdk = client(sqlite_gateway, account, None)
+    assert sdk.get(f"{PATH}/{'F' * 32}").status_code == 404
+    assert sdk.get(f"{PATH}/not-a-reference").status_code == 404

@@ -563,6 +563,8 @@ class Store:
 
     async def message(self, account_id: int, message_id: int) -> MessageView | None:
         """One message of this account; another account's id reads as absent."""
+        if not _storable_id(message_id):
+            return None
         m = t.messages.c
         async with self._read() as conn:
             row = (
@@ -600,6 +602,8 @@ class Store:
         self, account_id: int, batch_id: int, recipient: str | None = None
     ) -> list[ReportLine] | None:
         """A batch's messages in submission order; None if the account has no such batch."""
+        if not _storable_id(batch_id):
+            return None
         m = t.messages.c
         async with self._read() as conn:
             owner = (
@@ -1138,6 +1142,11 @@ def _columns(table: Any, record: Any) -> list[Any]:
 def _records(record: type[R], rows: Sequence[Row[Any]]) -> list[R]:
     """Rows whose column names are the record's fields, as records."""
     return [record(**row._asdict()) for row in rows]
+
+
+def _storable_id(value: int) -> bool:
+    """Ids are BIGINT: a client's larger number names nothing (and would not bind)."""
+    return 0 < value < 2**63
 
 
 def _international(address: str) -> str:

@@ -217,8 +217,12 @@ class TelesignApi:
             raise TelesignError(
                 402, INVALID_REQUEST, INSUFFICIENT_CREDIT, "Insufficient credit"
             ) from None
-        except (DailyQuotaExceeded, Overloaded) as exc:
-            raise TelesignError(429, INVALID_REQUEST, TRY_LATER, str(exc) or "Too busy") from None
+        except DailyQuotaExceeded as exc:
+            raise TelesignError(
+                429, INVALID_REQUEST, TRY_LATER, f"Daily quota exceeded: {exc}"
+            ) from None
+        except Overloaded:
+            raise TelesignError(429, INVALID_REQUEST, TRY_LATER, "Too many requests") from None
         except UpstreamUnavailable as exc:
             raise TelesignError(503, INVALID_REQUEST, TRY_LATER, str(exc)) from None
         if submission.batch_id is None:
