@@ -523,3 +523,73 @@ def upload_batch_command(
         )
     if summary.failures:
         raise typer.Exit(1)
+
+
+@app.command("smsc-sim")
+def smsc_sim_command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 2775,
+    system_id: Annotated[str, typer.Option(help="system_id ESMEs must bind with.")] = "smsgate",
+    password: Annotated[str, typer.Option(help="Password ESMEs must bind with.")] = "secret",
+    receipt_delay_ms: Annotated[
+        float, typer.Option(min=0, help="Delay between submit_sm_resp and its receipt.")
+    ] = 200,
+    rules: Annotated[
+        str | None,
+        typer.Option(help="Outcomes by number ending, sandbox syntax: '000=absent,004=rejected'."),
+    ] = None,
+    throttle_every: Annotated[
+        int, typer.Option(min=0, help="Answer every Nth submit_sm with ESME_RTHROTTLED (0: never).")
+    ] = 0,
+) -> None:
+    """Run an SMPP 3.4 SMSC simulator to develop and test SMPP connections against."""
+    from urllib.parse import quote
+
+    from smsgate.core.sandbox_rules import DEFAULT_SANDBOX_RULES, parse_sandbox_rules
+    from smsgate.smpp.simulator import SimulatorConfig, SmscSimulator
+
+    try:
+        outcome_rules = DEFAULT_SANDBOX_RULES if rules is None else parse_sandbox_rules(rules)
+    except ValueError as exc:
+        console.print(f"[red]--rules: {escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+    try:
+        config = SimulatorConfig(
+            host=host,
+            port=port,
+            system_id=system_id,
+            password=password,
+            receipt_delay_ms=receipt_delay_ms,
+            rules=outcome_rules,
+            throttle_every=throttle_every,
+        )
+    except ValueError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+    _logging()
+
+    async def run() -> None:
+        simulator = SmscSimulator(config)
+        try:
+            await simulator.start()
+        except OSError as exc:
+            console.print(f"[red]cannot listen on {host}:{port}: {escape(str(exc))}[/red]")
+            raise typer.Exit(1) from None
+        url = (
+            f"smpp://{quote(system_id, safe='')}:{quote(password, safe='')}@{host}:{simulator.port}"
+        )
+        endings = ", ".join(
+            f"{r.suffix}={'replies' if r.replies else r.reason.value or r.state.value}"
+            for r in outcome_rules
+        )
+        typer.echo(f"smsc-sim listening on {host}:{simulator.port} ({url}); Ctrl-C to stop")
+        typer.echo(f"outcomes by number ending: {endings or 'none'}; anything else is delivered")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await simulator.stop()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        typer.echo("smsc-sim stopped")

@@ -66,6 +66,7 @@ class Settings:
     upstream_hold_seconds: float = 60.0
     sandbox_upstream: str = ""
     secret_key: str = ""
+    smpp_url: str = ""
 
     @property
     def effective_database_url(self) -> str:
@@ -109,6 +110,7 @@ class Settings:
             "upstream_hold_seconds": float,
             "sandbox_upstream": _upstream_condition,
             "secret_key": str,
+            "smpp_url": str,
         }
         for name, reader in readers.items():
             raw = source.get(ENV_PREFIX + name.upper())

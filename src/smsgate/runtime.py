@@ -22,7 +22,9 @@ from smsgate.api.app import create_app
 from smsgate.api.dialects import advanta, eapi, telesign
 from smsgate.config import Settings
 from smsgate.core.states import UpstreamCondition
+from smsgate.delivery.connectors.base import Connector
 from smsgate.delivery.connectors.sandbox import SandboxConnector
+from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
 from smsgate.delivery.dispatcher import Dispatcher
 from smsgate.delivery.receipts import ReceiptRecorder
 from smsgate.gateway import Gateway
@@ -37,11 +39,15 @@ class Runtime:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
-        self.connector = SandboxConnector(
-            latency_ms=settings.sandbox_latency_ms,
-            receipt_delay_ms=settings.sandbox_receipt_delay_ms,
-            rules=settings.sandbox_rules,
-            upstream=UpstreamCondition(settings.sandbox_upstream),
+        self.connector: Connector = (
+            SmppConnector(SmppSettings.from_url(settings.smpp_url))
+            if settings.smpp_url
+            else SandboxConnector(
+                latency_ms=settings.sandbox_latency_ms,
+                receipt_delay_ms=settings.sandbox_receipt_delay_ms,
+                rules=settings.sandbox_rules,
+                upstream=UpstreamCondition(settings.sandbox_upstream),
+            )
         )
         self.receipts = ReceiptRecorder(store)
         self.dispatcher = Dispatcher(
@@ -91,7 +97,8 @@ class Runtime:
         """
         stopping = asyncio.Event()
         await self.connector.start(self.receipts, self.receipts.inbound)
-        self.connector.resume(await self.store.awaiting_receipts(self.connector.name))
+        if isinstance(self.connector, SandboxConnector):
+            self.connector.resume(await self.store.awaiting_receipts(self.connector.name))
         tasks = [
             asyncio.create_task(self.dispatcher.run(stopping), name="dispatcher"),
             asyncio.create_task(self.notifier.run(stopping), name="notifier"),

@@ -1,0 +1,802 @@
+"""An SMSC that speaks SMPP 3.4 on a local socket, for developing and testing ESMEs.
+
+Carriers' test SMSCs are shared, rate-limited and slow to reset; this one runs
+in-process (tests) or as ``smsgate smsc-sim`` (developers) and is
+deterministic: the outcome of each message is chosen by the sandbox rules on
+its destination number, exactly as the built-in sandbox carrier chooses it, so
+the same numbers exercise the same paths with or without SMPP in between.
+
+It also misbehaves on request in the ways real SMSCs do (throttling, full
+queues, receipts that spell the message id differently from submit_sm_resp,
+dropped connections, slow responses), because those are the paths an ESME's
+error handling has to be tested against.
+
+It is built on asyncio protocols rather than streams: each read is split into
+as many PDUs as it holds and every response to that read leaves in one write,
+so one connection sustains tens of thousands of submit_sm per second and the
+simulator is never the bottleneck of a load test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from smsgate.core.encoding import Encoding, encode_gsm7
+from smsgate.core.sandbox_rules import DEFAULT_SANDBOX_RULES, SandboxRule, rule_for
+from smsgate.core.states import Reason, State
+from smsgate.smpp.pdu import (
+    ESM_DELIVERY_RECEIPT,
+    Bind,
+    BindResp,
+    CommandId,
+    Framer,
+    MessageIdResp,
+    MessageState,
+    Pdu,
+    PduError,
+    ShortMessage,
+    Status,
+    Tag,
+    cstring_tlv,
+    decode,
+    encode,
+    int_tlv,
+)
+from smsgate.smpp.receipt_text import format_receipt_text
+from smsgate.smpp.wire import read_inbound
+
+log = logging.getLogger(__name__)
+
+SMSC_SYSTEM_ID = "smsc-sim"
+"""The system_id every successful bind_*_resp carries."""
+
+BindMode = Literal["transmitter", "receiver", "transceiver"]
+MessageIdStyle = Literal["hex", "decimal"]
+ReceiptIdStyle = Literal["same", "decimal", "leading_zeros"]
+
+_RESPONSE_BIT = 0x80000000
+_MAX_SHORT_MESSAGE = 254  # longer texts travel in the message_payload TLV
+_WRITE_HIGH_WATER = 1 << 20  # stop reading a client that does not read its responses
+_UNBIND_TIMEOUT = 1.0
+
+_BIND_MODES: dict[int, BindMode] = {
+    CommandId.BIND_TRANSMITTER: "transmitter",
+    CommandId.BIND_RECEIVER: "receiver",
+    CommandId.BIND_TRANSCEIVER: "transceiver",
+}
+_SENDS: frozenset[str] = frozenset(("transmitter", "transceiver"))
+_RECEIVES: frozenset[str] = frozenset(("receiver", "transceiver"))
+_NO_ANSWER = frozenset({CommandId.ENQUIRE_LINK_RESP, CommandId.GENERIC_NACK})
+
+# How each final state of a sandbox rule reads in a receipt: the ``stat:`` word
+# and the message_state TLV value.
+_RECEIPT_STAT: dict[State, tuple[str, MessageState]] = {
+    State.DELIVERED: ("DELIVRD", MessageState.DELIVERED),
+    State.UNDELIVERABLE: ("UNDELIV", MessageState.UNDELIVERABLE),
+    State.EXPIRED: ("EXPIRED", MessageState.EXPIRED),
+    State.REJECTED: ("REJECTD", MessageState.REJECTED),
+}
+# ``err:`` as many SMSCs fill it, with the GSM MAP error behind the failure.
+_MAP_ERROR: dict[Reason, int] = {
+    Reason.UNKNOWN_SUBSCRIBER: 1,  # unknownSubscriber
+    Reason.ABSENT_SUBSCRIBER: 6,  # absentSubscriberSM
+    Reason.SENDER_BLOCKED: 13,  # callBarred
+}
+_NETWORK_TYPE_GSM = 3
+
+
+@dataclass
+class SimulatorConfig:
+    """What the simulator accepts and how it (mis)behaves.
+
+    ``rules`` use the sandbox carrier's syntax and outcomes (see
+    ``smsgate.core.sandbox_rules``): a ``rejected`` rule refuses the submit_sm
+    itself with ESME_RSUBMITFAIL, a ``replies`` rule makes the handset answer
+    with an MO after the receipt. ``throttle_every``/``queue_full_every`` refuse
+    every Nth submit_sm with ESME_RTHROTTLED/ESME_RMSGQFUL (0: never).
+    ``receipt_id_style`` spells the id in receipts differently from
+    submit_sm_resp ("decimal": a hex id as its decimal value; "leading_zeros":
+    zero-padded), as real SMSCs do, to exercise tolerant correlation.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 2775  # 0: any free port; SmscSimulator.port tells which
+    system_id: str = "smsgate"
+    password: str = "secret"
+    receipt_delay_ms: float = 200
+    rules: tuple[SandboxRule, ...] = DEFAULT_SANDBOX_RULES
+    throttle_every: int = 0
+    queue_full_every: int = 0
+    message_id_style: MessageIdStyle = "hex"
+    receipt_id_style: ReceiptIdStyle = "same"
+    receipt_tlvs: bool = True  # receipted_message_id and message_state TLVs too
+    respond_delay_ms: float = 0
+
+    def __post_init__(self) -> None:
+        if self.message_id_style not in ("hex", "decimal"):
+            raise ValueError(
+                f"message_id_style must be hex or decimal, not {self.message_id_style!r}"
+            )
+        if self.receipt_id_style not in ("same", "decimal", "leading_zeros"):
+            raise ValueError(
+                "receipt_id_style must be same, decimal or leading_zeros, "
+                f"not {self.receipt_id_style!r}"
+            )
+        for name in ("throttle_every", "queue_full_every", "receipt_delay_ms", "respond_delay_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        # A bind carries at most 15 octets of system_id and 8 of password: longer
+        # credentials could never be matched, so say so now rather than at bind.
+        for name, limit in (("system_id", 15), ("password", 8)):
+            value: str = getattr(self, name)
+            if not value.isascii() or len(value) > limit:
+                raise ValueError(f"{name} must be at most {limit} ASCII characters")
+
+
+@dataclass(frozen=True, slots=True)
+class SubmittedMessage:
+    """One submit_sm as the simulator saw it, refused ones included.
+
+    ``message_id`` is the id given in submit_sm_resp, "" when ``status`` refused it.
+    """
+
+    system_id: str
+    sequence: int
+    source: str
+    destination: str
+    data_coding: int
+    esm_class: int
+    registered_delivery: int
+    short_message: bytes
+    tlvs: Mapping[int, bytes]
+    message_id: str
+    status: int
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    """A deliver_sm (receipt or MO) waiting for its time or for a receiver bind."""
+
+    system_id: str
+    origin: _Session | None  # the submitting session, preferred if it is a transceiver
+    body: ShortMessage
+    is_receipt: bool
+
+
+class SmscSimulator:
+    """The SMSC: a listening socket, its sessions, and what they were sent.
+
+    ``submitted``, ``bound`` and the counters are there for tests to assert on;
+    ``wait_until`` waits for any of them without polling in a sleep loop.
+    """
+
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config or SimulatorConfig()
+        self.port = 0
+        self.submitted: list[SubmittedMessage] = []
+        self.bound: list[str] = []
+        self.deliver_sm_resps = 0
+        self.receipts_sent = 0
+        self.mo_sent = 0
+        self._server: asyncio.Server | None = None
+        self._sessions: dict[_Session, None] = {}  # an ordered set
+        self._submit_count = 0
+        # Seeded from the clock so a restarted simulator never reuses an id that
+        # a gateway may still hold from its previous run.
+        self._ids = itertools.count(time.time_ns() // 1000)
+        self._scheduled: list[tuple[float, int, _Outgoing]] = []
+        self._order = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._delayed: set[asyncio.TimerHandle] = set()
+        self._held: dict[str, deque[_Outgoing]] = {}
+        self._changed = asyncio.Event()
+
+    # ------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Session(self), self.config.host, self.config.port, backlog=128
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.debug("smsc-sim listening on %s:%d", self.config.host, self.port)
+
+    async def stop(self) -> None:
+        """Unbind every bound session (waiting briefly for unbind_resp) and close."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for handle in self._delayed:
+            handle.cancel()
+        self._delayed.clear()
+        self._scheduled.clear()
+        await asyncio.gather(*(s.unbind(_UNBIND_TIMEOUT) for s in list(self._sessions)))
+        await server.wait_closed()
+
+    async def drop_connections(self) -> None:
+        """Close every connection abruptly (no unbind), as a crashing SMSC or a
+        broken network would. Receipts and MO not yet sent, or sent but not
+        acknowledged, stay queued for the next receiver bind."""
+        sessions = list(self._sessions)
+        for session in sessions:
+            session.abort()
+        if sessions:
+            await asyncio.wait([s.closed for s in sessions], timeout=5)
+
+    # ---------------------------------------------------------- test helpers
+
+    async def wait_until(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float,  # noqa: ASYNC109 - a plain deadline reads best in a test
+        what: str = "the condition",
+    ) -> None:
+        """Return once ``predicate()`` holds; it is re-checked on every change
+        the simulator sees (PDU handled, bind, connection lost)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"smsc-sim: timed out after {timeout:g}s waiting for {what}")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+
+    async def wait_for_submitted(
+        self,
+        n: int,
+        timeout: float = 5.0,  # noqa: ASYNC109 - as wait_until
+    ) -> list[SubmittedMessage]:
+        """The first ``n`` submit_sm received; TimeoutError if fewer arrive in time."""
+        await self.wait_until(lambda: len(self.submitted) >= n, timeout, f"{n} submit_sm")
+        return self.submitted[:n]
+
+    @property
+    def held(self) -> int:
+        """deliver_sm (receipts and MO) kept back because no receiver is bound."""
+        return sum(len(queue) for queue in self._held.values())
+
+    @property
+    def sessions(self) -> int:
+        """Open connections, bound or not."""
+        return len(self._sessions)
+
+    async def send_mo(
+        self,
+        source: str,
+        destination: str,
+        text_bytes: bytes,
+        data_coding: int = 0,
+        esm_class: int = 0,
+        tlvs: Mapping[int, bytes] | None = None,
+        *,
+        system_id: str | None = None,
+    ) -> bool:
+        """Push a mobile-originated deliver_sm to a receiver or transceiver bound
+        as ``system_id`` (default: the configured one).
+
+        True if it was written to a session now; False if it is held until a
+        receiver binds, as an SMSC keeps MO traffic for a disconnected ESME.
+        """
+        values = dict(tlvs or {})
+        if len(text_bytes) > _MAX_SHORT_MESSAGE:
+            values[Tag.MESSAGE_PAYLOAD] = text_bytes
+            text_bytes = b""
+        source_ton, source_npi = _ton_npi(source)
+        dest_ton, dest_npi = _ton_npi(destination)
+        body = ShortMessage(
+            source_addr=source,
+            source_addr_ton=source_ton,
+            source_addr_npi=source_npi,
+            destination_addr=destination,
+            dest_addr_ton=dest_ton,
+            dest_addr_npi=dest_npi,
+            esm_class=esm_class,
+            data_coding=data_coding,
+            short_message=text_bytes,
+            tlvs=values,
+        )
+        session = self._deliver(_Outgoing(system_id or self.config.system_id, None, body, False))
+        if session is None:
+            return False
+        session.flush()
+        return True
+
+    # ------------------------------------------------------ session callbacks
+
+    def _opened(self, session: _Session) -> None:
+        self._sessions[session] = None
+        self._changed.set()
+
+    def _closed(self, session: _Session, unanswered: list[_Outgoing]) -> None:
+        """Forget the session; what it was sent but never acknowledged goes out
+        again, as an SMSC retries a deliver_sm that got no deliver_sm_resp."""
+        self._sessions.pop(session, None)
+        self._changed.set()
+        for item in unanswered:
+            item.origin = None
+            if self._server is None:  # stopping: keep them, send nothing more
+                self._held.setdefault(item.system_id, deque()).append(item)
+            else:
+                self._deliver(item)
+
+    def _bound(self, session: _Session, mode: BindMode) -> None:
+        self.bound.append(mode)
+        self._changed.set()
+        if mode in _RECEIVES:
+            held = self._held.pop(session.system_id, None)
+            for item in held or ():
+                self._send(session, item)
+
+    def _deliver_sm_resp(self) -> None:
+        self.deliver_sm_resps += 1
+        self._changed.set()
+
+    def _submit(self, session: _Session, pdu: Pdu) -> None:
+        if session.mode not in _SENDS:
+            session.respond(pdu, Status.RINVBNDSTS)
+            return
+        body = pdu.body
+        if not isinstance(body, ShortMessage):
+            session.respond(pdu, Status.RSYSERR)
+            return
+        self._submit_count += 1
+        rule = rule_for(self.config.rules, body.destination_addr)
+        status = self._refusal(rule)
+        message_id = self._next_id() if status == Status.ROK else ""
+        record = SubmittedMessage(
+            system_id=session.system_id,
+            sequence=pdu.sequence,
+            source=body.source_addr,
+            destination=body.destination_addr,
+            data_coding=body.data_coding,
+            esm_class=body.esm_class,
+            registered_delivery=body.registered_delivery,
+            short_message=body.short_message,
+            tlvs=body.tlvs,
+            message_id=message_id,
+            status=status,
+        )
+        self.submitted.append(record)
+        self._changed.set()
+        submit_ms = time.time_ns() // 1_000_000
+        delay = self.config.respond_delay_ms / 1000
+        if delay <= 0:
+            self._answer(session, pdu, body, record, rule, submit_ms)
+            return
+
+        def answer_later() -> None:
+            self._delayed.discard(handle)
+            self._answer(session, pdu, body, record, rule, submit_ms)
+            session.flush()
+
+        handle = asyncio.get_running_loop().call_later(delay, answer_later)
+        self._delayed.add(handle)
+
+    def _refusal(self, rule: SandboxRule) -> Status:
+        count, config = self._submit_count, self.config
+        if config.throttle_every and count % config.throttle_every == 0:
+            return Status.RTHROTTLED
+        if config.queue_full_every and count % config.queue_full_every == 0:
+            return Status.RMSGQFUL
+        if rule.state is State.REJECTED:
+            return Status.RSUBMITFAIL
+        return Status.ROK
+
+    def _next_id(self) -> str:
+        number = next(self._ids)
+        return f"{number:x}" if self.config.message_id_style == "hex" else str(number)
+
+    def _answer(
+        self,
+        session: _Session,
+        pdu: Pdu,
+        body: ShortMessage,
+        record: SubmittedMessage,
+        rule: SandboxRule,
+        submit_ms: int,
+    ) -> None:
+        """submit_sm_resp, then (only once it is written) what follows from it:
+        an ESME cannot match a receipt to an id it has not been given yet."""
+        if not session.is_open:
+            return  # the connection went first: the ESME never learns the id
+        if record.status != Status.ROK:
+            session.respond(pdu, record.status)
+            return
+        session.respond(pdu, body=MessageIdResp(record.message_id))
+        failed = rule.state is not State.DELIVERED
+        report = body.registered_delivery & 0x03
+        if report == 0x01 or report == 0x03 or (report == 0x02 and failed):
+            receipt = self._receipt(body, record.message_id, rule, submit_ms)
+            self._schedule(_Outgoing(session.system_id, session, receipt, True))
+        if rule.replies:
+            reply = _reply(body)
+            if reply is not None:
+                self._schedule(_Outgoing(session.system_id, session, reply, False))
+
+    # ------------------------------------------------------ receipts and MO
+
+    def _receipt(
+        self, body: ShortMessage, message_id: str, rule: SandboxRule, submit_ms: int
+    ) -> ShortMessage:
+        stat, state = _RECEIPT_STAT.get(rule.state, ("UNKNOWN", MessageState.UNKNOWN))
+        error = _MAP_ERROR.get(rule.reason, 0)
+        receipt_id = self._receipt_id(message_id)
+        text = format_receipt_text(
+            message_id=receipt_id,
+            stat=stat,
+            err=f"{error:03d}",
+            submit_ms=submit_ms,
+            done_ms=submit_ms + int(self.config.receipt_delay_ms),
+            text=_preview(body),
+        )
+        tlvs: dict[int, bytes] = {}
+        if self.config.receipt_tlvs:
+            tlvs[Tag.RECEIPTED_MESSAGE_ID] = cstring_tlv(receipt_id)
+            tlvs[Tag.MESSAGE_STATE] = int_tlv(int(state), 1)
+            if error:
+                tlvs[Tag.NETWORK_ERROR_CODE] = bytes((_NETWORK_TYPE_GSM,)) + error.to_bytes(2)
+        return ShortMessage(
+            source_addr=body.destination_addr,
+            source_addr_ton=body.dest_addr_ton,
+            source_addr_npi=body.dest_addr_npi,
+            destination_addr=body.source_addr,
+            dest_addr_ton=body.source_addr_ton,
+            dest_addr_npi=body.source_addr_npi,
+            esm_class=ESM_DELIVERY_RECEIPT,
+            data_coding=0,
+            short_message=text.encode("ascii", "replace"),
+            tlvs=tlvs,
+        )
+
+    def _receipt_id(self, message_id: str) -> str:
+        style = self.config.receipt_id_style
+        if style == "decimal" and self.config.message_id_style == "hex":
+            return str(int(message_id, 16))
+        if style == "leading_zeros":
+            return "0" * max(1, 20 - len(message_id)) + message_id
+        return message_id
+
+    def _schedule(self, item: _Outgoing) -> None:
+        """Send ``item`` after the receipt delay; one timer serves the whole queue."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.config.receipt_delay_ms / 1000
+        heapq.heappush(self._scheduled, (due, next(self._order), item))
+        if self._timer is None or due < self._timer.when():
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = loop.call_at(due, self._release_due)
+
+    def _release_due(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time() + 0.001  # call_at may fire within the clock's resolution
+        touched: dict[_Session, None] = {}
+        while self._scheduled and self._scheduled[0][0] <= now:
+            _, _, item = heapq.heappop(self._scheduled)
+            session = self._deliver(item)
+            if session is not None:
+                touched[session] = None
+        for session in touched:
+            session.flush()
+        if self._scheduled:
+            self._timer = loop.call_at(self._scheduled[0][0], self._release_due)
+
+    def _deliver(self, item: _Outgoing) -> _Session | None:
+        """Write ``item`` to a session that may receive it, or hold it until one binds."""
+        session = self._receiver_for(item)
+        if session is None:
+            item.origin = None
+            self._held.setdefault(item.system_id, deque()).append(item)
+            self._changed.set()
+            return None
+        self._send(session, item)
+        return session
+
+    def _receiver_for(self, item: _Outgoing) -> _Session | None:
+        origin = item.origin
+        if origin is not None and origin.mode == "transceiver" and origin.is_open:
+            return origin
+        for session in self._sessions:
+            if (
+                session.mode in _RECEIVES
+                and session.is_open
+                and session.system_id == item.system_id
+            ):
+                return session
+        return None
+
+    def _send(self, session: _Session, item: _Outgoing) -> None:
+        session.deliver(item)
+        if item.is_receipt:
+            self.receipts_sent += 1
+        else:
+            self.mo_sent += 1
+        self._changed.set()
+
+
+class _Session(asyncio.Protocol):
+    """One ESME connection: its bind state, and responses batched per read."""
+
+    def __init__(self, simulator: SmscSimulator) -> None:
+        self._sim = simulator
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._framer = Framer()
+        self._out: list[bytes] = []
+        self._flush_scheduled = False
+        self._closing = False
+        self._sequences = itertools.count(1)
+        self._unbind_resp: asyncio.Future[None] | None = None
+        self._unanswered: dict[int, _Outgoing] = {}  # deliver_sm by sequence
+        self.closed: asyncio.Future[None] = self._loop.create_future()
+        self.mode: BindMode | None = None
+        self.system_id = ""
+        self.peer = "?"
+
+    @property
+    def is_open(self) -> bool:
+        return self._transport is not None and not self._closing and not self.closed.done()
+
+    # ---------------------------------------------------------- transport
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self._sim._opened(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self._out.clear()
+        if not self.closed.done():
+            self.closed.set_result(None)
+        if self._unbind_resp is not None and not self._unbind_resp.done():
+            self._unbind_resp.set_result(None)
+        log.info("smsc-sim: %s disconnected (%s)", self.peer, exc or "closed")
+        unanswered, self._unanswered = list(self._unanswered.values()), {}
+        self._sim._closed(self, unanswered)
+
+    def pause_writing(self) -> None:
+        # The client is not reading its responses: stop reading its requests
+        # until it catches up, instead of buffering without bound.
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return
+        try:
+            frames = self._framer.feed(data)
+        except PduError as exc:
+            self._malformed(exc)
+        else:
+            for frame in frames:
+                self._receive(frame)
+                if self._closing:
+                    break
+        self.flush()
+
+    # ------------------------------------------------------------ writing
+
+    def _write(self, frame: bytes) -> None:
+        if self._closing:
+            return
+        self._out.append(frame)
+        if not self._flush_scheduled:
+            # Flushed at the end of the current read, or on the next loop turn
+            # for writes made from timers: one write per batch, not per PDU.
+            self._flush_scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Hand everything written so far to the transport in one write."""
+        self._flush_scheduled = False
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            self._out.clear()
+            return
+        if self._out:
+            transport.write(b"".join(self._out))
+            self._out.clear()
+        if self._closing:
+            transport.close()  # after the write: the last response still leaves
+
+    def respond(
+        self,
+        request: Pdu,
+        status: int = Status.ROK,
+        body: BindResp | MessageIdResp | None = None,
+    ) -> None:
+        command = request.command_id | _RESPONSE_BIT
+        self._write(encode(Pdu(command, request.sequence, status, body)))
+
+    def deliver(self, item: _Outgoing) -> None:
+        """Send a deliver_sm and remember it until its deliver_sm_resp arrives."""
+        sequence = self._next_sequence()
+        self._unanswered[sequence] = item
+        self._write(encode(Pdu(CommandId.DELIVER_SM, sequence, 0, item.body)))
+
+    def _next_sequence(self) -> int:
+        sequence = next(self._sequences)
+        if sequence > 0x7FFFFFFF:  # sequence numbers wrap within 31 bits
+            self._sequences = itertools.count(2)
+            sequence = 1
+        return sequence
+
+    def _close_after_flush(self) -> None:
+        """Stop handling input; the transport closes once pending writes are out."""
+        if self._closing or self._transport is None:
+            return
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self.flush)
+        self._closing = True
+
+    def abort(self) -> None:
+        self._closing = True
+        self._out.clear()
+        if self._transport is not None:
+            self._transport.abort()
+
+    async def unbind(self, grace: float) -> None:
+        """Unbind as the SMSC does when it shuts down: unbind, wait for
+        unbind_resp (or the peer closing), then close."""
+        if self.mode is not None and self.is_open:
+            self._unbind_resp = self._loop.create_future()
+            self._write(encode(Pdu(CommandId.UNBIND, self._next_sequence(), 0, None)))
+            self.flush()
+            await asyncio.wait({self._unbind_resp, self.closed}, timeout=grace)
+        if self._transport is not None and not self.closed.done():
+            self.flush()
+            self._closing = True
+            self._transport.close()
+            await asyncio.wait({self.closed}, timeout=grace)
+            if not self.closed.done():
+                self._transport.abort()
+                await asyncio.wait({self.closed}, timeout=grace)
+
+    # ------------------------------------------------------------ reading
+
+    def _receive(self, frame: bytes) -> None:
+        try:
+            pdu = decode(frame)
+        except PduError as exc:
+            if exc.command_status == Status.RINVCMDID:
+                # A whole PDU of a kind not supported: the stream is still in step.
+                log.info("smsc-sim: %s sent unsupported command: %s", self.peer, exc)
+                self._nack(exc.sequence or 0, Status.RINVCMDID)
+            else:
+                self._malformed(exc)
+            return
+        self._handle(pdu)
+
+    def _nack(self, sequence: int, status: int) -> None:
+        self._write(encode(Pdu(CommandId.GENERIC_NACK, sequence, status, None)))
+
+    def _malformed(self, exc: PduError) -> None:
+        """Nack with the codec's status hint and close: after a bad PDU the byte
+        stream cannot be trusted to be in step any more."""
+        log.warning("smsc-sim: malformed PDU from %s: %s", self.peer, exc)
+        self._nack(exc.sequence or 0, exc.command_status or Status.RSYSERR)
+        self._close_after_flush()
+
+    def _handle(self, pdu: Pdu) -> None:
+        command = pdu.command_id
+        if command == CommandId.SUBMIT_SM:
+            self._sim._submit(self, pdu)
+        elif command == CommandId.DELIVER_SM_RESP:
+            self._unanswered.pop(pdu.sequence, None)
+            self._sim._deliver_sm_resp()
+        elif command in _BIND_MODES:
+            self._bind(pdu, _BIND_MODES[command])
+        elif command == CommandId.ENQUIRE_LINK:
+            self.respond(pdu)
+        elif command == CommandId.UNBIND:
+            self.respond(pdu)
+            log.info("smsc-sim: %s unbound", self.peer)
+            self._close_after_flush()
+        elif command == CommandId.UNBIND_RESP:
+            if self._unbind_resp is not None and not self._unbind_resp.done():
+                self._unbind_resp.set_result(None)
+        elif command not in _NO_ANSWER:
+            # deliver_sm or a response nothing was asked for: not an ESME's to send.
+            self._nack(pdu.sequence, Status.RINVCMDID)
+
+    def _bind(self, pdu: Pdu, mode: BindMode) -> None:
+        bind, config = pdu.body, self._sim.config
+        if self.mode is not None:
+            status: Status = Status.RALYBND
+        elif not isinstance(bind, Bind):
+            status = Status.RSYSERR
+        elif bind.system_id != config.system_id:
+            status = Status.RINVSYSID
+        elif bind.password != config.password:
+            status = Status.RINVPASWD
+        else:
+            self.mode, self.system_id = mode, bind.system_id
+            self.respond(pdu, body=BindResp(SMSC_SYSTEM_ID))
+            log.info("smsc-sim: %s bound as %s (%s)", self.peer, mode, bind.system_id)
+            self._sim._bound(self, mode)
+            return
+        log.warning("smsc-sim: %s bind_%s refused: %s", self.peer, mode, status.name)
+        self.respond(pdu, status)
+
+
+def _ton_npi(address: str) -> tuple[int, int]:
+    """International/E.164 for a number, alphanumeric for a name."""
+    return (1, 1) if address.lstrip("+").isdigit() else (5, 0)
+
+
+def _is_binary(data_coding: int) -> bool:
+    return data_coding in (0x02, 0x04) or data_coding & 0xF4 == 0xF4
+
+
+def _preview(body: ShortMessage) -> str:
+    """The receipt's ``text:`` field: the start of the message, printable ASCII."""
+    if _is_binary(body.data_coding):
+        return ""
+    try:
+        text = read_inbound(body).text
+    except (ValueError, IndexError):
+        return ""
+    return "".join(c if " " <= c <= "~" else "?" for c in text[:20])
+
+
+def _reply(body: ShortMessage) -> ShortMessage | None:
+    """The handset's answer to a message under a ``replies`` rule, quoting it.
+
+    Only the first part of a long message is answered, so each message gets
+    one reply, as the sandbox carrier gives.
+    """
+    part = read_inbound(body)
+    if part.seq != 1:
+        return None
+    if part.encoding is Encoding.UCS2:
+        payload, data_coding = f"Re: {part.text[:40]}".encode("utf-16-be"), 0x08
+    else:
+        quoted = "your message" if _is_binary(body.data_coding) else part.text[:40]
+        try:
+            payload = encode_gsm7(f"Re: {quoted}")
+        except ValueError:
+            payload = encode_gsm7("Re: your message")
+        data_coding = 0x00
+    return ShortMessage(
+        source_addr=body.destination_addr,
+        source_addr_ton=body.dest_addr_ton,
+        source_addr_npi=body.dest_addr_npi,
+        destination_addr=body.source_addr,
+        dest_addr_ton=body.source_addr_ton,
+        dest_addr_npi=body.source_addr_npi,
+        data_coding=data_coding,
+        short_message=payload,
+        tlvs={},
+    )
+
+
+__all__ = [
+    "SMSC_SYSTEM_ID",
+    "SimulatorConfig",
+    "SmscSimulator",
+    "SubmittedMessage",
+]

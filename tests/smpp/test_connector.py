@@ -1,0 +1,187 @@
+"""The SMPP client connector against the SMSC simulator, over real TCP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from smsgate.core.encoding import Encoding, segment
+from smsgate.core.sandbox_rules import parse_sandbox_rules
+from smsgate.core.states import State
+from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
+from smsgate.smpp.pdu import ESM_UDHI
+from smsgate.smpp.simulator import SimulatorConfig, SmscSimulator
+from smsgate.store.records import (
+    InboundMessage,
+    OutboundMessage,
+    Receipt,
+    Refused,
+    RetryLater,
+    Submitted,
+)
+
+
+def outbound(message_id: int, recipient: str, body: str, **extra: Any) -> OutboundMessage:
+    shape = segment(body)
+    values: dict[str, Any] = {
+        "id": message_id,
+        "account_id": 1,
+        "recipient": recipient,
+        "sender": "SHOP",
+        "body": body,
+        "encoding": shape.encoding.value,
+        "segments": shape.segments,
+        "priority": 1,
+        "want_report": True,
+        "flags": 0,
+        "routing_group": None,
+        "attempts": 1,
+    }
+    values.update(extra)
+    return OutboundMessage(**values)
+
+
+async def until(predicate: Callable[[], bool], what: str, within: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+class Harness:
+    def __init__(self, simulator: SmscSimulator, connector: SmppConnector) -> None:
+        self.simulator = simulator
+        self.connector = connector
+        self.receipts: list[Receipt] = []
+        self.inbound: list[InboundMessage] = []
+
+
+async def running(config: SimulatorConfig, **settings: Any) -> Harness:
+    simulator = SmscSimulator(config)
+    await simulator.start()
+    values: dict[str, Any] = {
+        "name": "smsc",
+        "host": "127.0.0.1",
+        "port": simulator.port,
+        "system_id": config.system_id,
+        "password": config.password,
+        "reconnect_min_seconds": 0.05,
+    }
+    values.update(settings)
+    connector = SmppConnector(SmppSettings(**values))
+    harness = Harness(simulator, connector)
+    await connector.start(harness.receipts.append, harness.inbound.append)
+    assert await connector.wait_bound(5)
+    return harness
+
+
+@pytest.fixture
+async def smsc() -> AsyncIterator[Harness]:
+    harness = await running(
+        SimulatorConfig(
+            port=0,
+            receipt_delay_ms=5,
+            rules=parse_sandbox_rules("000=absent,003=expired,004=rejected"),
+        )
+    )
+    try:
+        yield harness
+    finally:
+        await harness.connector.stop()
+        await harness.simulator.stop()
+
+
+@pytest.mark.parametrize("bind_mode", ["transceiver", "transmitter_receiver"])
+async def test_bind_modes_deliver_and_report(bind_mode: str) -> None:
+    harness = await running(SimulatorConfig(port=0, receipt_delay_ms=5), bind_mode=bind_mode)
+    try:
+        [outcome] = await harness.connector.submit([outbound(1, "+254712345678", "Hello")])
+        assert isinstance(outcome, Submitted)
+        await until(lambda: len(harness.receipts) == 1, "the receipt")
+        assert harness.receipts[0].carrier_ref == outcome.carrier_ref
+        assert harness.receipts[0].state is State.DELIVERED
+        expected = ["transceiver"] if bind_mode == "transceiver" else ["transmitter", "receiver"]
+        assert sorted(harness.simulator.bound) == sorted(expected)
+    finally:
+        await harness.connector.stop()
+        await harness.simulator.stop()
+
+
+async def test_receipts_for_each_final_state(smsc: Harness) -> None:
+    messages = [
+        outbound(1, "+254712345011", "ok"),
+        outbound(2, "+254712345000", "absent"),
+        outbound(3, "+254712345003", "expires"),
+        outbound(4, "+254712345004", "refused"),
+    ]
+    outcomes = await smsc.connector.submit(messages)
+    assert [type(o) for o in outcomes] == [Submitted, Submitted, Submitted, Refused]
+    await until(lambda: len(smsc.receipts) == 3, "three receipts")
+    by_ref = {r.carrier_ref: r.state for r in smsc.receipts}
+    refs = [o.carrier_ref for o in outcomes[:3] if isinstance(o, Submitted)]
+    assert [by_ref[ref] for ref in refs] == [State.DELIVERED, State.UNDELIVERABLE, State.EXPIRED]
+
+
+async def test_long_messages_are_split_with_a_udh(smsc: Harness) -> None:
+    gsm, ucs2 = "a" * 400, "Привет " * 30
+    outcomes = await smsc.connector.submit(
+        [outbound(1, "+254712345678", gsm), outbound(2, "+254712345679", ucs2)]
+    )
+    assert all(isinstance(o, Submitted) for o in outcomes)
+    parts = smsc.simulator.submitted
+    gsm_parts = [p for p in parts if p.destination == "254712345678"]
+    ucs2_parts = [p for p in parts if p.destination == "254712345679"]
+    assert len(gsm_parts) == segment(gsm).segments == 3
+    assert len(ucs2_parts) == segment(ucs2).segments
+    assert all(p.esm_class & ESM_UDHI for p in gsm_parts + ucs2_parts)
+    assert {p.data_coding for p in gsm_parts} == {0} and {p.data_coding for p in ucs2_parts} == {8}
+    text = b"".join(p.short_message[6:] for p in gsm_parts)
+    assert text == gsm.encode()
+    assert segment(ucs2).encoding is Encoding.UCS2
+
+
+async def test_mo_single_and_multipart(smsc: Harness) -> None:
+    await smsc.simulator.send_mo("254712345678", "254709000999", b"YES")
+    first, second = b"\x05\x00\x03\x07\x02\x01Hello, ", b"\x05\x00\x03\x07\x02\x02world"
+    await smsc.simulator.send_mo("254712345678", "254709000999", second, esm_class=ESM_UDHI)
+    await smsc.simulator.send_mo("254712345678", "254709000999", first, esm_class=ESM_UDHI)
+    await until(lambda: len(smsc.inbound) == 2, "two inbound messages")
+    assert [m.body for m in smsc.inbound] == ["YES", "Hello, world"]
+    assert smsc.inbound[0].sender == "254712345678"
+    assert smsc.inbound[0].recipient == "254709000999"
+
+
+async def test_throttling_asks_for_a_retry() -> None:
+    harness = await running(SimulatorConfig(port=0, throttle_every=2), slow_down_seconds=0.05)
+    try:
+        outcomes = await harness.connector.submit(
+            [outbound(i, f"+2547123456{i:02d}", "hi") for i in range(1, 5)]
+        )
+        retried = [o for o in outcomes if isinstance(o, RetryLater)]
+        assert len(retried) == 2 and all("RTHROTTLED" in o.error for o in retried)
+    finally:
+        await harness.connector.stop()
+        await harness.simulator.stop()
+
+
+async def test_a_dropped_connection_retries_what_was_in_flight() -> None:
+    harness = await running(SimulatorConfig(port=0, respond_delay_ms=300), window=5)
+    try:
+        pending = asyncio.create_task(
+            harness.connector.submit(
+                [outbound(i, f"+2547123456{i:02d}", "hi") for i in range(1, 9)]
+            )
+        )
+        await harness.simulator.wait_for_submitted(5, timeout=5)
+        # The window holds the rest back: exactly five are in flight.
+        assert len(harness.simulator.submitted) == 5
+        await harness.simulator.drop_connections()
+        outcomes = await pending
+        assert all(isinstance(o, RetryLater) for o in outcomes)
+        assert await harness.connector.wait_bound(5)  # and it binds again
+    finally:
+        await harness.connector.stop()
+        await harness.simulator.stop()
