@@ -159,7 +159,7 @@ def test_accounts_commands(env: dict[str, str]) -> None:
     assert missing.returncode == 1
     bad = smsgate("accounts", "credit", "shop", "1.234", env=env)
     assert bad.returncode == 2 and "two decimals" in bad.stdout
-    assert "0004" in smsgate("migrate", env=env).stdout
+    assert "0005" in smsgate("migrate", env=env).stdout
 
 
 def test_separate_api_and_worker_processes_share_the_database(env: dict[str, str]) -> None:
@@ -210,3 +210,19 @@ def test_separate_api_and_worker_processes_share_the_database(env: dict[str, str
         api.wait(20)
         if worker is not None and worker.poll() is None:
             worker.kill()
+
+
+def test_connectors_and_routes_commands(env: dict[str, str]) -> None:
+    url = "smpp://esme:s3cret@127.0.0.1:2775?window=20&tps=50"
+    assert smsgate("connectors", "add", "smsc1", "--smpp-url", url, env=env).returncode == 0
+    listed = smsgate("connectors", "list", env=env).stdout
+    assert "smsc1" in listed and "127.0.0.1:2775" in listed and "s3cret" not in listed
+    bad = smsgate("connectors", "add", "x", "--smpp-url", "http://nope", env=env)
+    assert bad.returncode == 2
+    added = smsgate("routes", "add", "--connector", "smsc1", "--prefix", "25471", env=env)
+    assert added.returncode == 0 and "route 1 added" in added.stdout
+    assert smsgate("routes", "add", "--connector", "ghost", env=env).returncode != 0
+    assert "25471" in smsgate("routes", "list", env=env).stdout
+    assert smsgate("connectors", "remove", "smsc1", env=env).returncode == 0
+    assert "25471" not in smsgate("routes", "list", env=env).stdout  # its routes went too
+    assert smsgate("routes", "remove", "1", env=env).returncode == 1

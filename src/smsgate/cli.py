@@ -32,6 +32,7 @@ from smsgate.credentials import (
     new_partner_id,
     new_password,
 )
+from smsgate.delivery.connectors.smpp import SmppSettings
 from smsgate.eapi_upload import (
     Backoff,
     Chunk,
@@ -593,3 +594,103 @@ def smsc_sim_command(
         asyncio.run(run())
     except KeyboardInterrupt:
         typer.echo("smsc-sim stopped")
+
+
+connectors_app = typer.Typer(help="Carrier connections (SMPP) workers use.", no_args_is_help=True)
+routes_app = typer.Typer(help="Which connector carries which destinations.", no_args_is_help=True)
+app.add_typer(connectors_app, name="connectors")
+app.add_typer(routes_app, name="routes")
+
+
+@connectors_app.command("add")
+def connectors_add(
+    name: Annotated[str, typer.Argument(help="Connector name, used by routes.")],
+    smpp_url: Annotated[
+        str,
+        typer.Option(help="smpp://system_id:password@host:port?bind=transceiver&window=10&tps=0"),
+    ],
+) -> None:
+    """Add (or replace) an SMPP connector; workers pick it up when they start."""
+    settings = _settings()
+    try:
+        SmppSettings.from_url(smpp_url)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    sealed = SecretBox.load(settings.secret_key or None, settings.data_dir).encrypt(smpp_url)
+    _with_store(lambda store: store.add_connector(name, "smpp", sealed))
+    console.print(f"connector {name} saved (restart workers to use it)")
+
+
+@connectors_app.command("list")
+def connectors_list() -> None:
+    """List connectors (passwords are not shown)."""
+    settings = _settings()
+    box = SecretBox.load(settings.secret_key or None, settings.data_dir)
+    table = Table("name", "kind", "host", "system_id", "bind", "window", "tps")
+    for row in _with_store(lambda store: store.connectors()):
+        smpp = SmppSettings.from_url(box.decrypt(row.sealed_url))
+        table.add_row(
+            row.name,
+            row.kind,
+            f"{smpp.host}:{smpp.port}",
+            smpp.system_id,
+            smpp.bind_mode,
+            str(smpp.window),
+            str(smpp.max_per_second or "-"),
+        )
+    console.print(table)
+
+
+@connectors_app.command("remove")
+def connectors_remove(name: str) -> None:
+    """Remove a connector and the routes that use it."""
+    if not _with_store(lambda store: store.remove_connector(name)):
+        console.print(f"[red]no connector {name!r}[/red]")
+        raise typer.Exit(1)
+    console.print(f"connector {name} removed")
+
+
+@routes_app.command("add")
+def routes_add(
+    connector: Annotated[str, typer.Option(help="Connector name (or 'sandbox').")],
+    prefix: Annotated[str, typer.Option(help="Destination prefix in digits; empty for all.")] = "",
+    routing_group: Annotated[
+        int | None, typer.Option(help="Only messages of this routing group (1-3).")
+    ] = None,
+    priority: Annotated[int, typer.Option(help="Lower is tried first among equal prefixes.")] = 100,
+) -> None:
+    """Add a route; a route whose connector is down is skipped for the next one."""
+    if prefix and not prefix.isdigit():
+        console.print("[red]prefix must be digits[/red]")
+        raise typer.Exit(2)
+
+    async def work(store: Store) -> int:
+        known = {row.name for row in await store.connectors()} | {"sandbox"}
+        if connector not in known:
+            raise typer.BadParameter(f"no connector {connector!r}")
+        return await store.add_route(
+            prefix=prefix, routing_group=routing_group, connector=connector, priority=priority
+        )
+
+    console.print(f"route {_with_store(work)} added")
+
+
+@routes_app.command("list")
+def routes_list() -> None:
+    """List routes in the order they are tried."""
+    rows = _with_store(lambda store: store.routes())
+    table = Table("id", "prefix", "routing group", "connector", "priority")
+    for row in sorted(rows, key=lambda r: (-len(r.prefix), r.routing_group is None, r.priority)):
+        group = "" if row.routing_group is None else str(row.routing_group)
+        table.add_row(str(row.id), row.prefix or "*", group, row.connector, str(row.priority))
+    console.print(table)
+
+
+@routes_app.command("remove")
+def routes_remove(route_id: int) -> None:
+    """Remove a route by id."""
+    if not _with_store(lambda store: store.remove_route(route_id)):
+        console.print(f"[red]no route {route_id}[/red]")
+        raise typer.Exit(1)
+    console.print(f"route {route_id} removed")

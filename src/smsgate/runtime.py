@@ -14,6 +14,7 @@ import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import uvicorn
 from starlette.applications import Starlette
@@ -27,6 +28,7 @@ from smsgate.delivery.connectors.sandbox import SandboxConnector
 from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
 from smsgate.delivery.dispatcher import Dispatcher
 from smsgate.delivery.receipts import ReceiptRecorder
+from smsgate.delivery.routing import Route, Router
 from smsgate.gateway import Gateway
 from smsgate.notify.callbacks import CallbackFormat, Notifier
 from smsgate.secret_box import SecretBox
@@ -36,23 +38,17 @@ log = logging.getLogger(__name__)
 
 
 class Runtime:
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, secrets: SecretBox, router: Router
+    ) -> None:
         self.settings = settings
         self.store = store
-        self.connector: Connector = (
-            SmppConnector(SmppSettings.from_url(settings.smpp_url))
-            if settings.smpp_url
-            else SandboxConnector(
-                latency_ms=settings.sandbox_latency_ms,
-                receipt_delay_ms=settings.sandbox_receipt_delay_ms,
-                rules=settings.sandbox_rules,
-                upstream=UpstreamCondition(settings.sandbox_upstream),
-            )
-        )
+        self.secrets = secrets
+        self.router = router
         self.receipts = ReceiptRecorder(store)
         self.dispatcher = Dispatcher(
             store,
-            self.connector,
+            router,
             owner=settings.worker_id,
             batch_size=settings.dispatch_batch_size,
             lease_ms=int(settings.lease_seconds * 1000),
@@ -61,7 +57,6 @@ class Runtime:
             max_attempts=settings.max_attempts,
             upstream_hold_ms=int(settings.upstream_hold_seconds * 1000),
         )
-        self.secrets = SecretBox.load(settings.secret_key or None, settings.data_dir)
         callback_formats: dict[str, CallbackFormat] = {
             advanta.DIALECT: advanta.CALLBACKS,
             eapi.DIALECT: eapi.CALLBACKS,
@@ -75,7 +70,10 @@ class Runtime:
             batch_size=settings.callback_batch_size,
         )
         self.gateway = Gateway(
-            store, settings, on_queued=self.dispatcher.wake, connectors=(self.connector.name,)
+            store,
+            settings,
+            on_queued=self.dispatcher.wake,
+            connectors=[c.name for c in router.connectors],
         )
 
     @classmethod
@@ -83,7 +81,8 @@ class Runtime:
         store = await Store.open(
             settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous
         )
-        return cls(settings, store)
+        secrets = SecretBox.load(settings.secret_key or None, settings.data_dir)
+        return cls(settings, store, secrets, await load_router(store, settings, secrets))
 
     async def close(self) -> None:
         await self.store.close()
@@ -96,9 +95,10 @@ class Runtime:
         then stop the connector.
         """
         stopping = asyncio.Event()
-        await self.connector.start(self.receipts, self.receipts.inbound)
-        if isinstance(self.connector, SandboxConnector):
-            self.connector.resume(await self.store.awaiting_receipts(self.connector.name))
+        for connector in self.router.connectors:
+            await connector.start(self.receipts, self.receipts.inbound)
+            if isinstance(connector, SandboxConnector):
+                connector.resume(await self.store.awaiting_receipts(connector.name))
         tasks = [
             asyncio.create_task(self.dispatcher.run(stopping), name="dispatcher"),
             asyncio.create_task(self.notifier.run(stopping), name="notifier"),
@@ -110,7 +110,8 @@ class Runtime:
             stopping.set()
             self.receipts.wake()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self.connector.stop()
+            for connector in self.router.connectors:
+                await connector.stop()
             await self.receipts.flush()
             await asyncio.gather(receipts, return_exceptions=True)
 
@@ -125,6 +126,29 @@ class Runtime:
                 yield
 
         return create_app(self.gateway, self.secrets, lifespan)  # type: ignore[return-value]
+
+
+async def load_router(store: Store, settings: Settings, secrets: SecretBox) -> Router:
+    """The connectors and routes stored with ``smsgate connectors``/``routes``; the
+    default for unrouted destinations is ``SMSGATE_SMPP_URL`` if set, else the sandbox."""
+    default: Connector = (
+        SmppConnector(SmppSettings.from_url(settings.smpp_url))
+        if settings.smpp_url
+        else SandboxConnector(
+            latency_ms=settings.sandbox_latency_ms,
+            receipt_delay_ms=settings.sandbox_receipt_delay_ms,
+            rules=settings.sandbox_rules,
+            upstream=UpstreamCondition(settings.sandbox_upstream),
+        )
+    )
+    connectors: dict[str, Connector] = {default.name: default}
+    for row in await store.connectors():
+        url = secrets.decrypt(row.sealed_url)
+        connectors[row.name] = SmppConnector(replace(SmppSettings.from_url(url), name=row.name))
+    routes = [
+        Route(r.prefix, r.routing_group, r.connector, r.priority) for r in await store.routes()
+    ]
+    return Router(routes, connectors, default)
 
 
 def settle_garbage_collector() -> None:

@@ -17,6 +17,7 @@ from smsgate.delivery.connectors.base import InboundSink, ReceiptSink
 from smsgate.delivery.connectors.sandbox import SandboxConnector
 from smsgate.delivery.dispatcher import Dispatcher
 from smsgate.delivery.receipts import ReceiptRecorder
+from smsgate.delivery.routing import Router
 from smsgate.notify.callbacks import Notifier
 from smsgate.store.records import OutboundMessage, Receipt, SubmitOutcome, Submitted
 from smsgate.store.repo import Store
@@ -54,6 +55,7 @@ class BrokenConnector:
     """A carrier connection that is down: every submission raises."""
 
     name = "broken"
+    is_up = True  # it claims to be; the submissions tell otherwise
 
     def __init__(self) -> None:
         self.calls = 0
@@ -74,7 +76,7 @@ async def test_dispatch_and_receipts_reach_final_states(store: Store) -> None:
     recorder = ReceiptRecorder(store)
     connector = SandboxConnector(latency_ms=0, receipt_delay_ms=1, rules=DEFAULT_SANDBOX_RULES)
     await connector.start(recorder, recorder.inbound)
-    dispatcher = Dispatcher(store, connector, owner="t")
+    dispatcher = Dispatcher(store, Router([], {}, connector), owner="t")
     assert await dispatcher.dispatch_once() == 3
     assert await dispatcher.dispatch_once() == 0
     while recorder.recorded < 2:
@@ -88,7 +90,9 @@ async def test_dispatch_and_receipts_reach_final_states(store: Store) -> None:
 async def test_connection_failures_back_off_then_fail_and_refund(store: Store) -> None:
     account_id, [mid] = await account_with(store, ["+254712000011"])
     connector = BrokenConnector()
-    dispatcher = Dispatcher(store, connector, owner="t", retry_base_ms=0, max_attempts=3)
+    dispatcher = Dispatcher(
+        store, Router([], {}, connector), owner="t", retry_base_ms=0, max_attempts=3
+    )
     for _ in range(4):
         await dispatcher.dispatch_once()
     assert connector.calls == 3
@@ -143,7 +147,7 @@ async def test_sandbox_receipts_survive_a_worker_restart(store: Store) -> None:
     )
     recorder = ReceiptRecorder(store)
     await first_life.start(recorder, recorder.inbound)
-    await Dispatcher(store, first_life, owner="t").dispatch_once()
+    await Dispatcher(store, Router([], {}, first_life), owner="t").dispatch_once()
     await first_life.stop()  # the worker stops before the receipt is due
     await recorder.flush()
     assert recorder.recorded == 0

@@ -66,7 +66,7 @@ async def funded(store: Store, credit: int = 100_000, callback: str | None = Non
 
 async def test_migrations_are_idempotent(store: Store) -> None:
     await upgrade(store.engines)
-    assert await current_revision(store.engines) == "0004"
+    assert await current_revision(store.engines) == "0005"
 
 
 async def test_accept_returns_ids_in_order_and_charges_once(store: Store) -> None:

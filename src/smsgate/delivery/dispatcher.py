@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from smsgate.aio import wait_for_event
 from smsgate.core.states import UPSTREAM_REASONS, Reason, State
 from smsgate.delivery.connectors.base import Connector
+from smsgate.delivery.routing import Router
 from smsgate.store.records import OutboundMessage, Refused, RetryLater, SubmitOutcome
 from smsgate.store.repo import Store
 
@@ -28,7 +29,7 @@ class Dispatcher:
     def __init__(
         self,
         store: Store,
-        connector: Connector,
+        router: Router,
         *,
         owner: str,
         batch_size: int = 500,
@@ -39,7 +40,7 @@ class Dispatcher:
         upstream_hold_ms: int = 60_000,
     ) -> None:
         self._store = store
-        self._connector = connector
+        self._router = router
         self._owner = owner
         self._batch_size = batch_size
         self._lease_ms = lease_ms
@@ -80,33 +81,51 @@ class Dispatcher:
             )
             for m in exhausted
         ]
-        outcomes.extend(await self._submit(ready))
+        outcomes.extend(await self._route(ready))
         await self._store.record_submissions(self._owner, outcomes)
-        await self._note_upstream_condition(outcomes)
         return len(claimed)
 
-    async def _note_upstream_condition(self, outcomes: Sequence[SubmitOutcome]) -> None:
+    async def _route(self, messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]:
+        """Each connector gets its share of the batch, all at once."""
+        groups: dict[int, tuple[Connector, list[OutboundMessage]]] = {}
+        waiting: list[SubmitOutcome] = []
+        for message in messages:
+            connector = self._router.choose(message)
+            if connector is None:
+                waiting.append(
+                    RetryLater(message.id, self._retry_base_ms, "every route's connector is down")
+                )
+                continue
+            groups.setdefault(id(connector), (connector, []))[1].append(message)
+        results = await asyncio.gather(
+            *(self._submit(connector, group) for connector, group in groups.values())
+        )
+        return waiting + [outcome for result in results for outcome in result]
+
+    async def _submit(
+        self, connector: Connector, messages: Sequence[OutboundMessage]
+    ) -> list[SubmitOutcome]:
+        try:
+            outcomes = await connector.submit(messages)
+        except Exception as exc:  # the connection, not the messages, failed
+            log.warning("connector %s failed a batch of %d: %s", connector.name, len(messages), exc)
+            return [
+                RetryLater(m.id, self._retry_base_ms * 2 ** (m.attempts - 1), str(exc))
+                for m in messages
+            ]
+        await self._note_upstream_condition(connector, outcomes)
+        return outcomes
+
+    async def _note_upstream_condition(
+        self, connector: Connector, outcomes: Sequence[SubmitOutcome]
+    ) -> None:
         """An upstream out of credit or over quota refuses the next messages too;
         recording it lets every API process refuse new work (EAPI 26/28) for a while."""
         for outcome in outcomes:
             if isinstance(outcome, Refused) and outcome.reason in _CONDITION_OF:
                 await self._store.report_condition(
-                    self._connector.name,
+                    connector.name,
                     _CONDITION_OF[outcome.reason],
                     self._store.clock() + self._upstream_hold_ms,
                 )
                 return
-
-    async def _submit(self, messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]:
-        if not messages:
-            return []
-        try:
-            return await self._connector.submit(messages)
-        except Exception as exc:  # the connection, not the messages, failed
-            log.warning(
-                "connector %s failed a batch of %d: %s", self._connector.name, len(messages), exc
-            )
-            return [
-                RetryLater(m.id, self._retry_base_ms * 2 ** (m.attempts - 1), str(exc))
-                for m in messages
-            ]

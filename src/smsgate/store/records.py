@@ -198,3 +198,19 @@ class InboxEntry:
     encoding: str
     received_at: int
     batch_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorRow:
+    name: str
+    kind: str
+    sealed_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRow:
+    id: int
+    prefix: str
+    routing_group: int | None
+    connector: str
+    priority: int

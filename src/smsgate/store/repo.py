@@ -50,6 +50,7 @@ from smsgate.store.records import (
     AlreadyAccepted,
     BatchTerms,
     CallbackJob,
+    ConnectorRow,
     DailyQuota,
     DailyQuotaExceeded,
     DuplicateIdentifier,
@@ -63,6 +64,7 @@ from smsgate.store.records import (
     ReplyMemo,
     ReportLine,
     RetryLater,
+    RouteRow,
     SubmitOutcome,
     Submitted,
 )
@@ -665,6 +667,64 @@ class Store:
         )
         async with self._read() as conn:
             return _records(InboxEntry, (await conn.execute(query)).all())
+
+    # ---------------------------------------------------- connectors and routes
+
+    async def add_connector(self, name: str, kind: str, sealed_url: str) -> None:
+        """Register (or replace) a carrier connection by name."""
+        async with self._write() as conn:
+            await conn.execute(delete(t.connectors).where(t.connectors.c.name == name))
+            await conn.execute(
+                insert(t.connectors),
+                {"name": name, "kind": kind, "sealed_url": sealed_url, "created_at": self.clock()},
+            )
+
+    async def connectors(self) -> list[ConnectorRow]:
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(
+                    select(*_columns(t.connectors, ConnectorRow)).order_by(t.connectors.c.name)
+                )
+            ).all()
+        return _records(ConnectorRow, rows)
+
+    async def remove_connector(self, name: str) -> bool:
+        """Forget a connector and its routes; False if there was none."""
+        async with self._write() as conn:
+            await conn.execute(delete(t.routes).where(t.routes.c.connector == name))
+            result = await conn.execute(delete(t.connectors).where(t.connectors.c.name == name))
+        return bool(result.rowcount)
+
+    async def add_route(
+        self, *, prefix: str, routing_group: int | None, connector: str, priority: int
+    ) -> int:
+        async with self._write() as conn:
+            return int(
+                (
+                    await conn.execute(
+                        insert(t.routes).returning(t.routes.c.id),
+                        {
+                            "prefix": prefix,
+                            "routing_group": routing_group,
+                            "connector": connector,
+                            "priority": priority,
+                            "created_at": self.clock(),
+                        },
+                    )
+                ).scalar_one()
+            )
+
+    async def routes(self) -> list[RouteRow]:
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(select(*_columns(t.routes, RouteRow)).order_by(t.routes.c.id))
+            ).all()
+        return _records(RouteRow, rows)
+
+    async def remove_route(self, route_id: int) -> bool:
+        async with self._write() as conn:
+            result = await conn.execute(delete(t.routes).where(t.routes.c.id == route_id))
+        return bool(result.rowcount)
 
     # ---------------------------------------------------- upstream conditions
 

@@ -252,3 +252,28 @@ request_nonces = Table(
     Column("seen_at", BigInteger, nullable=False),
     Index("ix_request_nonces_seen", "seen_at"),
 )
+
+# Carrier connections configured at run time (smsgate connectors add). The
+# SMPP URL carries a password, so it is kept sealed like other usable secrets.
+connectors = Table(
+    "connectors",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("sealed_url", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Which connector carries which destinations: longest prefix first, then the
+# lowest priority number; a route with a routing group only takes messages of
+# that group. A route whose connector is down is skipped (failover).
+routes = Table(
+    "routes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("prefix", String(15), nullable=False, server_default=""),
+    Column("routing_group", SmallInteger),
+    Column("connector", String(64), nullable=False),
+    Column("priority", SmallInteger, nullable=False, server_default="100"),
+    Column("created_at", BigInteger, nullable=False),
+)

@@ -22,6 +22,11 @@ InboundSink = Callable[[InboundMessage], None]
 class Connector(Protocol):
     name: str
 
+    @property
+    def is_up(self) -> bool:
+        """Whether it can take messages now; routing fails over when it cannot."""
+        ...
+
     async def start(self, receipts: ReceiptSink, inbound: InboundSink) -> None: ...
 
     async def submit(self, messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]: ...

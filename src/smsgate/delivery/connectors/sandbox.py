@@ -59,6 +59,10 @@ class SandboxConnector:
         self._inbound: InboundSink | None = None
         self._pending: dict[str, asyncio.TimerHandle] = {}
 
+    @property
+    def is_up(self) -> bool:
+        return True
+
     async def start(self, receipts: ReceiptSink, inbound: InboundSink) -> None:
         self._sink = receipts
         self._inbound = inbound

@@ -245,6 +245,10 @@ class SmppConnector:
         self._paused_until = 0.0
         self._next_send = 0.0
 
+    @property
+    def is_up(self) -> bool:
+        return self._bound.is_set()
+
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self, receipts: ReceiptSink, inbound: InboundSink) -> None:

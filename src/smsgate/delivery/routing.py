@@ -1,0 +1,60 @@
+"""Choosing the carrier connection for each message, with failover.
+
+Routes match by destination prefix (longest first), then a route for the
+message's routing group before one for any group, then by priority. A route
+whose connector is down is passed over for the next one, which is the
+failover; a destination that matches no route goes to the default connector.
+When routes match but every one of their connectors is down, the message
+waits rather than leaving by a connection nobody chose for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from smsgate.delivery.connectors.base import Connector
+from smsgate.store.records import OutboundMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    prefix: str
+    routing_group: int | None
+    connector: str
+    priority: int = 100
+
+
+class Router:
+    def __init__(
+        self, routes: Sequence[Route], connectors: Mapping[str, Connector], default: Connector
+    ) -> None:
+        # Most specific first: longer prefix, then a route for the message's
+        # routing group before one for any group, then priority.
+        self._routes = sorted(
+            routes, key=lambda r: (-len(r.prefix), r.routing_group is None, r.priority)
+        )
+        self._connectors = dict(connectors)
+        self.default = default
+
+    @property
+    def connectors(self) -> list[Connector]:
+        every = {id(c): c for c in (*self._connectors.values(), self.default)}
+        return list(every.values())
+
+    def choose(self, message: OutboundMessage) -> Connector | None:
+        """The connector for ``message``, or None while all its routes are down."""
+        digits = message.recipient.lstrip("+")
+        matched = False
+        for route in self._routes:
+            if not digits.startswith(route.prefix):
+                continue
+            if route.routing_group is not None and route.routing_group != message.routing_group:
+                continue
+            matched = True
+            connector = self._connectors.get(route.connector)
+            if connector is not None and connector.is_up:
+                return connector
+        if matched:
+            return None
+        return self.default if self.default.is_up else None
