@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from smsgate.core.encoding import Encoding, segment
+from smsgate.core.model import MessageFlag
 from smsgate.core.sandbox_rules import parse_sandbox_rules
 from smsgate.core.states import State
 from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
-from smsgate.smpp.pdu import ESM_UDHI
+from smsgate.smpp.pdu import ESM_UDHI, Tag
 from smsgate.smpp.simulator import SimulatorConfig, SmscSimulator
 from smsgate.store.records import (
     InboundMessage,
@@ -182,6 +183,50 @@ async def test_a_dropped_connection_retries_what_was_in_flight() -> None:
         outcomes = await pending
         assert all(isinstance(o, RetryLater) for o in outcomes)
         assert await harness.connector.wait_bound(5)  # and it binds again
+    finally:
+        await harness.connector.stop()
+        await harness.simulator.stop()
+
+
+@pytest.mark.parametrize("style", ["decimal", "leading_zeros"])
+async def test_receipts_spelling_the_id_differently_still_match(style: str) -> None:
+    harness = await running(
+        SimulatorConfig(port=0, receipt_delay_ms=5, receipt_id_style=style, receipt_tlvs=False)
+    )
+    try:
+        [outcome] = await harness.connector.submit([outbound(1, "+254712345678", "Hello")])
+        assert isinstance(outcome, Submitted)
+        await until(lambda: len(harness.receipts) == 1, "the receipt")
+        assert harness.receipts[0].carrier_ref == outcome.carrier_ref
+    finally:
+        await harness.connector.stop()
+        await harness.simulator.stop()
+
+
+async def test_flash_binary_and_sar_on_the_wire() -> None:
+    harness = await running(SimulatorConfig(port=0), sar=True)
+    try:
+        await harness.connector.submit(
+            [
+                outbound(1, "+254712345601", "flash!", flags=int(MessageFlag.FLASH)),
+                outbound(2, "+254712345602", "0605040b8423f0cafe", encoding="binary"),
+                outbound(3, "+254712345603", "b" * 200),
+                outbound(4, "+254712345604", "quiet", want_report=False),
+            ]
+        )
+        by_destination: dict[str, list[Any]] = {}
+        for part in harness.simulator.submitted:
+            by_destination.setdefault(part.destination, []).append(part)
+        [flash] = by_destination["254712345601"]
+        assert flash.data_coding == 0x10
+        [binary] = by_destination["254712345602"]
+        assert (binary.data_coding, binary.esm_class & ESM_UDHI) == (0x04, ESM_UDHI)
+        assert binary.short_message == bytes.fromhex("0605040b8423f0cafe")
+        long_parts = by_destination["254712345603"]
+        assert len(long_parts) == 2 and not any(p.esm_class & ESM_UDHI for p in long_parts)
+        assert [p.tlvs[Tag.SAR_SEGMENT_SEQNUM] for p in long_parts] == [b"\x01", b"\x02"]
+        [quiet] = by_destination["254712345604"]
+        assert quiet.registered_delivery == 0 and flash.registered_delivery == 1
     finally:
         await harness.connector.stop()
         await harness.simulator.stop()
