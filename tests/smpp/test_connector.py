@@ -12,6 +12,7 @@ from smsgate.core.encoding import Encoding, segment
 from smsgate.core.model import MessageFlag
 from smsgate.core.sandbox_rules import parse_sandbox_rules
 from smsgate.core.states import State
+from smsgate.delivery.connectors.base import Ack
 from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
 from smsgate.smpp.pdu import ESM_UDHI, Tag
 from smsgate.smpp.simulator import SimulatorConfig, SmscSimulator
@@ -53,11 +54,28 @@ async def until(predicate: Callable[[], bool], what: str, within: float = 5.0) -
 
 
 class Harness:
+    """Collects what the connector hands over; acknowledges at once unless told
+    to hold the acknowledgements (as a recorder does until it has committed)."""
+
     def __init__(self, simulator: SmscSimulator, connector: SmppConnector) -> None:
         self.simulator = simulator
         self.connector = connector
         self.receipts: list[Receipt] = []
         self.inbound: list[InboundMessage] = []
+        self.hold_acks = False
+        self.held: list[Ack] = []
+
+    def _take(self, ack: Ack | None) -> None:
+        if ack is not None:
+            self.held.append(ack) if self.hold_acks else ack()
+
+    def receipt(self, receipt: Receipt, ack: Ack | None = None) -> None:
+        self.receipts.append(receipt)
+        self._take(ack)
+
+    def mo(self, message: InboundMessage, ack: Ack | None = None) -> None:
+        self.inbound.append(message)
+        self._take(ack)
 
 
 async def running(config: SimulatorConfig, **settings: Any) -> Harness:
@@ -74,7 +92,7 @@ async def running(config: SimulatorConfig, **settings: Any) -> Harness:
     values.update(settings)
     connector = SmppConnector(SmppSettings(**values))
     harness = Harness(simulator, connector)
-    await connector.start(harness.receipts.append, harness.inbound.append)
+    await connector.start(harness.receipt, harness.mo)
     assert await connector.wait_bound(5)
     return harness
 
@@ -230,3 +248,14 @@ async def test_flash_binary_and_sar_on_the_wire() -> None:
     finally:
         await harness.connector.stop()
         await harness.simulator.stop()
+
+
+async def test_a_receipt_is_acknowledged_only_once_stored(smsc: Harness) -> None:
+    smsc.hold_acks = True
+    await smsc.connector.submit([outbound(1, "+254712345678", "Hello")])
+    await until(lambda: len(smsc.receipts) == 1, "the receipt")
+    assert smsc.simulator.deliver_sm_resps == 0
+    smsc.held.pop()()
+    await smsc.simulator.wait_until(
+        lambda: smsc.simulator.deliver_sm_resps == 1, timeout=5, what="the deliver_sm_resp"
+    )

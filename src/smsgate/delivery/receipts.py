@@ -14,6 +14,7 @@ import asyncio
 import logging
 
 from smsgate.aio import wait_for_event
+from smsgate.delivery.connectors.base import Ack
 from smsgate.store.records import InboundMessage, Receipt
 from smsgate.store.repo import Store
 
@@ -29,17 +30,22 @@ class ReceiptRecorder:
         self._hold_ms = hold_ms
         self._incoming: list[Receipt] = []
         self._inbound: list[InboundMessage] = []
+        self._acks: list[Ack] = []  # called after the flush that stored their items
         self._waiting: dict[Receipt, int] = {}
         self._arrived = asyncio.Event()
         self.recorded = 0
 
-    def __call__(self, receipt: Receipt) -> None:
+    def __call__(self, receipt: Receipt, ack: Ack | None = None) -> None:
         self._incoming.append(receipt)
+        if ack is not None:
+            self._acks.append(ack)
         self._arrived.set()
 
-    def inbound(self, message: InboundMessage) -> None:
+    def inbound(self, message: InboundMessage, ack: Ack | None = None) -> None:
         """The connectors' sink for messages handsets send us."""
         self._inbound.append(message)
+        if ack is not None:
+            self._acks.append(ack)
         self._arrived.set()
 
     def wake(self) -> None:
@@ -60,7 +66,15 @@ class ReceiptRecorder:
             await asyncio.sleep(self._flush_interval)
 
     async def flush(self) -> None:
-        await self._flush_inbound()
+        acks, self._acks = self._acks, []
+        stored = await self._flush_inbound() and await self._flush_receipts()
+        if not stored:
+            self._acks = acks + self._acks
+            return
+        for ack in acks:
+            ack()
+
+    async def _flush_receipts(self) -> bool:
         batch, self._incoming = self._incoming, []
         now = self._store.clock()
         retry = [r for r, first_seen in self._waiting.items() if now - first_seen < self._hold_ms]
@@ -70,24 +84,27 @@ class ReceiptRecorder:
         candidates = batch + retry
         if not candidates:
             self._waiting = {}
-            return
+            return True
         try:
             unmatched = await self._store.record_receipts(candidates)
         except Exception:
             log.exception("could not record %d receipts; will retry", len(candidates))
             self._incoming = batch + self._incoming
             self._waiting = {r: self._waiting[r] for r in retry}
-            return
+            return False
         first_seen = {r: self._waiting.get(r, now) for r in unmatched}
         self.recorded += len(candidates) - len(unmatched)
         self._waiting = first_seen
+        return True
 
-    async def _flush_inbound(self) -> None:
+    async def _flush_inbound(self) -> bool:
         batch, self._inbound = self._inbound, []
         if not batch:
-            return
+            return True
         try:
             await self._store.record_inbound(batch)
         except Exception:
             log.exception("could not record %d inbound messages; will retry", len(batch))
             self._inbound = batch + self._inbound
+            return False
+        return True

@@ -15,8 +15,17 @@ from typing import Protocol
 
 from smsgate.store.records import InboundMessage, OutboundMessage, Receipt, SubmitOutcome
 
-ReceiptSink = Callable[[Receipt], None]
-InboundSink = Callable[[InboundMessage], None]
+Ack = Callable[[], None]
+"""Called once what was handed over is committed: the moment a connector may
+acknowledge it to the carrier (which otherwise sends it again)."""
+
+
+class ReceiptSink(Protocol):
+    def __call__(self, receipt: Receipt, ack: Ack | None = None) -> None: ...
+
+
+class InboundSink(Protocol):
+    def __call__(self, message: InboundMessage, ack: Ack | None = None) -> None: ...
 
 
 class Connector(Protocol):

@@ -379,15 +379,25 @@ class SmppConnector:
     # -------------------------------------------------------------- receiving
 
     def _on_deliver(self, session: Session, pdu: Pdu) -> None:
+        """Acknowledge a deliver_sm only once what it carried is stored: until
+        then the SMSC still holds it and sends it again if we go away."""
         body = pdu.body
         assert isinstance(body, ShortMessage)
+
+        def ack() -> None:
+            session.respond(pdu, MessageIdResp(""))
+
         if body.esm_class & ESM_DELIVERY_RECEIPT:
             receipt = self._receipt(body)
             if receipt is not None and self._receipts is not None:
-                self._receipts(receipt)
+                self._receipts(receipt, ack)
+                return
         else:
-            self._mo(body)
-        session.respond(pdu, MessageIdResp(""))
+            message = self._mo(body)
+            if message is not None and self._inbound is not None:
+                self._inbound(message, ack)
+                return
+        ack()  # nothing to store: not final, held in memory, or a part still missing
 
     def _receipt(self, body: ShortMessage) -> Receipt | None:
         parsed = parse_receipt_text(body.short_message.decode("latin-1"))
@@ -433,18 +443,16 @@ class SmppConnector:
                     self._receipts(replace(early, carrier_ref=reported))
         return reported
 
-    def _mo(self, body: ShortMessage) -> None:
+    def _mo(self, body: ShortMessage) -> InboundMessage | None:
         part = read_inbound(body)
         whole = self._reassembler.add(body.source_addr, body.destination_addr, part)
-        if whole is None or self._inbound is None:
-            return
-        self._inbound(
-            InboundMessage(
-                self.name,
-                body.source_addr,
-                body.destination_addr,
-                whole.text,
-                Encoding(whole.encoding),
-                wall_clock_ms(),
-            )
+        if whole is None:
+            return None
+        return InboundMessage(
+            self.name,
+            body.source_addr,
+            body.destination_addr,
+            whole.text,
+            Encoding(whole.encoding),
+            wall_clock_ms(),
         )
