@@ -374,8 +374,11 @@ def accounts_update(
     suspend: Annotated[
         bool | None, typer.Option("--suspend/--activate", help="Suspend or re-activate.")
     ] = None,
+    mo_url: Annotated[
+        str | None, typer.Option(help="URL inbound replies are forwarded to ('' to remove).")
+    ] = None,
 ) -> None:
-    """Change an account's callback URL, sender ids or status."""
+    """Change an account's callback URLs, sender ids or status."""
     changes: dict[str, object] = {}
     if callback_url is not None:
         changes["dlr_callback_url"] = callback_url or None
@@ -386,12 +389,17 @@ def accounts_update(
 
     async def work(store: Store) -> Account:
         account = await _require(store, name)
+        if mo_url is not None:
+            options = {**account.options, "mo_callback_url": mo_url or None}
+            changes["options"] = {k: v for k, v in options.items() if v is not None}
         return await store.update_account(account.id, **changes)
 
     account = _with_store(work)
     console.print(
         f"account {account.name}: {account.status.value}, "
-        f"callback {account.dlr_callback_url or '-'}, senders {list(account.senders)}"
+        f"callback {account.dlr_callback_url or '-'}, "
+        f"replies to {account.options.get('mo_callback_url') or '-'}, "
+        f"senders {list(account.senders)}"
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import asyncpg
 import httpx
@@ -200,8 +201,10 @@ def test_want_report_0_pushes_nothing(gateway: GatewayServer, receiver: Callback
     gateway.wait_until(lambda: query(gateway, select(o.state)) == [("sent",)], what="sent")
 
 
-def test_replies_to_repliable_messages_reach_the_inbox(gateway: GatewayServer) -> None:
-    account = gateway.create_account(credit="10")
+def test_replies_to_repliable_messages_reach_the_inbox(
+    gateway: GatewayServer, receiver: CallbackReceiver
+) -> None:
+    account = gateway.create_account(credit="10", options={"mo_callback_url": receiver.url})
     other = gateway.create_account(credit="10")
     # Not repliable: the handset answers the alphanumeric sender, which is not ours.
     call(gateway, SEND_SMS, {**other.eapi_creds, "msisdn": "254712345005", "message": "promo"})
@@ -214,6 +217,7 @@ def test_replies_to_repliable_messages_reach_the_inbox(gateway: GatewayServer) -
                 "msisdn": "254712345005,254712345678",
                 "message": "Reply YES",
                 "repliable": "1",
+                "source_id": "poll-7",
             },
         )
     )
@@ -236,6 +240,19 @@ def test_replies_to_repliable_messages_reach_the_inbox(gateway: GatewayServer) -
     )
     assert len(received) == 19 and msg_id.isdigit()
     assert inbox(after=msg_id) == []
+    # The reply is also pushed to the account's MO URL, with the question's source_id.
+    (pushed,) = receiver.wait_for(1)
+    assert pushed.method == "GET"
+    assert dict(parse_qsl(urlsplit(pushed.path).query)) == {
+        "msg_id": msg_id,
+        "sender": "254712345005",
+        "message": "Re: Reply YES",
+        "received_time": received,
+        "msisdn": REPLY_ADDRESS,
+        "referring_batch_id": batch_id,
+        "encoding": "7bit",
+        "source_id": "poll-7",
+    }
     assert call(gateway, GET_INBOX, other.eapi_creds) == "0|records to follow|0\n"
     i = t.inbound_messages.c
     gateway.wait_until(

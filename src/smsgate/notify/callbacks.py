@@ -33,12 +33,15 @@ class HttpCall:
 
 @dataclass(frozen=True)
 class CallbackFormat:
-    """How one dialect renders and judges its callbacks."""
+    """How one dialect renders and judges its callbacks (delivery reports, and
+    inbound messages forwarded to the account's ``mo_callback_url``)."""
 
     # Async: a signed callback may need to look up and unseal the account's key.
     render: Callable[[CallbackJob], Awaitable[HttpCall]]
     retry_seconds: Sequence[float]
     accepts: Callable[[httpx.Response], bool] = lambda response: response.is_success
+    # Only dialects that can send repliable messages receive replies to forward.
+    render_inbound: Callable[[CallbackJob], Awaitable[HttpCall]] | None = None
 
 
 class Notifier:
@@ -76,12 +79,13 @@ class Notifier:
 
     async def _attempt(self, client: httpx.AsyncClient, job: CallbackJob) -> None:
         fmt = self._formats.get(job.dialect)
-        if fmt is None:
+        render = None if fmt is None else fmt.render_inbound if job.kind == "mo" else fmt.render
+        if fmt is None or render is None:
             await self._store.callback_finished(
-                job.id, delivered=False, error=f"no callback format for {job.dialect}"
+                job.id, delivered=False, error=f"no {job.kind} callback format for {job.dialect}"
             )
             return
-        call = await fmt.render(job)
+        call = await render(job)
         try:
             response = await client.request(
                 call.method,

@@ -623,7 +623,9 @@ class Store:
 
     async def record_inbound(self, messages: Sequence[InboundMessage]) -> None:
         """Store inbound messages, each attributed to the repliable message it
-        answers (the latest one sent to that handset from that address), if any."""
+        answers (the latest one sent to that handset from that address), if any,
+        and queue a forward to the account's ``mo_callback_url`` in the same
+        transaction."""
         if not messages:
             return
         now = self.clock()
@@ -654,7 +656,16 @@ class Store:
                         "created_at": now,
                     }
                 )
-            await conn.execute(insert(t.inbound_messages), rows)
+            inserted = await conn.execute(
+                insert(t.inbound_messages).returning(
+                    t.inbound_messages.c.id, sort_by_parameter_order=True
+                ),
+                rows,
+            )
+            ids = list(inserted.scalars())
+            await _queue_mo_forwards(
+                conn, [(i, row) for i, row in zip(ids, rows, strict=True)], now
+            )
 
     async def inbox(self, account_id: int, after_id: int, limit: int) -> list[InboxEntry]:
         """An account's inbound messages with ids above ``after_id``, oldest first."""
@@ -1202,6 +1213,54 @@ def _columns(table: Any, record: Any) -> list[Any]:
 def _records(record: type[R], rows: Sequence[Row[Any]]) -> list[R]:
     """Rows whose column names are the record's fields, as records."""
     return [record(**row._asdict()) for row in rows]
+
+
+async def _queue_mo_forwards(
+    conn: AsyncConnection, stored: Sequence[tuple[int, dict[str, Any]]], now: int
+) -> None:
+    """Outbox rows for attributed inbound messages whose account asked for them,
+    in the dialect of the batch they answer."""
+    attributed = [(i, row) for i, row in stored if row["message_id"] is not None]
+    if not attributed:
+        return
+    m, b, a = t.messages.c, t.batches.c, t.accounts.c
+    found = await conn.execute(
+        select(m.id, m.client_ref, b.dialect, a.options, a.timezone)
+        .join(t.batches, b.id == m.batch_id)
+        .join(t.accounts, a.id == m.account_id)
+        .where(m.id.in_({row["message_id"] for _, row in attributed}))
+    )
+    about = {row.id: row for row in found.all()}
+    jobs = []
+    for inbound_id, row in attributed:
+        original = about.get(row["message_id"])
+        url = (original.options or {}).get("mo_callback_url") if original else None
+        if original is None or not url:
+            continue
+        jobs.append(
+            {
+                "account_id": row["account_id"],
+                "message_id": None,
+                "dialect": original.dialect,
+                "kind": "mo",
+                "url": url,
+                "payload": {
+                    "inbound_id": inbound_id,
+                    "sender": row["sender"],
+                    "recipient": row["recipient"],
+                    "body": row["body"],
+                    "encoding": row["encoding"],
+                    "received_at": row["received_at"],
+                    "batch_id": row["batch_id"],
+                    "client_ref": original.client_ref,
+                    "timezone": original.timezone,
+                },
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+        )
+    if jobs:
+        await conn.execute(insert(t.callback_outbox), jobs)
 
 
 def _storable_id(value: int) -> bool:

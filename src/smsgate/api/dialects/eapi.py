@@ -283,7 +283,7 @@ class EapiApi:
         if not after.isdigit():
             raise EapiError(24, "data validation failed: last_retrieved_id must be an integer")
         entries = await self.gateway.store.inbox(account.id, int(after), MAX_INBOX_RECORDS)
-        lines = [_inbox_line(entry, account) for entry in entries]
+        lines = [_inbox_line(entry, account.timezone) for entry in entries]
         return f"0|records to follow|{len(lines)}\n" + "".join(f"{line}\n" for line in lines)
 
 
@@ -334,7 +334,7 @@ def _report_line(line: ReportLine, fields: list[str], account: Account) -> str:
     return "|".join(parts)
 
 
-def _inbox_line(entry: InboxEntry, account: Account) -> str:
+def _inbox_line(entry: InboxEntry, timezone: str) -> str:
     """``msg_id|sender|message|received_time|msisdn|referring_batch_id|encoding``.
 
     Text that the 7-bit carriage can hold goes as 7bit; anything else as the hex
@@ -350,7 +350,7 @@ def _inbox_line(entry: InboxEntry, account: Account) -> str:
             str(entry.id),
             entry.sender.lstrip("+"),
             body,
-            format_local(entry.received_at, account.timezone),
+            format_local(entry.received_at, timezone),
             entry.recipient.lstrip("+"),
             str(entry.batch_id or ""),
             encoding,
@@ -386,6 +386,38 @@ def _push_accepted(response: httpx.Response) -> bool:
     return response.status_code == 200 and bool(response.content.strip())
 
 
+async def render_inbound(job: CallbackJob) -> HttpCall:
+    """A reply pushed as an HTTP GET with the inbox's fields, plus the
+    ``source_id`` of the message it answers."""
+    p = job.payload
+    entry = InboxEntry(
+        p["inbound_id"],
+        p["sender"],
+        p["recipient"],
+        p["body"],
+        p["encoding"],
+        p["received_at"],
+        p["batch_id"],
+    )
+    msg_id, sender, message, received, msisdn, referring, encoding = _inbox_line(
+        entry, p["timezone"]
+    ).split("|")
+    params = {
+        "msg_id": msg_id,
+        "sender": sender,
+        "message": message,
+        "received_time": received,
+        "msisdn": msisdn,
+        "referring_batch_id": referring,
+        "encoding": encoding,
+        "source_id": p.get("client_ref") or "",
+    }
+    return HttpCall("GET", job.url, params=params)
+
+
 CALLBACKS = CallbackFormat(
-    render=render_callback, retry_seconds=CALLBACK_RETRY_SECONDS, accepts=_push_accepted
+    render=render_callback,
+    retry_seconds=CALLBACK_RETRY_SECONDS,
+    accepts=_push_accepted,
+    render_inbound=render_inbound,
 )
