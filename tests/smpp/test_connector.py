@@ -14,7 +14,8 @@ from smsgate.core.sandbox_rules import parse_sandbox_rules
 from smsgate.core.states import State
 from smsgate.delivery.connectors.base import Ack
 from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
-from smsgate.smpp.pdu import ESM_UDHI, Tag
+from smsgate.smpp.pdu import ESM_DELIVERY_RECEIPT, ESM_UDHI, CommandId, Pdu, ShortMessage, Tag
+from smsgate.smpp.receipt_text import format_receipt_text
 from smsgate.smpp.simulator import SimulatorConfig, SmscSimulator
 from smsgate.store.records import (
     InboundMessage,
@@ -259,3 +260,31 @@ async def test_a_receipt_is_acknowledged_only_once_stored(smsc: Harness) -> None
     await smsc.simulator.wait_until(
         lambda: smsc.simulator.deliver_sm_resps == 1, timeout=5, what="the deliver_sm_resp"
     )
+
+
+async def test_a_receipt_that_overtakes_its_submit_sm_resp_is_not_lost() -> None:
+    """Some SMSCs send the receipt before the response; it must wait for the id."""
+    harness = Harness(
+        SmscSimulator(SimulatorConfig(port=0)),
+        SmppConnector(
+            SmppSettings(name="smsc", host="127.0.0.1", port=9, system_id="x", password="y")
+        ),
+    )
+    connector = harness.connector
+    connector._receipts = harness.receipt  # the sinks start() would install
+    text = format_receipt_text(message_id="0000ABC1", stat="DELIVRD", submit_ms=0, done_ms=0)
+    early = Pdu(
+        CommandId.DELIVER_SM,
+        7,
+        body=ShortMessage(esm_class=ESM_DELIVERY_RECEIPT, short_message=text.encode()),
+    )
+    acks: list[Pdu] = []
+
+    class Session:
+        def respond(self, request: Pdu, body: object = None) -> None:
+            acks.append(request)
+
+    connector._on_deliver(Session(), early)  # type: ignore[arg-type]
+    assert harness.receipts == [] and acks == [early]  # held, and acknowledged
+    assert connector._register(["ABC1"]) == "ABC1"  # the submit_sm_resp arrives
+    assert [(r.carrier_ref, r.state) for r in harness.receipts] == [("ABC1", State.DELIVERED)]

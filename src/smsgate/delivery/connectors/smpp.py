@@ -433,14 +433,20 @@ class SmppConnector:
     def _register(self, ids: list[str]) -> str:
         """Remember every spelling of a message's part ids; release early receipts."""
         reported = ids[0]
+        released: dict[int, Receipt] = {}
         for carrier_id in ids:
             for variant in id_variants(carrier_id):
                 self._carrier_ids[variant] = reported
                 if len(self._carrier_ids) > MAX_REMEMBERED_IDS:
                     self._carrier_ids.popitem(last=False)
                 early = self._early.pop(variant, None)
-                if early is not None and self._receipts is not None:
-                    self._receipts(replace(early, carrier_ref=reported))
+                if early is not None:
+                    released[id(early)] = early
+        for early in released.values():  # held under each of its spellings: once each
+            for variant in id_variants(early.carrier_ref):
+                self._early.pop(variant, None)
+            if self._receipts is not None:
+                self._receipts(replace(early, carrier_ref=reported))
         return reported
 
     def _mo(self, body: ShortMessage) -> InboundMessage | None:
