@@ -464,18 +464,20 @@ async def drain(
         states = await store.count_by_state()
         return not states.get(State.QUEUED)
 
+    count: int = args.messages
+
     async def all_final() -> bool:
         nonlocal states
         states = await store.count_by_state()
-        return sum(states.get(s, 0) for s in FINAL_STATES) >= args.messages
+        return sum(states.get(s, 0) for s in FINAL_STATES) >= count
 
     try:
         await wait_until(
-            lambda: phases.outcomes >= args.messages, none_queued, deadline, "the queue to drain"
+            lambda: phases.outcomes >= count, none_queued, deadline, "the queue to drain"
         )
         if not args.no_receipts:
             await wait_until(
-                lambda: phases.matched >= args.messages,
+                lambda: phases.matched >= count,
                 all_final,
                 deadline,
                 "every receipt to be recorded",
@@ -532,15 +534,16 @@ def report(args: argparse.Namespace, engine: str, result: Drain, floor: float) -
         f" ({result.rss_before_mib:.0f} MiB bound, before the drain)"
     )
     print(
-        f"  CPU over the {result.cpu_wall:.1f} s polled: worker {result.worker_cpu:.1f} s"
-        f" (all threads), smsc-sim {result.simulator_cpu:.1f} s"
+        f"  CPU in those {result.cpu_wall:.1f} s: worker {result.worker_cpu:.1f} s"
+        f" (all its threads), smsc-sim {result.simulator_cpu:.1f} s"
     )
-    parts = ", ".join(
-        f"{name} {seconds:.2f} s/{result.phases.calls[name]}"
-        for name, seconds in sorted(result.phases.seconds.items())
-    )
-    print(f"  wall time in: {parts}")
-    print(f"  final states: { {s.value: n for s, n in sorted(result.states.items())} }")
+    print("  wall time inside (receipts are recorded concurrently with the dispatcher):")
+    for name, seconds in sorted(result.phases.seconds.items()):
+        calls = result.phases.calls[name]
+        each = seconds / calls * 1000
+        print(f"    {name:26s} {seconds:6.2f} s in {calls:4d} calls ({each:5.1f} ms each)")
+    states = ", ".join(f"{state.value} {n:,}" for state, n in sorted(result.states.items()))
+    print(f"  final states: {states}")
     print(f"  floor (bare asyncio client on smsgate.smpp.pdu, same window) {floor:9,.0f} msg/s")
     print(f"  ratio floor/drain {floor * result.seconds / count:5.1f}x")
 
