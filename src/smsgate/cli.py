@@ -124,7 +124,7 @@ def demo_command(
     _logging()
     settings = _settings(port=port)
 
-    box = SecretBox.load(settings.secret_key or None, settings.data_dir)
+    box = SecretBox.for_settings(settings)
 
     async def prepare(store: Store) -> tuple[Account, DemoCredentials]:
         account = await store.account_by_name(DEMO_ACCOUNT)
@@ -298,9 +298,7 @@ def accounts_create(
                 kind=CredentialKind.TELESIGN_KEY,
                 identifier=customer_id,
                 secret_hash=hash_secret(telesign_key),
-                sealed_secret=SecretBox.load(
-                    settings.secret_key or None, settings.data_dir
-                ).encrypt(telesign_key),
+                sealed_secret=SecretBox.for_settings(settings).encrypt(telesign_key),
             )
         if opening:
             await store.add_credit(account.id, opening, "opening credit")
@@ -625,7 +623,7 @@ def connectors_add(
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    sealed = SecretBox.load(settings.secret_key or None, settings.data_dir).encrypt(smpp_url)
+    sealed = SecretBox.for_settings(settings).encrypt(smpp_url)
     _with_store(lambda store: store.add_connector(name, "smpp", sealed))
     console.print(f"connector {name} saved (restart workers to use it)")
 
@@ -634,7 +632,7 @@ def connectors_add(
 def connectors_list() -> None:
     """List connectors (passwords are not shown)."""
     settings = _settings()
-    box = SecretBox.load(settings.secret_key or None, settings.data_dir)
+    box = SecretBox.for_settings(settings)
     table = Table("name", "kind", "host", "system_id", "bind", "window", "tps")
     for row in _with_store(lambda store: store.connectors()):
         smpp = SmppSettings.from_url(box.decrypt(row.sealed_url))

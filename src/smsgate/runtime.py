@@ -81,7 +81,7 @@ class Runtime:
         store = await Store.open(
             settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous
         )
-        secrets = SecretBox.load(settings.secret_key or None, settings.data_dir)
+        secrets = SecretBox.for_settings(settings)
         return cls(settings, store, secrets, await load_router(store, settings, secrets))
 
     async def close(self) -> None:

@@ -13,9 +13,13 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+if TYPE_CHECKING:
+    from smsgate.config import Settings
 
 KEY_BYTES = 32
 KEY_FILE_NAME = "secret.key"
@@ -61,6 +65,11 @@ class SecretBox:
         except InvalidTag as exc:
             raise SecretError("secret token was altered or made with another key") from exc
         return plain.decode("utf-8")
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> SecretBox:
+        """The box every process of one installation shares (see ``load``)."""
+        return cls.load(settings.secret_key, settings.data_dir)
 
     @classmethod
     def load(cls, secret_key: str | None, data_dir: Path) -> SecretBox:

@@ -33,7 +33,6 @@ from smsgate.core.telesign_auth import (
     parse_authorization,
     sign_callback,
     string_to_sign,
-    verify_basic,
     verify_tsa,
 )
 
@@ -170,7 +169,6 @@ def test_sdk_basic_request_as_received_verifies(recorder: tuple[str, list[Captur
     (request,) = captured
     credentials = parse_authorization(request.headers["Authorization"])
     assert credentials == Credentials("Basic", CUSTOMER_ID, API_KEY)
-    verify_basic(credentials, api_key_b64=API_KEY)
 
 
 # --- success paths with generated headers ----------------------------------------------
@@ -214,8 +212,7 @@ def test_auth_method_is_matched_case_insensitively_and_signed_as_sent() -> None:
 
 def test_sdk_basic_headers_parse_and_verify() -> None:
     credentials = parse_authorization(sdk_headers(auth_method="Basic")["Authorization"])
-    assert credentials.scheme == "Basic"
-    verify_basic(credentials, api_key_b64=API_KEY)
+    assert (credentials.scheme, credentials.secret) == ("Basic", API_KEY)
 
 
 def test_scheme_names_are_case_insensitive() -> None:
@@ -463,16 +460,7 @@ def test_malformed_authorization(header: str) -> None:
     assert failure_code(excinfo) == AuthCode.MALFORMED_AUTHORIZATION
 
 
-def test_basic_with_the_wrong_key() -> None:
-    credentials = parse_authorization(
-        sdk_headers(auth_method="Basic", api_key=OTHER_KEY)["Authorization"]
-    )
-    with pytest.raises(AuthFailure) as excinfo:
-        verify_basic(credentials, api_key_b64=API_KEY)
-    assert failure_code(excinfo) == AuthCode.INVALID_API_KEY
-
-
-def test_verifiers_refuse_the_other_scheme() -> None:
+def test_the_tsa_verifier_refuses_basic_credentials() -> None:
     basic = parse_authorization(sdk_headers(auth_method="Basic")["Authorization"])
     with pytest.raises(ValueError):
         verify_tsa(
@@ -484,8 +472,6 @@ def test_verifiers_refuse_the_other_scheme() -> None:
             body=BODY.encode(),
             now=NOW,
         )
-    with pytest.raises(ValueError):
-        verify_basic(parse_authorization(sdk_headers()["Authorization"]), api_key_b64=API_KEY)
 
 
 def test_naive_now_is_a_programming_error() -> None:

@@ -200,13 +200,6 @@ def verify_tsa(
     return nonce
 
 
-def verify_basic(credentials: Credentials, *, api_key_b64: str) -> None:
-    if credentials.scheme != "Basic":
-        raise ValueError("verify_basic needs Basic credentials")
-    if not hmac.compare_digest(credentials.secret.encode("utf-8"), api_key_b64.encode("utf-8")):
-        raise AuthFailure(AuthCode.INVALID_API_KEY)
-
-
 def sign_callback(body: bytes, *, customer_id: str, api_key_b64: str) -> str:
     """The ``Authorization`` value for a delivery report.
 

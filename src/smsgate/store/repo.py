@@ -242,39 +242,33 @@ class Store:
         return int(result.rowcount)
 
     async def credentials_for(self, kind: str, identifier: str) -> list[tuple[Account, str]]:
-        """Active secrets registered under ``identifier``, with their account.
+        """Active secret hashes registered under ``identifier``, with their account.
 
         Several rows are possible while a key is being rotated.
         """
-        query = (
-            select(t.accounts, t.credentials.c.secret_hash)
-            .join(t.credentials, t.credentials.c.account_id == t.accounts.c.id)
-            .where(
-                t.credentials.c.kind == kind,
-                t.credentials.c.identifier == identifier,
-                t.credentials.c.revoked_at.is_(None),
-            )
-        )
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [(_account(row), row.secret_hash) for row in rows]
+        return await self._active_secrets(kind, identifier, t.credentials.c.secret_hash)
 
     async def sealed_secrets(self, kind: str, identifier: str) -> list[tuple[Account, str]]:
         """Like ``credentials_for``, but the sealed (usable) secrets."""
+        return await self._active_secrets(kind, identifier, t.credentials.c.sealed_secret)
+
+    async def _active_secrets(
+        self, kind: str, identifier: str, column: Any
+    ) -> list[tuple[Account, str]]:
         c = t.credentials.c
         query = (
-            select(t.accounts, c.sealed_secret)
+            select(t.accounts, column.label("secret"))
             .join(t.credentials, c.account_id == t.accounts.c.id)
             .where(
                 c.kind == kind,
                 c.identifier == identifier,
                 c.revoked_at.is_(None),
-                c.sealed_secret.is_not(None),
+                column.is_not(None),
             )
         )
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
-        return [(_account(row), row.sealed_secret) for row in rows]
+        return [(_account(row), row.secret) for row in rows]
 
     async def account_sealed_secret(self, account_id: int, kind: str) -> tuple[str, str] | None:
         """(identifier, sealed secret) of an account's newest credential of ``kind``."""

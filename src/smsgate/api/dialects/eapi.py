@@ -23,6 +23,8 @@ from smsgate.api.dialects.eapi_options import (
     InvalidOption,
     MessageSettings,
     RequestBuilder,
+    parse_flag,
+    present,
     read_settings,
 )
 from smsgate.api.endpoint import guarded
@@ -240,7 +242,7 @@ class EapiApi:
         return BatchOptions(
             defaults=defaults,
             stop_dup_id=_stop_dup_id(fields),
-            description=(_opt(fields, "scheduling_description") or "")[:MAX_DESCRIPTION] or None,
+            description=(present(fields, "scheduling_description") or "")[:MAX_DESCRIPTION] or None,
             test=TestMode.FAIL if fail else TestMode.SUCCEED if succeed else TestMode.OFF,
         )
 
@@ -248,7 +250,6 @@ class EapiApi:
         return AccountDefaults(
             sender=account.senders[0] if account.senders else self.gateway.settings.default_sender,
             repliable=account.options.get("repliable") is True,
-            timezone=account.timezone,
         )
 
     # ---------------------------------------------------------------- queries
@@ -279,7 +280,7 @@ class EapiApi:
     async def get_inbox(self, params: RequestParams) -> str:
         """Replies received after ``last_retrieved_id``, oldest first, 1,000 at most."""
         account = await self._authenticate(params.fields)
-        after = _opt(params.fields, "last_retrieved_id") or "0"
+        after = present(params.fields, "last_retrieved_id") or "0"
         if not after.isdigit():
             raise EapiError(24, "data validation failed: last_retrieved_id must be an integer")
         entries = await self.gateway.store.inbox(account.id, int(after), MAX_INBOX_RECORDS)
@@ -290,22 +291,18 @@ class EapiApi:
 # ------------------------------------------------------------------ helpers
 
 
-def _opt(fields: dict[str, Any], name: str) -> str | None:
-    value = fields.get(name)
-    return None if value is None or str(value).strip() == "" else str(value).strip()
-
-
 def _flag(fields: dict[str, Any], name: str, *, default: bool) -> bool:
-    value = _opt(fields, name)
+    value = present(fields, name)
     if value is None:
         return default
-    if value not in ("0", "1"):
-        raise EapiError(24, f"data validation failed: {name} must be 0 or 1")
-    return value == "1"
+    try:
+        return parse_flag(value)
+    except ValueError as exc:
+        raise EapiError(24, f"data validation failed: {name} {exc}") from None
 
 
 def _stop_dup_id(fields: dict[str, Any]) -> str | None:
-    value = _opt(fields, "stop_dup_id")
+    value = present(fields, "stop_dup_id")
     if value is None:
         return None
     if not value.isdigit() or not 1 <= int(value) <= MAX_STOP_DUP_ID:

@@ -53,10 +53,10 @@ class MessageSettings:
 class AccountDefaults:
     sender: str
     repliable: bool
-    timezone: str
 
 
-def _flag(raw: str) -> bool:
+def parse_flag(raw: str) -> bool:
+    """A 0/1 switch; anything else raises ``ValueError``."""
     if raw not in ("0", "1"):
         raise ValueError("must be 0 or 1")
     return raw == "1"
@@ -97,12 +97,12 @@ _READERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "sender": ("sender", _sender),
     "msg_class": ("flash", _msg_class),
     "dca": ("dca", _dca),
-    "want_report": ("want_report", _flag),
+    "want_report": ("want_report", parse_flag),
     "routing_group": ("routing_group", _routing_group),
     "cost_route": ("routing_group", _routing_group),
     "source_id": ("source_id", lambda raw: raw[:MAX_SOURCE_ID]),
-    "repliable": ("repliable", _flag),
-    "allow_concat_text_sms": ("allow_concat", _flag),
+    "repliable": ("repliable", parse_flag),
+    "allow_concat_text_sms": ("allow_concat", parse_flag),
     "concat_text_sms_max_parts": ("max_parts", _max_parts),
 }
 
@@ -122,7 +122,7 @@ def read_settings(
     """
     changes: dict[str, Any] = {}
     for name, (field, reader) in _READERS.items():
-        raw = _present(values, name)
+        raw = present(values, name)
         if raw is None:
             continue
         try:
@@ -187,7 +187,8 @@ class RequestBuilder:
         return MessageRequest(msisdn, payload, *self._fixed)
 
 
-def _present(values: Mapping[str, Any], name: str) -> str | None:
+def present(values: Mapping[str, Any], name: str) -> str | None:
+    """A parameter's trimmed value; None when absent or blank (blank means "not given")."""
     value = values.get(name)
     if value is None:
         return None
@@ -196,7 +197,7 @@ def _present(values: Mapping[str, Any], name: str) -> str | None:
 
 
 def _send_time(values: Mapping[str, Any], timezone: str) -> int | None:
-    unix, local = _present(values, "send_time_unixtime"), _present(values, "send_time")
+    unix, local = present(values, "send_time_unixtime"), present(values, "send_time")
     if unix is not None:
         return parse_unix(unix)
     if local is not None:
