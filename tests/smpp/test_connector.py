@@ -11,7 +11,7 @@ import pytest
 from smsgate.core.encoding import Encoding, segment
 from smsgate.core.model import MessageFlag
 from smsgate.core.sandbox_rules import parse_sandbox_rules
-from smsgate.core.states import State
+from smsgate.core.states import Reason, State
 from smsgate.delivery.connectors.base import Ack
 from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
 from smsgate.smpp.pdu import ESM_DELIVERY_RECEIPT, ESM_UDHI, CommandId, Pdu, ShortMessage, Tag
@@ -98,14 +98,13 @@ async def running(config: SimulatorConfig, **settings: Any) -> Harness:
     return harness
 
 
+RULES = "000=absent,001=unknown,002=blacklisted,003=expired,004=rejected"
+
+
 @pytest.fixture
 async def smsc() -> AsyncIterator[Harness]:
     harness = await running(
-        SimulatorConfig(
-            port=0,
-            receipt_delay_ms=5,
-            rules=parse_sandbox_rules("000=absent,003=expired,004=rejected"),
-        )
+        SimulatorConfig(port=0, receipt_delay_ms=5, rules=parse_sandbox_rules(RULES))
     )
     try:
         yield harness
@@ -130,19 +129,61 @@ async def test_bind_modes_deliver_and_report(bind_mode: str) -> None:
         await harness.simulator.stop()
 
 
-async def test_receipts_for_each_final_state(smsc: Harness) -> None:
-    messages = [
-        outbound(1, "+254712345011", "ok"),
-        outbound(2, "+254712345000", "absent"),
-        outbound(3, "+254712345003", "expires"),
-        outbound(4, "+254712345004", "refused"),
-    ]
-    outcomes = await smsc.connector.submit(messages)
-    assert [type(o) for o in outcomes] == [Submitted, Submitted, Submitted, Refused]
-    await until(lambda: len(smsc.receipts) == 3, "three receipts")
-    by_ref = {r.carrier_ref: r.state for r in smsc.receipts}
-    refs = [o.carrier_ref for o in outcomes[:3] if isinstance(o, Submitted)]
-    assert [by_ref[ref] for ref in refs] == [State.DELIVERED, State.UNDELIVERABLE, State.EXPIRED]
+@pytest.mark.parametrize("tlvs", [True, False], ids=["tlvs", "text-only"])
+async def test_receipts_for_each_final_state(tlvs: bool) -> None:
+    harness = await running(
+        SimulatorConfig(
+            port=0, receipt_delay_ms=5, rules=parse_sandbox_rules(RULES), receipt_tlvs=tlvs
+        )
+    )
+    try:
+        messages = [
+            outbound(1, "+254712345011", "ok"),
+            outbound(2, "+254712345000", "absent"),
+            outbound(3, "+254712345001", "unknown"),
+            outbound(4, "+254712345002", "barred"),
+            outbound(5, "+254712345003", "expires"),
+            outbound(6, "+254712345004", "refused"),
+        ]
+        outcomes = await harness.connector.submit(messages)
+        assert [type(o) for o in outcomes] == [Submitted] * 5 + [Refused]
+        await until(lambda: len(harness.receipts) == 5, "five receipts")
+        by_ref = {r.carrier_ref: (r.state, r.reason) for r in harness.receipts}
+        refs = [o.carrier_ref for o in outcomes if isinstance(o, Submitted)]
+        assert [by_ref[ref] for ref in refs] == [
+            (State.DELIVERED, Reason.NONE),
+            (State.UNDELIVERABLE, Reason.ABSENT_SUBSCRIBER),  # MAP error 6
+            (State.UNDELIVERABLE, Reason.UNKNOWN_SUBSCRIBER),  # MAP error 1
+            (State.UNDELIVERABLE, Reason.SENDER_BLOCKED),  # MAP error 13
+            (State.EXPIRED, Reason.VALIDITY_EXPIRED),
+        ]
+        assert {r.carrier_status for r in harness.receipts} == {
+            "DELIVRD",
+            "UNDELIV",
+            "EXPIRED",
+        }
+    finally:
+        await harness.connector.stop()
+        await harness.simulator.stop()
+
+
+async def test_an_unanswered_submit_sm_times_out_and_is_retried() -> None:
+    harness = await running(
+        SimulatorConfig(port=0, respond_delay_ms=3_000), response_timeout=0.2, window=2
+    )
+    try:
+        started = asyncio.get_running_loop().time()
+        outcomes = await harness.connector.submit(
+            [outbound(i, f"+2547123456{i:02d}", "hi") for i in range(1, 4)]
+        )
+        assert all(isinstance(o, RetryLater) and o.counts_attempt for o in outcomes)
+        assert all("no response" in o.error for o in outcomes if isinstance(o, RetryLater))
+        # The window of two was freed by the timeouts: the third went out after them.
+        assert asyncio.get_running_loop().time() - started < 2.0
+        assert len(harness.simulator.submitted) == 3
+    finally:
+        await harness.connector.stop()
+        await harness.simulator.stop()
 
 
 async def test_long_messages_are_split_with_a_udh(smsc: Harness) -> None:
@@ -182,6 +223,8 @@ async def test_throttling_asks_for_a_retry() -> None:
         )
         retried = [o for o in outcomes if isinstance(o, RetryLater)]
         assert len(retried) == 2 and all("RTHROTTLED" in o.error for o in retried)
+        # Being told to slow down is not the message's fault: it costs no attempt.
+        assert not any(o.counts_attempt for o in retried)
     finally:
         await harness.connector.stop()
         await harness.simulator.stop()

@@ -5,6 +5,11 @@ and records each outcome. A message is never re-minted: retries reuse the same
 row, and a worker that dies mid-batch simply lets its leases run out, after
 which another worker claims the same messages again (at-least-once towards
 the carrier, the duplicate window being the in-flight batch).
+
+Up to ``pipeline`` claimed batches are worked on at once, so the store's
+work (claiming the next batch, recording the last one's outcomes) happens
+while the current batch is on the wire instead of between batches, and the
+connector's window never drains while the database is busy.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class Dispatcher:
         retry_base_ms: int = 5_000,
         max_attempts: int = 5,
         upstream_hold_ms: int = 60_000,
+        pipeline: int = 2,
     ) -> None:
         self._store = store
         self._router = router
@@ -48,6 +54,7 @@ class Dispatcher:
         self._retry_base_ms = retry_base_ms
         self._max_attempts = max_attempts
         self._upstream_hold_ms = upstream_hold_ms
+        self._pipeline = max(pipeline, 1)
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -55,21 +62,48 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
-            try:
-                handled = await self.dispatch_once()
-            except Exception:
-                log.exception("dispatch round failed; backing off")
-                handled = 0
-                await asyncio.sleep(1.0)
-            if handled < self._batch_size:
-                self._wake.clear()
-                await wait_for_event(self._wake, self._idle_poll)
+        """Claim and deliver until ``stopping``; then finish the batches in hand."""
+        in_hand: set[asyncio.Task[None]] = set()
+        try:
+            while not stopping.is_set():
+                if len(in_hand) >= self._pipeline:
+                    await asyncio.wait(in_hand, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                try:
+                    claimed = await self._claim()
+                except Exception:
+                    log.exception("claiming failed; backing off")
+                    await asyncio.sleep(1.0)
+                    continue
+                if claimed:
+                    task = asyncio.create_task(self._deliver_logged(claimed))
+                    in_hand.add(task)
+                    task.add_done_callback(in_hand.discard)
+                if len(claimed) < self._batch_size:
+                    self._wake.clear()
+                    await wait_for_event(self._wake, self._idle_poll)
+        finally:
+            if in_hand:
+                await asyncio.gather(*in_hand, return_exceptions=True)
 
     async def dispatch_once(self) -> int:
-        claimed = await self._store.claim_due(self._owner, self._batch_size, self._lease_ms)
-        if not claimed:
-            return 0
+        """Claim one batch and deliver it; the number of messages claimed."""
+        claimed = await self._claim()
+        if claimed:
+            await self._deliver(claimed)
+        return len(claimed)
+
+    async def _claim(self) -> list[OutboundMessage]:
+        return await self._store.claim_due(self._owner, self._batch_size, self._lease_ms)
+
+    async def _deliver_logged(self, claimed: list[OutboundMessage]) -> None:
+        try:
+            await self._deliver(claimed)
+        except Exception:  # the leases run out and the messages are claimed again
+            log.exception("delivering a batch of %d failed", len(claimed))
+            await asyncio.sleep(1.0)
+
+    async def _deliver(self, claimed: list[OutboundMessage]) -> None:
         exhausted = [m for m in claimed if m.attempts > self._max_attempts]
         ready = [m for m in claimed if m.attempts <= self._max_attempts]
         outcomes: list[SubmitOutcome] = [
@@ -83,7 +117,6 @@ class Dispatcher:
         ]
         outcomes.extend(await self._route(ready))
         await self._store.record_submissions(self._owner, outcomes)
-        return len(claimed)
 
     async def _route(self, messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]:
         """Each connector gets its share of the batch, all at once."""
@@ -93,7 +126,12 @@ class Dispatcher:
             connector = self._router.choose(message)
             if connector is None:
                 waiting.append(
-                    RetryLater(message.id, self._retry_base_ms, "every route's connector is down")
+                    RetryLater(
+                        message.id,
+                        self._retry_base_ms,
+                        "every route's connector is down",
+                        counts_attempt=False,
+                    )
                 )
                 continue
             groups.setdefault(id(connector), (connector, []))[1].append(message)

@@ -56,6 +56,25 @@ STAT_TO_STATE: Final[Mapping[str, tuple[State, Reason]]] = MappingProxyType(
 )
 """Final receipt states. ``ACCEPTD`` and ``ENROUTE`` are not final and so absent."""
 
+MAP_ERROR_OF_REASON: Final[Mapping[Reason, int]] = MappingProxyType(
+    {
+        Reason.UNKNOWN_SUBSCRIBER: 1,  # unknownSubscriber
+        Reason.ABSENT_SUBSCRIBER: 6,  # absentSubscriberSM
+        Reason.SENDER_BLOCKED: 13,  # callBarred
+    }
+)
+"""The GSM MAP error behind a failure, as many SMSCs put it in ``err:`` and in
+the network_error_code TLV."""
+
+REASON_OF_MAP_ERROR: Final[Mapping[int, Reason]] = MappingProxyType(
+    {
+        **{code: reason for reason, code in MAP_ERROR_OF_REASON.items()},
+        5: Reason.UNKNOWN_SUBSCRIBER,  # unidentifiedSubscriber
+        27: Reason.ABSENT_SUBSCRIBER,  # absentSubscriber
+    }
+)
+"""Why an undeliverable message failed, read back from that error code."""
+
 # A key starts the text or follows whitespace, so "dlvrd:" never reads as "id:"
 # and "id:" inside an id never starts a field. ASCII-only matching keeps
 # case-folding of characters like "ı" from producing keys that are not keys.
@@ -161,22 +180,23 @@ def format_receipt_text(
     )
 
 
-def id_variants(message_id: str) -> tuple[str, ...]:
-    """Every spelling a carrier may use for ``message_id``, the given one first.
+def correlation_keys(message_id: str) -> tuple[str, ...]:
+    """The keys under which ``message_id`` may meet the id it was submitted as.
 
     Receipts name the message by the id from submit_sm_resp, but carriers
     re-spell it: upper case, zero padding dropped or added, decimal turned to
-    hex or hex to decimal. Correlating on the union of spellings of both ids
-    finds the match without knowing which carrier does what. An all-digit id
-    may be either a decimal or a hex spelling, so both conversions are given.
+    hex or hex to decimal. The first key is the canonical spelling (upper
+    case, no leading zeros), under which a connector files each submitted id;
+    the others are that canonical form read as a number in the other base (an
+    all-digit id may be decimal or hex), for looking a receipt's id up. So a
+    submitted id is filed once, and a receipt costs one lookup when the carrier
+    spells the id as it was given, which is the common case.
     """
-    if not message_id:
-        return (message_id,)
-    upper = message_id.upper()
-    variants = [message_id, upper, message_id.lstrip("0") or "0", upper.lstrip("0") or "0"]
-    if len(message_id) <= _MAX_NUMERIC_ID:
-        if _DIGITS.fullmatch(message_id):
-            variants.append(format(int(message_id), "X"))
-        if _HEX.fullmatch(message_id):
-            variants.append(str(int(message_id, 16)))
-    return tuple(dict.fromkeys(variants))
+    canonical = message_id.upper().lstrip("0") or ("0" if message_id else "")
+    if len(canonical) > _MAX_NUMERIC_ID or not _HEX.fullmatch(canonical):
+        return (canonical,)
+    keys = [canonical]
+    if _DIGITS.fullmatch(canonical):
+        keys.append(format(int(canonical), "X"))
+    keys.append(str(int(canonical, 16)))
+    return tuple(dict.fromkeys(keys))

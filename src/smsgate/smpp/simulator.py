@@ -32,7 +32,7 @@ from typing import Literal
 
 from smsgate.core.encoding import Encoding, encode_gsm7
 from smsgate.core.sandbox_rules import DEFAULT_SANDBOX_RULES, SandboxRule, rule_for
-from smsgate.core.states import Reason, State
+from smsgate.core.states import State
 from smsgate.smpp.pdu import (
     ESM_DELIVERY_RECEIPT,
     Bind,
@@ -51,7 +51,7 @@ from smsgate.smpp.pdu import (
     encode,
     int_tlv,
 )
-from smsgate.smpp.receipt_text import format_receipt_text
+from smsgate.smpp.receipt_text import MAP_ERROR_OF_REASON, format_receipt_text
 from smsgate.smpp.wire import read_inbound
 
 log = logging.getLogger(__name__)
@@ -84,12 +84,6 @@ _RECEIPT_STAT: dict[State, tuple[str, MessageState]] = {
     State.UNDELIVERABLE: ("UNDELIV", MessageState.UNDELIVERABLE),
     State.EXPIRED: ("EXPIRED", MessageState.EXPIRED),
     State.REJECTED: ("REJECTD", MessageState.REJECTED),
-}
-# ``err:`` as many SMSCs fill it, with the GSM MAP error behind the failure.
-_MAP_ERROR: dict[Reason, int] = {
-    Reason.UNKNOWN_SUBSCRIBER: 1,  # unknownSubscriber
-    Reason.ABSENT_SUBSCRIBER: 6,  # absentSubscriberSM
-    Reason.SENDER_BLOCKED: 13,  # callBarred
 }
 _NETWORK_TYPE_GSM = 3
 
@@ -434,7 +428,7 @@ class SmscSimulator:
         self, body: ShortMessage, message_id: str, rule: SandboxRule, submit_ms: int
     ) -> ShortMessage:
         stat, state = _RECEIPT_STAT.get(rule.state, ("UNKNOWN", MessageState.UNKNOWN))
-        error = _MAP_ERROR.get(rule.reason, 0)
+        error = MAP_ERROR_OF_REASON.get(rule.reason, 0)
         receipt_id = self._receipt_id(message_id)
         text = format_receipt_text(
             message_id=receipt_id,

@@ -43,9 +43,17 @@ class Submitted:
 
 @dataclass(frozen=True, slots=True)
 class RetryLater:
+    """Not sent this time; ask again after ``delay_ms``.
+
+    ``counts_attempt`` is False when the message itself is not at fault (the
+    carrier asked us to slow down, or no route is up), so waiting does not
+    use up the attempts after which a message fails.
+    """
+
     message_id: int
     delay_ms: int
     error: str
+    counts_attempt: bool = True
 
 
 @dataclass(frozen=True, slots=True)
