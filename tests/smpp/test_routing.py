@@ -83,3 +83,20 @@ async def test_dispatch_fails_over_to_the_second_smsc(store: Store) -> None:
         for harness in (first, second):
             await harness.connector.stop()
         await second.simulator.stop()
+
+
+async def test_a_message_waiting_for_a_route_keeps_its_attempts(store: Store) -> None:
+    """While every route is down the message waits; waiting is not failing."""
+    account = await store.create_account(name="w", region="KE", timezone="Africa/Nairobi")
+    await store.add_credit(account.id, 1_000)
+    message = PreparedMessage(
+        "+254712000013", 1, "SHOP", "hi", Encoding.GSM7, 1, 100, None, 0, State.QUEUED
+    )
+    await store.accept(account.id, dialect="eapi", messages=[message])
+    router = router_of(Route("254", None, "down", 10), down=("down",))
+    dispatcher = Dispatcher(store, router, owner="w", max_attempts=1, retry_base_ms=0)
+    for _ in range(3):
+        assert await dispatcher.dispatch_once() == 1
+    assert (await store.count_by_state(account.id)) == {State.QUEUED: 1}
+    [claimed] = await store.claim_due("w", 10, lease_ms=1_000)
+    assert claimed.attempts == 1

@@ -151,6 +151,23 @@ async def test_submission_outcomes_and_stale_leases(store: Store) -> None:
     assert view is not None and view.state is State.QUEUED
 
 
+async def test_a_wait_the_message_is_not_to_blame_for_uses_no_attempt(store: Store) -> None:
+    account = await funded(store)
+    batch = await store.accept(account.id, dialect="advanta", messages=prepared(2))
+    counted, uncounted = batch.message_ids
+    assert {m.attempts for m in await store.claim_due("w", 2, lease_ms=60_000)} == {1}
+    await store.record_submissions(
+        "w",
+        [
+            RetryLater(counted, 1_000, "connection lost"),
+            RetryLater(uncounted, 1_000, "ESME_RTHROTTLED", counts_attempt=False),
+        ],
+    )
+    advance(store, 1_000)
+    again = {m.id: m.attempts for m in await store.claim_due("w", 2, lease_ms=60_000)}
+    assert again == {counted: 2, uncounted: 1}
+
+
 async def test_receipts_finish_messages_once_and_queue_callbacks(store: Store) -> None:
     account = await funded(store, callback="http://127.0.0.1:9/dlr")
     batch = await store.accept(account.id, dialect="advanta", messages=prepared(2))

@@ -14,11 +14,10 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import fields, replace
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import (
     Row,
-    bindparam,
     delete,
     func,
     insert,
@@ -43,6 +42,7 @@ from smsgate.core.model import (
 )
 from smsgate.core.states import Reason, State, UpstreamCondition, can_transition
 from smsgate.store import schema as t
+from smsgate.store.driver_sql import DriverSql
 from smsgate.store.engine import Engines, open_engines
 from smsgate.store.migrate import upgrade
 from smsgate.store.records import (
@@ -87,6 +87,7 @@ class Store:
     def __init__(self, engines: Engines, clock: Clock = wall_clock_ms) -> None:
         self.engines = engines
         self.clock = clock
+        self._sql = DriverSql(postgres=engines.is_postgres)
 
     @classmethod
     async def open(
@@ -779,96 +780,54 @@ class Store:
         on PostgreSQL ``SKIP LOCKED`` lets many workers claim side by side.
         """
         now = self.clock()
-        m = t.messages.c
-        due = (
-            select(m.id)
-            .where(
-                text(t.WAITING_FOR_DISPATCH),
-                m.due_at <= now,
-                or_(m.lease_until.is_(None), m.lease_until < now),
-            )
-            .order_by(m.priority, m.due_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
+        sql = self._sql
         claim = (
-            update(t.messages)
-            .where(m.id.in_(due))
-            .values(lease_owner=owner, lease_until=now + lease_ms, attempts=m.attempts + 1)
-            .returning(*_columns(t.messages, OutboundMessage))
+            "UPDATE messages SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
+            " WHERE id IN (SELECT id FROM messages"
+            f" WHERE {t.WAITING_FOR_DISPATCH} AND due_at <= ?"
+            " AND (lease_until IS NULL OR lease_until < ?)"
+            f" ORDER BY priority, due_at LIMIT ?{sql.lock_rows_skip_locked})"
+            f" RETURNING {_OUTBOUND_COLUMNS}"
         )
         async with self._write() as conn:
-            rows = (await conn.execute(claim)).all()
-        return _records(OutboundMessage, rows)
+            rows = await sql.fetch(conn, claim, (owner, now + lease_ms, now, now, limit))
+        return [_outbound(row) for row in rows]
 
     async def record_submissions(self, owner: str, outcomes: Sequence[SubmitOutcome]) -> None:
         """Apply what the connector said about each claimed message, in one transaction."""
         now = self.clock()
-        m = t.messages.c
+        sql = self._sql
         async with self._write() as conn:
             # Only the current lease holder may decide; a worker whose lease ran
             # out (and whose messages another worker re-claimed) is ignored.
-            mine = set(
-                (
-                    await conn.execute(
-                        select(m.id)
-                        .where(
-                            m.id.in_([o.message_id for o in outcomes]),
-                            m.lease_owner == owner,
-                            text(t.WAITING_FOR_DISPATCH),
-                        )
-                        .with_for_update()
-                    )
-                ).scalars()
-            )
+            mine = {
+                row[0]
+                for row in await sql.fetch(
+                    conn,
+                    f"SELECT id FROM messages WHERE {sql.member_of('id')}"
+                    f" AND lease_owner = ? AND {t.WAITING_FOR_DISPATCH}{sql.lock_rows}",
+                    (sql.members([o.message_id for o in outcomes]), owner),
+                )
+            }
             outcomes = [o for o in outcomes if o.message_id in mine]
             submitted = [o for o in outcomes if isinstance(o, Submitted)]
             retries = [o for o in outcomes if isinstance(o, RetryLater)]
             refused = [o for o in outcomes if isinstance(o, Refused)]
-            by_id = m.id == bindparam("mid")
-            if submitted:
-                await conn.execute(
-                    update(t.messages)
-                    .where(by_id)
-                    .values(
-                        state=State.SUBMITTED.value,
-                        connector=bindparam("connector"),
-                        carrier_ref=bindparam("ref"),
-                        submitted_at=now,
-                        lease_owner=None,
-                        lease_until=None,
-                    ),
-                    [
-                        {"mid": o.message_id, "connector": o.connector, "ref": o.carrier_ref}
-                        for o in submitted
-                    ],
-                )
-                await conn.execute(
-                    insert(t.delivery_events),
-                    [
-                        {
-                            "message_id": o.message_id,
-                            "state": State.SUBMITTED.value,
-                            "reason": "",
-                            "carrier_status": None,
-                            "occurred_at": now,
-                            "recorded_at": now,
-                        }
-                        for o in submitted
-                    ],
-                )
-            if retries:
-                await conn.execute(
-                    update(t.messages)
-                    .where(by_id)
-                    .values(
-                        due_at=bindparam("due"),
-                        lease_owner=None,
-                        lease_until=None,
-                    ),
-                    [{"mid": o.message_id, "due": now + o.delay_ms} for o in retries],
-                )
+            await sql.execute_many(
+                conn,
+                "UPDATE messages SET state = 'submitted', connector = ?, carrier_ref = ?,"
+                " submitted_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
+                [(o.connector, o.carrier_ref, now, o.message_id) for o in submitted],
+            )
+            await self._insert_events(
+                conn, [(o.message_id, State.SUBMITTED, Reason.NONE, None) for o in submitted], now
+            )
+            await sql.execute_many(
+                conn,
+                "UPDATE messages SET due_at = ?, attempts = attempts - ?,"
+                " lease_owner = NULL, lease_until = NULL WHERE id = ?",
+                [(now + o.delay_ms, 0 if o.counts_attempt else 1, o.message_id) for o in retries],
+            )
             if refused:
                 await self._finish(
                     conn, [(o.message_id, o.state, o.reason, o.error) for o in refused], now
@@ -893,7 +852,6 @@ class Store:
         if not receipts:
             return []
         now = self.clock()
-        m = t.messages.c
         by_connector: dict[str, dict[str, Receipt]] = defaultdict(dict)
         for receipt in receipts:
             if can_transition(State.SUBMITTED, receipt.state):
@@ -905,20 +863,17 @@ class Store:
                     receipt.state,
                 )
         unmatched: list[Receipt] = []
+        sql = self._sql
         async with self._write() as conn:
             for connector, by_ref in by_connector.items():
-                rows = (
-                    await conn.execute(
-                        select(m.id, m.carrier_ref)
-                        .where(
-                            m.connector == connector,
-                            m.carrier_ref.in_(list(by_ref)),
-                            m.state == State.SUBMITTED.value,
-                        )
-                        .with_for_update()
-                    )
-                ).all()
-                found = {row.carrier_ref: row.id for row in rows}
+                rows = await sql.fetch(
+                    conn,
+                    "SELECT id, carrier_ref FROM messages WHERE connector = ?"
+                    f" AND {sql.member_of('carrier_ref', 'text')}"
+                    f" AND state = 'submitted'{sql.lock_rows}",
+                    (connector, sql.members(list(by_ref))),
+                )
+                found = {ref: mid for mid, ref in rows}
                 unmatched.extend(r for ref, r in by_ref.items() if ref not in found)
                 finals = [
                     (found[ref], r.state, r.reason, r.carrier_status, r.occurred_at)
@@ -931,6 +886,24 @@ class Store:
                     )
         return unmatched
 
+    async def _insert_events(
+        self,
+        conn: AsyncConnection,
+        events: Sequence[tuple[int, State, Reason, str | None]],
+        now: int,
+        occurred: dict[int, int] | None = None,
+    ) -> None:
+        await self._sql.execute_many(
+            conn,
+            "INSERT INTO delivery_events"
+            " (message_id, state, reason, carrier_status, occurred_at, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (mid, state.value, reason.value, status, (occurred or {}).get(mid, now), now)
+                for mid, state, reason, status in events
+            ],
+        )
+
     async def _finish(
         self,
         conn: AsyncConnection,
@@ -941,68 +914,29 @@ class Store:
     ) -> None:
         """Write final states, their events, refunds and callbacks.
 
-        The caller has already locked the rows and checked they may move.
+        The caller has already locked the rows and checked they may move. Only
+        the rows that owe a refund or a callback are read back.
         """
-        m = t.messages.c
-        params = [
-            {
-                "mid": mid,
-                "state": state.value,
-                "reason": reason.value,
-                "done": (occurred or {}).get(mid, now),
-            }
-            for mid, state, reason, _status in finals
-        ]
-        values: dict[str, Any] = {
-            "state": bindparam("state"),
-            "reason": bindparam("reason"),
-            "done_at": bindparam("done"),
-            "lease_owner": None,
-            "lease_until": None,
-        }
-        await conn.execute(
-            update(t.messages).where(m.id == bindparam("mid")).values(**values), params
-        )
-        await conn.execute(
-            insert(t.delivery_events),
+        sql = self._sql
+        done = occurred or {}
+        await sql.execute_many(
+            conn,
+            "UPDATE messages SET state = ?, reason = ?, done_at = ?,"
+            " lease_owner = NULL, lease_until = NULL WHERE id = ?",
             [
-                {
-                    "message_id": mid,
-                    "state": state.value,
-                    "reason": reason.value,
-                    "carrier_status": status,
-                    "occurred_at": (occurred or {}).get(mid, now),
-                    "recorded_at": now,
-                }
-                for mid, state, reason, status in finals
+                (state.value, reason.value, done.get(mid, now), mid)
+                for mid, state, reason, _ in finals
             ],
         )
-        ids = [mid for mid, *_ in finals]
-        rows = (
-            await conn.execute(
-                select(
-                    m.id,
-                    m.account_id,
-                    m.cost,
-                    m.batch_id,
-                    m.want_report,
-                    m.recipient,
-                    m.network_id,
-                    m.client_ref,
-                    m.created_at,
-                    m.submitted_at,
-                    m.done_at,
-                    m.state,
-                    m.reason,
-                    t.batches.c.dialect,
-                    t.accounts.c.dlr_callback_url,
-                    t.accounts.c.timezone,
-                )
-                .join(t.batches, t.batches.c.id == m.batch_id)
-                .join(t.accounts, t.accounts.c.id == m.account_id)
-                .where(m.id.in_(ids))
+        await self._insert_events(conn, finals, now, occurred)
+        rows = [
+            _Finished(*row)
+            for row in await sql.fetch(
+                conn,
+                _OWING_SQL.format(ids=sql.member_of("m.id")),
+                (sql.members([mid for mid, *_ in finals]),),
             )
-        ).all()
+        ]
         await self._refund(conn, [row for row in rows if State(row.state) in REFUNDED_STATES], now)
         callbacks = [
             {
@@ -1194,6 +1128,49 @@ _MESSAGE_COLUMNS = (
     "created_at",
     "due_at",
 )
+
+
+class _Finished(NamedTuple):
+    """A message that just reached its final state and owes a refund or a callback."""
+
+    id: int
+    account_id: int
+    cost: int
+    batch_id: int
+    want_report: bool
+    recipient: str
+    network_id: int
+    client_ref: str | None
+    created_at: int
+    submitted_at: int | None
+    done_at: int | None
+    state: str
+    reason: str
+    dialect: str
+    dlr_callback_url: str | None
+    timezone: str
+
+
+# Only these rows are read back after a final state: refunds and callbacks need them.
+_OWING_SQL = (
+    f"SELECT {', '.join('m.' + name for name in _Finished._fields[:13])},"
+    " b.dialect, a.dlr_callback_url, a.timezone"
+    " FROM messages m JOIN batches b ON b.id = m.batch_id JOIN accounts a ON a.id = m.account_id"
+    " WHERE {ids} AND (m.state IN ("
+    + ", ".join(f"'{state.value}'" for state in sorted(REFUNDED_STATES))
+    + ") OR (m.want_report AND a.dlr_callback_url IS NOT NULL))"
+)
+
+_OUTBOUND_COLUMNS = ", ".join(field.name for field in fields(OutboundMessage))
+
+
+def _outbound(row: Sequence[Any]) -> OutboundMessage:
+    """A claimed row, its columns in ``_OUTBOUND_COLUMNS`` order; SQLite keeps
+    booleans as integers."""
+    record = OutboundMessage(*row)
+    object.__setattr__(record, "want_report", bool(record.want_report))
+    return record
+
 
 # Enum .value is a descriptor call; a dict probe is several times cheaper per row.
 _ENUM_TEXT: dict[Any, str] = {member: member.value for member in (*State, *Encoding)}
