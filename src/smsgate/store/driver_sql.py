@@ -9,6 +9,11 @@ handed to the driver: SQLite's ``sqlite3`` takes them as they are, asyncpg
 gets them renumbered ``$1, $2, …`` and runs them on the same connection (so
 inside the caller's transaction). A list parameter (``member_of``) is a JSON
 array read by ``json_each`` on SQLite and a typed array on PostgreSQL.
+
+Writing many rows is where the engines differ most: SQLite's ``executemany``
+runs in C and costs little per row, while PostgreSQL pays per statement, so
+there an update of many rows is one statement over ``unnest`` of column
+arrays (``RowUpdate``) and an insert is a ``COPY`` (``insert_many``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import functools
 import itertools
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -30,6 +36,43 @@ _PG_ARRAY_TYPE = {"id": "bigint[]", "text": "text[]"}
 def _numbered(sql: str) -> str:
     counter = itertools.count(1)
     return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
+
+
+@dataclass(frozen=True)
+class RowUpdate:
+    """``UPDATE table SET … WHERE id = ?`` for many rows, each its own values.
+
+    ``columns`` are (column, PostgreSQL array element type, expression) set
+    from each row's values in order, the expression spelling the value as
+    ``{v}`` (``"attempts - {v}"``); each row's last value is its id. ``fixed``
+    are assignments the same for every row (``"lease_owner = NULL"``).
+    """
+
+    table: str
+    columns: tuple[tuple[str, str, str], ...]
+    fixed: str = ""
+
+    @functools.cached_property
+    def sqlite(self) -> str:
+        sets = [f"{name} = {expression.format(v='?')}" for name, _, expression in self.columns]
+        return f"UPDATE {self.table} SET {self._assignments(sets)} WHERE id = ?"
+
+    @functools.cached_property
+    def postgres(self) -> str:
+        sets = [
+            f"{name} = {expression.format(v=f'u.v{index}')}"
+            for index, (name, _, expression) in enumerate(self.columns)
+        ]
+        arrays = [f"${index + 1}::{kind}[]" for index, (_, kind, _) in enumerate(self.columns)]
+        names = [f"v{index}" for index in range(len(self.columns))]
+        return (
+            f"UPDATE {self.table} SET {self._assignments(sets)}"
+            f" FROM unnest({', '.join(arrays)}, ${len(arrays) + 1}::bigint[])"
+            f" AS u({', '.join(names)}, k) WHERE {self.table}.id = u.k"
+        )
+
+    def _assignments(self, sets: list[str]) -> str:
+        return ", ".join([*sets, self.fixed] if self.fixed else sets)
 
 
 class DriverSql:
@@ -59,16 +102,37 @@ class DriverSql:
         result = await conn.exec_driver_sql(sql, tuple(params))
         return list(result.all())
 
-    async def execute_many(
-        self, conn: AsyncConnection, sql: str, rows: Sequence[Sequence[Any]]
+    async def update_many(
+        self, conn: AsyncConnection, update: RowUpdate, rows: Sequence[Sequence[Any]]
     ) -> None:
         if not rows:
             return
         if self.postgres:
             raw = await _driver(conn)
-            await raw.executemany(_numbered(sql), rows)
+            await raw.execute(
+                update.postgres, *(list(column) for column in zip(*rows, strict=True))
+            )
             return
-        await conn.exec_driver_sql(sql, [tuple(row) for row in rows])
+        await conn.exec_driver_sql(update.sqlite, [tuple(row) for row in rows])
+
+    async def insert_many(
+        self,
+        conn: AsyncConnection,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+    ) -> None:
+        if not rows:
+            return
+        if self.postgres:
+            raw = await _driver(conn)
+            await raw.copy_records_to_table(table, records=rows, columns=list(columns))
+            return
+        marks = ", ".join("?" * len(columns))
+        await conn.exec_driver_sql(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+            [tuple(row) for row in rows],
+        )
 
 
 async def _driver(conn: AsyncConnection) -> Any:

@@ -42,7 +42,7 @@ from smsgate.core.model import (
 )
 from smsgate.core.states import Reason, State, UpstreamCondition, can_transition
 from smsgate.store import schema as t
-from smsgate.store.driver_sql import DriverSql
+from smsgate.store.driver_sql import DriverSql, RowUpdate
 from smsgate.store.engine import Engines, open_engines
 from smsgate.store.migrate import upgrade
 from smsgate.store.records import (
@@ -813,19 +813,17 @@ class Store:
             submitted = [o for o in outcomes if isinstance(o, Submitted)]
             retries = [o for o in outcomes if isinstance(o, RetryLater)]
             refused = [o for o in outcomes if isinstance(o, Refused)]
-            await sql.execute_many(
+            await sql.update_many(
                 conn,
-                "UPDATE messages SET state = 'submitted', connector = ?, carrier_ref = ?,"
-                " submitted_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
+                _SUBMITTED,
                 [(o.connector, o.carrier_ref, now, o.message_id) for o in submitted],
             )
             await self._insert_events(
                 conn, [(o.message_id, State.SUBMITTED, Reason.NONE, None) for o in submitted], now
             )
-            await sql.execute_many(
+            await sql.update_many(
                 conn,
-                "UPDATE messages SET due_at = ?, attempts = attempts - ?,"
-                " lease_owner = NULL, lease_until = NULL WHERE id = ?",
+                _RETRY,
                 [(now + o.delay_ms, 0 if o.counts_attempt else 1, o.message_id) for o in retries],
             )
             if refused:
@@ -893,11 +891,10 @@ class Store:
         now: int,
         occurred: dict[int, int] | None = None,
     ) -> None:
-        await self._sql.execute_many(
+        await self._sql.insert_many(
             conn,
-            "INSERT INTO delivery_events"
-            " (message_id, state, reason, carrier_status, occurred_at, recorded_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "delivery_events",
+            ("message_id", "state", "reason", "carrier_status", "occurred_at", "recorded_at"),
             [
                 (mid, state.value, reason.value, status, (occurred or {}).get(mid, now), now)
                 for mid, state, reason, status in events
@@ -919,10 +916,9 @@ class Store:
         """
         sql = self._sql
         done = occurred or {}
-        await sql.execute_many(
+        await sql.update_many(
             conn,
-            "UPDATE messages SET state = ?, reason = ?, done_at = ?,"
-            " lease_owner = NULL, lease_until = NULL WHERE id = ?",
+            _FINISHED,
             [
                 (state.value, reason.value, done.get(mid, now), mid)
                 for mid, state, reason, _ in finals
@@ -1150,6 +1146,27 @@ class _Finished(NamedTuple):
     dlr_callback_url: str | None
     timezone: str
 
+
+_LEASE_ENDS = "lease_owner = NULL, lease_until = NULL"
+_SUBMITTED = RowUpdate(
+    "messages",
+    (
+        ("connector", "text", "{v}"),
+        ("carrier_ref", "text", "{v}"),
+        ("submitted_at", "bigint", "{v}"),
+    ),
+    f"state = 'submitted', {_LEASE_ENDS}",
+)
+_RETRY = RowUpdate(
+    "messages",
+    (("due_at", "bigint", "{v}"), ("attempts", "smallint", "attempts - {v}")),
+    _LEASE_ENDS,
+)
+_FINISHED = RowUpdate(
+    "messages",
+    (("state", "text", "{v}"), ("reason", "text", "{v}"), ("done_at", "bigint", "{v}")),
+    _LEASE_ENDS,
+)
 
 # Only these rows are read back after a final state: refunds and callbacks need them.
 _OWING_SQL = (
