@@ -159,7 +159,7 @@ def test_accounts_commands(env: dict[str, str]) -> None:
     assert missing.returncode == 1
     bad = smsgate("accounts", "credit", "shop", "1.234", env=env)
     assert bad.returncode == 2 and "two decimals" in bad.stdout
-    assert "0005" in smsgate("migrate", env=env).stdout
+    assert "0006" in smsgate("migrate", env=env).stdout
 
 
 def test_separate_api_and_worker_processes_share_the_database(env: dict[str, str]) -> None:

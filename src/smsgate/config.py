@@ -44,6 +44,7 @@ class Settings:
     dispatch_batch_size: int = 500
     dispatch_idle_poll: float = 0.05
     lease_seconds: float = 30.0
+    connector_lease_seconds: float = 6.0
     retry_base_seconds: float = 5.0
     max_attempts: int = 5
     callback_retry_seconds: tuple[float, ...] = (10.0, 60.0, 300.0, 1800.0, 7200.0)
@@ -90,6 +91,7 @@ class Settings:
             "dispatch_batch_size": int,
             "dispatch_idle_poll": float,
             "lease_seconds": float,
+            "connector_lease_seconds": float,
             "retry_base_seconds": float,
             "max_attempts": int,
             "callback_retry_seconds": _float_list,

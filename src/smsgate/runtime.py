@@ -27,6 +27,7 @@ from smsgate.delivery.connectors.base import Connector
 from smsgate.delivery.connectors.sandbox import SandboxConnector
 from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
 from smsgate.delivery.dispatcher import Dispatcher
+from smsgate.delivery.ownership import ConnectorOwnership
 from smsgate.delivery.receipts import ReceiptRecorder
 from smsgate.delivery.routing import Route, Router
 from smsgate.gateway import Gateway
@@ -89,16 +90,29 @@ class Runtime:
 
     @contextlib.asynccontextmanager
     async def workers(self) -> AsyncIterator[None]:
-        """Run dispatcher, receipt recorder and notifier until the block exits.
+        """Run dispatcher, receipt recorder, notifier and connector leases until
+        the block exits.
 
-        On exit: stop claiming, let in-flight work and pending receipts finish,
-        then stop the connector.
+        On exit (SIGTERM): stop claiming, let the batches in hand finish on the
+        wire and pending receipts be stored, unbind, then give up the leases
+        so another worker binds those connections at once.
         """
-        stopping = asyncio.Event()
-        for connector in self.router.connectors:
+        stopping, unbound = asyncio.Event(), asyncio.Event()
+        private = [c for c in self.router.connectors if not c.shared]
+        for connector in private:
             await connector.start(self.receipts, self.receipts.inbound)
             if isinstance(connector, SandboxConnector):
                 connector.resume(await self.store.awaiting_receipts(connector.name))
+        ownership = ConnectorOwnership(
+            self.store,
+            [c for c in self.router.connectors if c.shared],
+            owner=self.settings.worker_id,
+            lease_ms=int(self.settings.connector_lease_seconds * 1000),
+            receipts=self.receipts,
+            inbound=self.receipts.inbound,
+        )
+        await ownership.renew()  # bind what is free before the first claim
+        leases = asyncio.create_task(ownership.run(unbound), name="connector-leases")
         tasks = [
             asyncio.create_task(self.dispatcher.run(stopping), name="dispatcher"),
             asyncio.create_task(self.notifier.run(stopping), name="notifier"),
@@ -112,6 +126,9 @@ class Runtime:
             await asyncio.gather(*tasks, return_exceptions=True)
             for connector in self.router.connectors:
                 await connector.stop()
+            unbound.set()
+            await asyncio.gather(leases, return_exceptions=True)
+            await ownership.release()
             await self.receipts.flush()
             await asyncio.gather(receipts, return_exceptions=True)
 

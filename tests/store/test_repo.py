@@ -66,7 +66,7 @@ async def funded(store: Store, credit: int = 100_000, callback: str | None = Non
 
 async def test_migrations_are_idempotent(store: Store) -> None:
     await upgrade(store.engines)
-    assert await current_revision(store.engines) == "0005"
+    assert await current_revision(store.engines) == "0006"
 
 
 async def test_accept_returns_ids_in_order_and_charges_once(store: Store) -> None:
@@ -256,3 +256,19 @@ async def test_non_final_receipts_do_not_move_messages(store: Store) -> None:
     assert await store.record_receipts([enroute]) == []
     view = await store.message(account.id, mid)
     assert view is not None and view.state is State.SUBMITTED
+
+
+async def test_a_connector_lease_has_one_holder_until_it_lapses(store: Store) -> None:
+    assert await store.hold_connector_lease("smsc1", "w1", 5_000)
+    assert not await store.hold_connector_lease("smsc1", "w2", 5_000)
+    assert await store.hold_connector_lease("smsc1", "w1", 5_000)  # renewed
+    assert await store.hold_connector_lease("smsc2", "w2", 5_000)  # another connector
+    advance(store, 5_001)  # w1 stopped renewing
+    assert await store.hold_connector_lease("smsc1", "w2", 5_000)
+    assert not await store.hold_connector_lease("smsc1", "w1", 5_000)
+    await store.release_connector_lease("smsc1", "w1")  # not its lease: no effect
+    assert not await store.hold_connector_lease("smsc1", "w3", 5_000)
+    await store.release_connector_lease("smsc1", "w2")  # given up: free at once
+    assert await store.hold_connector_lease("smsc1", "w3", 5_000)
+    leases = await store.connector_leases()
+    assert {name: owner for name, (owner, _) in leases.items()} == {"smsc1": "w3", "smsc2": "w2"}

@@ -69,6 +69,9 @@ class Dispatcher:
                 if len(in_hand) >= self._pipeline:
                     await asyncio.wait(in_hand, return_when=asyncio.FIRST_COMPLETED)
                     continue
+                if not self._router.any_up:
+                    await wait_for_event(self._wake, self._idle_poll)
+                    continue
                 try:
                     claimed = await self._claim()
                 except Exception:

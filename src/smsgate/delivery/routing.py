@@ -42,6 +42,12 @@ class Router:
         every = {id(c): c for c in (*self._connectors.values(), self.default)}
         return list(every.values())
 
+    @property
+    def any_up(self) -> bool:
+        """Whether this process can send anything now; a worker that holds no
+        connection claims nothing, so it never keeps messages from one that does."""
+        return any(connector.is_up for connector in self.connectors)
+
     def choose(self, message: OutboundMessage) -> Connector | None:
         """The connector for ``message``, or None while all its routes are down."""
         digits = message.recipient.lstrip("+")

@@ -751,6 +751,44 @@ class Store:
                 },
             )
 
+    async def hold_connector_lease(self, connector: str, owner: str, lease_ms: int) -> bool:
+        """Take or renew ``owner``'s lease on a shared connector; whether it holds it.
+
+        The lease moves only when its holder stopped renewing it (or gave it
+        up), so of several workers asking at once exactly one gets it.
+        """
+        now = self.clock()
+        sql = self._sql
+        async with self._write() as conn:
+            rows = await sql.fetch(
+                conn,
+                "INSERT INTO connector_leases (connector, owner, lease_until, taken_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (connector) DO UPDATE"
+                " SET owner = excluded.owner, lease_until = excluded.lease_until,"
+                " taken_at = CASE WHEN connector_leases.owner = excluded.owner"
+                " THEN connector_leases.taken_at ELSE excluded.taken_at END"
+                " WHERE connector_leases.owner = excluded.owner"
+                " OR connector_leases.lease_until < ? RETURNING owner",
+                (connector, owner, now + lease_ms, now, now),
+            )
+        return bool(rows)
+
+    async def release_connector_lease(self, connector: str, owner: str) -> None:
+        c = t.connector_leases.c
+        async with self._write() as conn:
+            await conn.execute(
+                update(t.connector_leases)
+                .where(c.connector == connector, c.owner == owner)
+                .values(lease_until=0)
+            )
+
+    async def connector_leases(self) -> dict[str, tuple[str, int]]:
+        """Connector -> (owner, lease_until) of every lease ever taken."""
+        c = t.connector_leases.c
+        async with self._read() as conn:
+            rows = (await conn.execute(select(c.connector, c.owner, c.lease_until))).all()
+        return {row.connector: (row.owner, row.lease_until) for row in rows}
+
     async def active_conditions(self) -> dict[str, UpstreamCondition]:
         """Connectors whose upstream currently refuses traffic, and why."""
         c = t.connector_conditions.c

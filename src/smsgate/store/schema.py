@@ -242,6 +242,17 @@ connector_conditions = Table(
     Column("reported_at", BigInteger, nullable=False),
 )
 
+# Who binds each shared carrier connection: one worker at a time, for as long
+# as it keeps renewing (see delivery/ownership.py).
+connector_leases = Table(
+    "connector_leases",
+    metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("lease_until", BigInteger, nullable=False),
+    Column("taken_at", BigInteger, nullable=False),
+)
+
 # Nonces of signed requests seen within the date tolerance: the primary key
 # makes a replay fail in whichever API process it reaches.
 request_nonces = Table(

@@ -30,6 +30,10 @@ class InboundSink(Protocol):
 
 class Connector(Protocol):
     name: str
+    shared: bool
+    """Reached through an account the whole cluster shares (an SMSC bind), so
+    only the worker holding its lease binds it; otherwise every process runs
+    its own."""
 
     @property
     def is_up(self) -> bool:

@@ -39,6 +39,8 @@ _CARRIER_STATUS = {
 
 
 class SandboxConnector:
+    shared = False  # each process simulates its own carrier
+
     def __init__(
         self,
         *,

@@ -279,6 +279,8 @@ class Session:
 
 
 class SmppConnector:
+    shared = True  # one SMSC account for the cluster: bound by one worker at a time
+
     def __init__(self, settings: SmppSettings) -> None:
         self.name = settings.name
         self._settings = settings
@@ -306,7 +308,9 @@ class SmppConnector:
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self, receipts: ReceiptSink, inbound: InboundSink) -> None:
+        """Bind (and keep binding) in the background; may follow a ``stop``."""
         self._receipts, self._inbound = receipts, inbound
+        self._stopping.clear()
         self._maintainer = asyncio.create_task(self._maintain(), name=f"smpp-{self.name}")
 
     async def stop(self) -> None:
@@ -316,6 +320,8 @@ class SmppConnector:
             self._maintainer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._maintainer
+        self._bound.clear()
+        self._transmitter = None
         for session in self._sessions:
             await session.close(unbind=True)
         self._sessions = []
