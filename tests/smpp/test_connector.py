@@ -329,5 +329,55 @@ async def test_a_receipt_that_overtakes_its_submit_sm_resp_is_not_lost() -> None
 
     connector._on_deliver(Session(), early)  # type: ignore[arg-type]
     assert harness.receipts == [] and acks == [early]  # held, and acknowledged
-    assert connector._register(["ABC1"]) == "ABC1"  # the submit_sm_resp arrives
+    assert connector._register(["ABC1"], True) == "ABC1"  # the submit_sm_resp arrives
     assert [(r.carrier_ref, r.state) for r in harness.receipts] == [("ABC1", State.DELIVERED)]
+    assert connector._carrier_ids == {}  # its receipt came: nothing left to wait for
+
+
+async def test_a_receipt_for_an_earlier_binds_message_is_handed_on_as_spelled() -> None:
+    """After a restart or a failover, receipts arrive for messages this process
+    never sent; held as early no longer than a submit_sm_resp could take, they
+    go on to the recorder, which finds the message by the id as spelled."""
+    harness = Harness(
+        SmscSimulator(SimulatorConfig(port=0)),
+        SmppConnector(
+            SmppSettings(
+                name="smsc",
+                host="127.0.0.1",
+                port=9,
+                system_id="x",
+                password="y",
+                response_timeout=0.05,
+            )
+        ),
+    )
+    connector = harness.connector
+    connector._receipts = harness.receipt
+
+    class Session:
+        def respond(self, request: Pdu, body: object = None) -> None:
+            pass
+
+    def receipt_for(message_id: str, sequence: int) -> Pdu:
+        text = format_receipt_text(message_id=message_id, stat="DELIVRD", submit_ms=0, done_ms=0)
+        body = ShortMessage(esm_class=ESM_DELIVERY_RECEIPT, short_message=text.encode())
+        return Pdu(CommandId.DELIVER_SM, sequence, body=body)
+
+    connector._on_deliver(Session(), receipt_for("0042", 1))  # type: ignore[arg-type]
+    assert harness.receipts == []  # held: its submit_sm_resp may be on its way
+    await asyncio.sleep(0.06)  # longer than any submit_sm_resp may take
+    connector._on_deliver(Session(), receipt_for("0043", 2))  # type: ignore[arg-type]
+    assert [r.carrier_ref for r in harness.receipts] == ["0042"]
+    assert set(connector._early) == {"43", "2B", "67"}  # only the newer one is held
+
+
+async def test_ids_are_filed_only_for_messages_that_asked_for_a_receipt(smsc: Harness) -> None:
+    outcomes = await smsc.connector.submit(
+        [
+            outbound(1, "+254712345678", "report me"),
+            outbound(2, "+254712345679", "quiet", want_report=False),
+        ]
+    )
+    assert all(isinstance(o, Submitted) for o in outcomes)
+    await until(lambda: len(smsc.receipts) == 1, "the one receipt asked for")
+    assert smsc.connector._carrier_ids == {}

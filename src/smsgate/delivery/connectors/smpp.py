@@ -34,7 +34,7 @@ import functools
 import itertools
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -293,10 +293,14 @@ class SmppConnector:
         self._receipts: ReceiptSink | None = None
         self._inbound: InboundSink | None = None
         self._references = itertools.count(1)
-        # Every spelling of a recent id -> the id reported to the store; bounded,
-        # since messages sent without a report request never hear back.
+        # Canonical spelling of each id awaiting its receipt -> the id reported to
+        # the store. An entry leaves when its receipt comes, so the map holds the
+        # receipts in transit, not the history; the cap covers receipts never sent.
         self._carrier_ids: OrderedDict[str, str] = OrderedDict()
-        self._early: dict[str, Receipt] = {}  # receipts that overtook their submit_sm_resp
+        # Receipts that overtook their submit_sm_resp, under each of their keys,
+        # and in arrival order for handing on those whose id never turns up.
+        self._early: dict[str, Receipt] = {}
+        self._early_order: deque[tuple[float, Receipt]] = deque()
         self._reassembler = Reassembler()
         self._paused_until = 0.0
         self._next_send = 0.0
@@ -386,6 +390,8 @@ class SmppConnector:
     async def submit(self, messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]:
         if not self._bound.is_set():
             raise NotBound(f"smpp {self.name} is not bound")
+        if self._early_order:
+            self._hand_on_stale_early()
         batch = _Batch(len(messages))
         sar = self._settings.sar
         for index, message in enumerate(messages):
@@ -444,7 +450,9 @@ class SmppConnector:
             parts.ids[number] = answer.body.message_id
         parts.unanswered -= 1
         if parts.unanswered == 0:
-            outcome = parts.outcome or Submitted(message.id, self.name, self._register(parts.ids))
+            outcome = parts.outcome or Submitted(
+                message.id, self.name, self._register(parts.ids, message.want_report)
+            )
             batch.done(parts.index, outcome)
 
     def _pace_delay(self) -> float:
@@ -510,31 +518,52 @@ class SmppConnector:
         if state is State.UNDELIVERABLE and error is not None:
             reason = REASON_OF_MAP_ERROR.get(error, reason)
         keys = correlation_keys(raw_id)
-        reported = next((self._carrier_ids[k] for k in keys if k in self._carrier_ids), None)
-        receipt = Receipt(self.name, reported or raw_id, state, reason, stat, wall_clock_ms())
-        if reported is None:
+        key = next((k for k in keys if k in self._carrier_ids), None)
+        if key is None:
             # Overtook its submit_sm_resp: hold it until the id is known, or
             # (once too many are held) let the recorder match it as spelled.
+            receipt = Receipt(self.name, raw_id, state, reason, stat, wall_clock_ms())
             if len(self._early) > MAX_EARLY_RECEIPTS:
                 return receipt
-            for key in keys:
-                self._early[key] = receipt
+            for early_key in keys:
+                self._early[early_key] = receipt
+            self._early_order.append((time.monotonic(), receipt))
+            self._hand_on_stale_early()
             return None
-        return receipt
+        reported = self._carrier_ids.pop(key)
+        return Receipt(self.name, reported, state, reason, stat, wall_clock_ms())
 
-    def _register(self, ids: list[str]) -> str:
-        """File a message's part ids under their canonical spelling; release early receipts."""
+    def _hand_on_stale_early(self) -> None:
+        """An early receipt whose submit_sm_resp is overdue never had one here:
+        it is for a message an earlier bind (another worker, before a restart)
+        sent. It goes to the recorder as spelled, which matches it in the store."""
+        stale_before = time.monotonic() - self._settings.response_timeout
+        while self._early_order and self._early_order[0][0] < stale_before:
+            _, receipt = self._early_order.popleft()
+            keys = correlation_keys(receipt.carrier_ref)
+            if self._early.get(keys[0]) is not receipt:
+                continue  # released when its id came
+            for key in keys:
+                self._early.pop(key, None)
+            if self._receipts is not None:
+                self._receipts(receipt)
+
+    def _register(self, ids: list[str], want_report: bool) -> str:
+        """File a message's part ids under their canonical spelling, if a receipt
+        was asked for; release the receipts that overtook them."""
         reported = ids[0]
         released: dict[int, Receipt] = {}
         for carrier_id in ids:
             key = correlation_keys(carrier_id)[0]
-            self._carrier_ids[key] = reported
-            if len(self._carrier_ids) > MAX_REMEMBERED_IDS:
-                self._carrier_ids.popitem(last=False)
             if self._early:
                 early = self._early.pop(key, None)
                 if early is not None:
                     released[id(early)] = early
+                    continue  # its receipt is here already: nothing to wait for
+            if want_report:
+                self._carrier_ids[key] = reported
+                if len(self._carrier_ids) > MAX_REMEMBERED_IDS:
+                    self._carrier_ids.popitem(last=False)
         for early in released.values():  # held under each of its keys: once each
             for key in correlation_keys(early.carrier_ref):
                 self._early.pop(key, None)
