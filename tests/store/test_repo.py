@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from smsgate.core.encoding import Encoding
@@ -272,3 +274,24 @@ async def test_a_connector_lease_has_one_holder_until_it_lapses(store: Store) ->
     assert await store.hold_connector_lease("smsc1", "w3", 5_000)
     leases = await store.connector_leases()
     assert {name: owner for name, (owner, _) in leases.items()} == {"smsc1": "w3", "smsc2": "w2"}
+
+
+async def test_concurrent_small_batches_share_a_commit_and_fail_alone(store: Store) -> None:
+    rich = await funded(store, credit=10_000)
+    poor = await funded(store, credit=50)  # less than one message costs
+    requests = [rich] * 20 + [poor] + [rich] * 20
+    results = await asyncio.gather(
+        *(store.accept(a.id, dialect="advanta", messages=prepared(1)) for a in requests),
+        return_exceptions=True,
+    )
+    assert [type(r).__name__ for r in results] == (
+        ["AcceptedBatch"] * 20 + ["InsufficientCredit"] + ["AcceptedBatch"] * 20
+    )
+    assert store._group.largest_group > 1  # they did share transactions
+    assert await store.balance(rich.id) == 10_000 - 40 * 100
+    assert await store.balance(poor.id) == 50
+    assert await store.count_by_state(poor.id) == {}
+    charges = [e for e in await store.ledger_entries(rich.id) if e.kind == "charge"]
+    assert len(charges) == 40 and {e.amount for e in charges} == {-100}
+    ids = [m for r in results if not isinstance(r, BaseException) for m in r.message_ids]
+    assert len(set(ids)) == 40

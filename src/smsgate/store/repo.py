@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import (
@@ -44,6 +44,7 @@ from smsgate.core.states import Reason, State, UpstreamCondition, can_transition
 from smsgate.store import schema as t
 from smsgate.store.driver_sql import DriverSql, RowUpdate
 from smsgate.store.engine import Engines, open_engines
+from smsgate.store.group_commit import GroupCommit
 from smsgate.store.migrate import upgrade
 from smsgate.store.records import (
     AcceptedBatch,
@@ -77,6 +78,9 @@ R = TypeVar("R")
 PLAIN_BATCH = BatchTerms()
 _REPLIABLE = int(MessageFlag.REPLIABLE)
 REFUNDED_STATES = frozenset({State.REJECTED, State.FAILED})
+# Batches this small are accepted by group commit (see store/group_commit.py);
+# a larger one is a transaction of its own, so it never holds small ones up.
+GROUPED_BATCH_SIZE = 10
 
 
 def wall_clock_ms() -> int:
@@ -88,6 +92,9 @@ class Store:
         self.engines = engines
         self.clock = clock
         self._sql = DriverSql(postgres=engines.is_postgres)
+        self._group: GroupCommit[_AcceptJob, AcceptedBatch] = GroupCommit(
+            self._write, self._accept_group
+        )
 
     @classmethod
     async def open(
@@ -385,8 +392,12 @@ class Store:
         nothing) if a concurrent request stored a memo under the same key first.
         A test-mode batch is recorded without messages or charge.
         """
+        job = _AcceptJob(account_id, dialect, messages, priority, memo, terms)
         try:
-            return await self._accept(account_id, dialect, messages, priority, memo, terms)
+            if len(messages) <= GROUPED_BATCH_SIZE:
+                return await self._group.run(job)
+            async with self._write() as conn:
+                return await self._accept_in(conn, job)
         except IntegrityError:
             if memo is None:
                 raise
@@ -397,88 +408,154 @@ class Store:
                 raise
             raise AlreadyAccepted(earlier) from None
 
-    async def _accept(
-        self,
-        account_id: int,
-        dialect: str,
-        messages: Sequence[PreparedMessage],
-        priority: Priority,
-        memo: ReplyMemo | None,
-        terms: BatchTerms,
-    ) -> AcceptedBatch:
+    async def _accept_group(
+        self, conn: AsyncConnection, jobs: Sequence[_AcceptJob]
+    ) -> list[AcceptedBatch | Exception]:
+        """A group commit's batches: the plain ones written together, the rest
+        (reply memo, daily quota, test mode, repliable messages) each in a
+        savepoint of its own, so that its failure undoes only itself."""
+        if len(jobs) == 1 and not jobs[0].plain:
+            return [await self._accept_in(conn, jobs[0])]  # a failure fails its transaction
+        outcomes: dict[int, AcceptedBatch | Exception] = {}
+        for job in jobs:
+            if not job.plain:
+                try:
+                    async with conn.begin_nested():
+                        outcomes[id(job)] = await self._accept_in(conn, job)
+                except Exception as exc:
+                    outcomes[id(job)] = exc
+        plain = [job for job in jobs if job.plain]
+        if plain:
+            outcomes.update(await self._accept_plain(conn, plain))
+        return [outcomes[id(job)] for job in jobs]
+
+    async def _accept_plain(
+        self, conn: AsyncConnection, jobs: Sequence[_AcceptJob]
+    ) -> dict[int, AcceptedBatch | Exception]:
+        """Plain batches in a few statements for all of them: balances read
+        under lock and charged in order (a batch the balance cannot cover is
+        refused, the rest go on), then batches, messages and ledger entries
+        each inserted at once."""
         now = self.clock()
-        if terms.test_mode:
-            messages = []
+        sql = self._sql
+        accounts = sorted({job.account_id for job in jobs})
+        balance = {
+            int(account_id): int(amount)
+            for account_id, amount in await sql.fetch(
+                conn,
+                f"SELECT id, balance FROM accounts WHERE {sql.member_of('id')}{sql.lock_rows}",
+                (sql.members(accounts),),
+            )
+        }
+        outcomes: dict[int, AcceptedBatch | Exception] = {}
+        taken: list[tuple[_AcceptJob, int, int]] = []  # job, cost, balance after
+        for job in jobs:
+            cost = sum(message.cost for message in job.messages)
+            have = balance.get(job.account_id, 0)
+            if have < cost:
+                outcomes[id(job)] = InsufficientCredit(have, cost)
+                continue
+            balance[job.account_id] = have - cost
+            taken.append((job, cost, have - cost))
+        if not taken:
+            return outcomes
+        charged = {job.account_id for job, _, _ in taken}
+        await sql.update_many(conn, _BALANCE, [(balance[a], a) for a in sorted(charged)])
+        batch_ids = await self._allocate_ids(conn, "batches", len(taken))
+        message_ids = iter(
+            await self._allocate_ids(
+                conn, "messages", sum(len(job.messages) for job, _, _ in taken)
+            )
+        )
+        batches: list[tuple[Any, ...]] = []
+        messages: list[tuple[Any, ...]] = []
+        ledger: list[tuple[Any, ...]] = []
+        for (job, cost, after), batch_id in zip(taken, batch_ids, strict=True):
+            ids = [next(message_ids) for _ in job.messages]
+            batches.append(
+                (batch_id, job.account_id, job.dialect, len(ids), cost, now, None, False)
+            )
+            rows = _message_rows(batch_id, job.account_id, job.messages, job.priority, now)
+            messages.extend((mid, *row) for mid, row in zip(ids, rows, strict=True))
+            if cost:
+                ledger.append(_charge_entry(job.account_id, batch_id, cost, after, len(ids), now))
+            outcomes[id(job)] = AcceptedBatch(batch_id, ids, after)
+        await sql.insert_many(conn, "batches", _BATCH_COLUMNS, batches)
+        await sql.insert_many(conn, "messages", ("id", *_MESSAGE_COLUMNS), messages)
+        await sql.insert_many(conn, "ledger", _LEDGER_COLUMNS, ledger)
+        return outcomes
+
+    async def _allocate_ids(self, conn: AsyncConnection, table: str, count: int) -> list[int]:
+        """Ids for rows about to be inserted, without a RETURNING per row: on
+        SQLite counted up from MAX(id) (the caller holds the write lock), on
+        PostgreSQL drawn from the column's sequence."""
+        if not count:
+            return []
+        if self.is_postgres:
+            rows = await self._sql.fetch(
+                conn,
+                f"SELECT nextval(pg_get_serial_sequence('{table}', 'id'))"
+                " FROM generate_series(1, ?::int)",
+                (count,),
+            )
+            return [int(row[0]) for row in rows]
+        rows = await self._sql.fetch(conn, f"SELECT MAX(id) FROM {table}")
+        highest = int(rows[0][0] or 0)
+        return list(range(highest + 1, highest + 1 + count))
+
+    async def _accept_in(self, conn: AsyncConnection, job: _AcceptJob) -> AcceptedBatch:
+        """One batch with everything it may need, in the caller's transaction."""
+        account_id, dialect, priority, memo, terms = (
+            job.account_id,
+            job.dialect,
+            job.priority,
+            job.memo,
+            job.terms,
+        )
+        now = self.clock()
+        messages = [] if terms.test_mode else job.messages
         cost = sum(message.cost for message in messages)
-        async with self._write() as conn:
-            # The guarded update also locks the account row, which serialises
-            # concurrent batches of one account for the quota count below.
-            balance = await _adjust_balance(conn, account_id, -cost, keep_at_least=0)
-            if balance is None:
-                current = (
-                    await conn.execute(
-                        select(t.accounts.c.balance).where(t.accounts.c.id == account_id)
-                    )
-                ).scalar_one()
-                raise InsufficientCredit(int(current), cost)
-            if terms.daily_quota is not None and messages:
-                await _check_daily_quota(conn, account_id, terms.daily_quota, len(messages))
-            batch_id = (
+        # The guarded update also locks the account row, which serialises
+        # concurrent batches of one account for the quota count below.
+        balance = await _adjust_balance(conn, account_id, -cost, keep_at_least=0)
+        if balance is None:
+            current = (
                 await conn.execute(
-                    insert(t.batches).returning(t.batches.c.id),
-                    {
-                        "account_id": account_id,
-                        "dialect": dialect,
-                        "message_count": len(messages),
-                        "cost": cost,
-                        "created_at": now,
-                        "description": terms.description,
-                        "test_mode": terms.test_mode,
-                    },
+                    select(t.accounts.c.balance).where(t.accounts.c.id == account_id)
                 )
             ).scalar_one()
-            message_ids: list[int] = []
-            if messages:
-                rows = [
-                    (
-                        batch_id,
-                        account_id,
-                        m.recipient,
-                        m.network_id,
-                        m.sender,
-                        m.text,
-                        _ENUM_TEXT[m.encoding],
-                        m.segments,
-                        m.cost,
-                        m.client_ref,
-                        int(priority),
-                        m.want_report,
-                        m.flags,
-                        m.routing_group,
-                        _ENUM_TEXT[m.state],
-                        now,
-                        m.due_at,
-                    )
-                    for m in messages
-                ]
-                message_ids = await self._insert_messages(conn, batch_id, rows)
-                await _remember_reply_routes(conn, account_id, batch_id, message_ids, messages, now)
-            if cost:
-                await conn.execute(
-                    insert(t.ledger),
-                    {
-                        "account_id": account_id,
-                        "amount": -cost,
-                        "balance_after": balance,
-                        "kind": "charge",
-                        "batch_id": batch_id,
-                        "note": f"{len(messages)} messages",
-                        "created_at": now,
-                    },
-                )
-            accepted = AcceptedBatch(int(batch_id), message_ids, int(balance))
-            if memo is not None:
-                await self._store_memo(conn, account_id, memo, accepted, now)
+            raise InsufficientCredit(int(current), cost)
+        if terms.daily_quota is not None and messages:
+            await _check_daily_quota(conn, account_id, terms.daily_quota, len(messages))
+        batch_id = (
+            await conn.execute(
+                insert(t.batches).returning(t.batches.c.id),
+                {
+                    "account_id": account_id,
+                    "dialect": dialect,
+                    "message_count": len(messages),
+                    "cost": cost,
+                    "created_at": now,
+                    "description": terms.description,
+                    "test_mode": terms.test_mode,
+                },
+            )
+        ).scalar_one()
+        message_ids: list[int] = []
+        if messages:
+            rows = _message_rows(batch_id, account_id, messages, priority, now)
+            message_ids = await self._insert_messages(conn, batch_id, rows)
+            await _remember_reply_routes(conn, account_id, batch_id, message_ids, messages, now)
+        if cost:
+            await self._sql.insert_many(
+                conn,
+                "ledger",
+                _LEDGER_COLUMNS,
+                [_charge_entry(account_id, batch_id, cost, balance, len(messages), now)],
+            )
+        accepted = AcceptedBatch(int(batch_id), message_ids, int(balance))
+        if memo is not None:
+            await self._store_memo(conn, account_id, memo, accepted, now)
         return accepted
 
     async def _store_memo(
@@ -531,14 +608,14 @@ class Store:
             m = t.messages.c
             stored = await conn.execute(select(m.id).where(m.batch_id == batch_id).order_by(m.id))
             return list(stored.scalars())
-        highest = (await conn.execute(select(func.max(t.messages.c.id)))).scalar() or 0
-        ids = range(highest + 1, highest + 1 + len(rows))
-        marks = ", ".join("?" * (len(_MESSAGE_COLUMNS) + 1))
-        await conn.exec_driver_sql(
-            f"INSERT INTO messages (id, {', '.join(_MESSAGE_COLUMNS)}) VALUES ({marks})",
+        ids = await self._allocate_ids(conn, "messages", len(rows))
+        await self._sql.insert_many(
+            conn,
+            "messages",
+            ("id", *_MESSAGE_COLUMNS),
             [(message_id, *row) for message_id, row in zip(ids, rows, strict=True)],
         )
-        return list(ids)
+        return ids
 
     async def remembered_reply(
         self, account_id: int, scope: str, key: str, since_ms: int = 0
@@ -1225,6 +1302,89 @@ def _outbound(row: Sequence[Any]) -> OutboundMessage:
     record = OutboundMessage(*row)
     object.__setattr__(record, "want_report", bool(record.want_report))
     return record
+
+
+_BATCH_COLUMNS = (
+    "id",
+    "account_id",
+    "dialect",
+    "message_count",
+    "cost",
+    "created_at",
+    "description",
+    "test_mode",
+)
+_LEDGER_COLUMNS = (
+    "account_id",
+    "amount",
+    "balance_after",
+    "kind",
+    "batch_id",
+    "note",
+    "created_at",
+)
+_BALANCE = RowUpdate("accounts", (("balance", "bigint", "{v}"),))
+
+
+@dataclass(frozen=True, slots=True)
+class _AcceptJob:
+    """One ``accept`` call, as group commit queues it."""
+
+    account_id: int
+    dialect: str
+    messages: Sequence[PreparedMessage]
+    priority: Priority
+    memo: ReplyMemo | None
+    terms: BatchTerms
+
+    @property
+    def plain(self) -> bool:
+        """Nothing but a charge and rows to write: no memo, quota, test mode or
+        reply route. Such batches are written together with their group."""
+        return (
+            self.memo is None
+            and self.terms == PLAIN_BATCH
+            and not any(m.flags & _REPLIABLE for m in self.messages)
+        )
+
+
+def _message_rows(
+    batch_id: int,
+    account_id: int,
+    messages: Sequence[PreparedMessage],
+    priority: Priority,
+    now: int,
+) -> list[tuple[Any, ...]]:
+    """Message rows in ``_MESSAGE_COLUMNS`` order."""
+    return [
+        (
+            batch_id,
+            account_id,
+            m.recipient,
+            m.network_id,
+            m.sender,
+            m.text,
+            _ENUM_TEXT[m.encoding],
+            m.segments,
+            m.cost,
+            m.client_ref,
+            int(priority),
+            m.want_report,
+            m.flags,
+            m.routing_group,
+            _ENUM_TEXT[m.state],
+            now,
+            m.due_at,
+        )
+        for m in messages
+    ]
+
+
+def _charge_entry(
+    account_id: int, batch_id: int, cost: int, balance_after: int, count: int, now: int
+) -> tuple[Any, ...]:
+    """A ledger charge in ``_LEDGER_COLUMNS`` order."""
+    return (account_id, -cost, balance_after, "charge", batch_id, f"{count} messages", now)
 
 
 # Enum .value is a descriptor call; a dict probe is several times cheaper per row.
