@@ -7,6 +7,7 @@ charging, durability) happens behind this boundary, once for all dialects.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import itertools
 from collections.abc import Callable, Iterator, Sequence
@@ -104,6 +105,11 @@ class UpstreamUnavailable(Exception):
 class Gateway:
     # How long an API process trusts its last look at the connectors' conditions.
     CONDITIONS_TTL_MS = 1_000
+    # How long it trusts a credential lookup: a new key, a revoked one or a
+    # suspension takes effect in every API process within this long. Under
+    # load a lookup per request would cost more than accepting the message.
+    CREDENTIALS_TTL_MS = 1_000
+    MAX_CACHED_CREDENTIALS = 10_000
 
     def __init__(
         self,
@@ -119,15 +125,35 @@ class Gateway:
         self._connectors = tuple(connectors)
         self._pending = 0
         self._conditions: tuple[int, dict[str, UpstreamCondition]] = (-self.CONDITIONS_TTL_MS, {})
+        self._credentials: dict[
+            tuple[str, str], tuple[int, asyncio.Future[list[tuple[Account, str]]]]
+        ] = {}
 
     async def authenticate(
         self, kind: CredentialKind, identifier: str, secret: str
     ) -> Account | None:
         """The active account owning this credential, or None (unknown, wrong or suspended)."""
-        for account, stored in await self.store.credentials_for(kind, identifier):
+        for account, stored in await self._credentials_of(kind, identifier):
             if secret_verifies(secret, stored) and account.is_active:
                 return account
         return None
+
+    async def _credentials_of(self, kind: str, identifier: str) -> list[tuple[Account, str]]:
+        """``credentials_for``, asked once per TTL however many requests want it."""
+        now = self.store.clock()
+        key = (kind, identifier)
+        cached = self._credentials.get(key)
+        if cached is None or now - cached[0] >= self.CREDENTIALS_TTL_MS:
+            if len(self._credentials) >= self.MAX_CACHED_CREDENTIALS:
+                self._credentials.clear()
+            cached = (now, asyncio.ensure_future(self.store.credentials_for(kind, identifier)))
+            self._credentials[key] = cached
+        try:
+            return await asyncio.shield(cached[1])
+        except Exception:
+            if self._credentials.get(key) is cached:
+                del self._credentials[key]  # a failed lookup is not remembered
+            raise
 
     async def submit(
         self,
