@@ -5,13 +5,14 @@ lease, so the next worker binds at once and sends only the rest."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from smsgate.core.encoding import Encoding
@@ -71,7 +72,9 @@ def simulator_wait(condition: Callable[[], bool], timeout: float = 15) -> None:
         time.sleep(0.02)
 
 
-def worker(url: str, smpp_url: str, worker_id: str, tmp_path: Path) -> subprocess.Popen[bytes]:
+@contextlib.contextmanager
+def worker(url: str, smpp_url: str, worker_id: str, tmp_path: Path) -> Iterator[None]:
+    """``smsgate worker`` for the block; SIGTERM at its end must stop it cleanly."""
     env = {
         **os.environ,
         "SMSGATE_DATABASE_URL": url,
@@ -81,7 +84,14 @@ def worker(url: str, smpp_url: str, worker_id: str, tmp_path: Path) -> subproces
         "SMSGATE_DISPATCH_BATCH_SIZE": "20",
         "SMSGATE_SECRET_KEY": "c21zZ2F0ZS10ZXN0LXNlY3JldC1rZXktMzItYnl0ZXM=",
     }
-    return subprocess.Popen([sys.executable, "-m", "smsgate", "worker"], env=env)
+    process = subprocess.Popen([sys.executable, "-m", "smsgate", "worker"], env=env)
+    try:
+        yield
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
 
 
 def test_sigterm_drains_the_window_unbinds_and_hands_over(
@@ -91,14 +101,8 @@ def test_sigterm_drains_the_window_unbinds_and_hands_over(
     config = SimulatorConfig(port=0, receipt_delay_ms=5, respond_delay_ms=100)
     with SimulatorThread(config) as simulator:
         smpp_url = f"smpp://smsgate:secret@127.0.0.1:{simulator.port}?name=smsc1&window=5"
-        first = worker(database_url, smpp_url, "first", tmp_path)
-        try:
+        with worker(database_url, smpp_url, "first", tmp_path):
             simulator_wait(lambda: len(simulator.submitted) >= 10)
-            first.send_signal(signal.SIGTERM)
-            assert first.wait(30) == 0
-        finally:
-            if first.poll() is None:
-                first.kill()
         sent_by_first = Counter(m.destination for m in simulator.submitted)
         states, leases = asyncio.run(snapshot(database_url, account_id))
         # Everything it put on the wire was answered and recorded before it left.
@@ -110,17 +114,11 @@ def test_sigterm_drains_the_window_unbinds_and_hands_over(
         assert leases == {"smsc1": ("first", 0)}  # released, not left to run out
         simulator_wait(lambda: simulator.sessions == 0)  # unbound
 
-        second = worker(database_url, smpp_url, "second", tmp_path)
-        try:
+        with worker(database_url, smpp_url, "second", tmp_path):
             simulator_wait(
                 lambda: len({m.destination for m in simulator.submitted}) == COUNT,
                 timeout=30,
             )
-            second.send_signal(signal.SIGTERM)
-            assert second.wait(30) == 0
-        finally:
-            if second.poll() is None:
-                second.kill()
     sent = Counter(m.destination for m in simulator.submitted)
     assert max(sent.values()) == 1  # a clean hand-over sends nothing twice
     states, leases = asyncio.run(snapshot(database_url, account_id))

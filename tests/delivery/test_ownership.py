@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
+from tests.smpp.test_connector import connector_for
+
 from smsgate.delivery.ownership import ConnectorOwnership
 from smsgate.delivery.receipts import ReceiptRecorder
 from smsgate.smpp.simulator import SimulatorConfig, SmscSimulator
@@ -16,16 +17,7 @@ LEASE_MS = 600
 
 def worker(store: Store, simulator: SmscSimulator, owner: str) -> ConnectorOwnership:
     """What one worker process holds: its own connector object for the shared account."""
-    connector = SmppConnector(
-        SmppSettings(
-            name="smsc1",
-            host="127.0.0.1",
-            port=simulator.port,
-            system_id=simulator.config.system_id,
-            password=simulator.config.password,
-            reconnect_min_seconds=0.05,
-        )
-    )
+    connector = connector_for(simulator, name="smsc1")
     recorder = ReceiptRecorder(store)
     return ConnectorOwnership(
         store,

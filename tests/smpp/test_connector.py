@@ -79,19 +79,24 @@ class Harness:
         self._take(ack)
 
 
-async def running(config: SimulatorConfig, **settings: Any) -> Harness:
-    simulator = SmscSimulator(config)
-    await simulator.start()
+def connector_for(simulator: SmscSimulator, **settings: Any) -> SmppConnector:
+    """A connector to a started simulator, with its credentials and quick reconnects."""
     values: dict[str, Any] = {
         "name": "smsc",
         "host": "127.0.0.1",
         "port": simulator.port,
-        "system_id": config.system_id,
-        "password": config.password,
+        "system_id": simulator.config.system_id,
+        "password": simulator.config.password,
         "reconnect_min_seconds": 0.05,
     }
     values.update(settings)
-    connector = SmppConnector(SmppSettings(**values))
+    return SmppConnector(SmppSettings(**values))
+
+
+async def running(config: SimulatorConfig, **settings: Any) -> Harness:
+    simulator = SmscSimulator(config)
+    await simulator.start()
+    connector = connector_for(simulator, **settings)
     harness = Harness(simulator, connector)
     await connector.start(harness.receipt, harness.mo)
     assert await connector.wait_bound(5)

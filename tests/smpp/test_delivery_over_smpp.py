@@ -9,12 +9,12 @@ from collections import Counter
 from smsgate.core.encoding import Encoding
 from smsgate.core.model import PreparedMessage
 from smsgate.core.states import State
-from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
 from smsgate.delivery.dispatcher import Dispatcher
 from smsgate.delivery.receipts import ReceiptRecorder
 from smsgate.delivery.routing import Router
 from smsgate.smpp.simulator import SimulatorConfig, SmscSimulator
 from smsgate.store.repo import Store
+from tests.smpp.test_connector import connector_for
 
 COUNT, WINDOW = 120, 10
 
@@ -33,17 +33,7 @@ async def test_a_connection_dropped_mid_window_loses_and_re_mints_nothing(store:
     )
     simulator = SmscSimulator(SimulatorConfig(port=0, receipt_delay_ms=5, respond_delay_ms=20))
     await simulator.start()
-    connector = SmppConnector(
-        SmppSettings(
-            name="smsc",
-            host="127.0.0.1",
-            port=simulator.port,
-            system_id=simulator.config.system_id,
-            password=simulator.config.password,
-            window=WINDOW,
-            reconnect_min_seconds=0.05,
-        )
-    )
+    connector = connector_for(simulator, window=WINDOW)
     recorder = ReceiptRecorder(store, flush_interval=0.005)
     await connector.start(recorder, recorder.inbound)
     assert await connector.wait_bound(5)
