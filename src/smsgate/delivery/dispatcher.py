@@ -70,6 +70,7 @@ class Dispatcher:
                     await asyncio.wait(in_hand, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 if not self._router.any_up:
+                    self._wake.clear()  # new work changes nothing until a connection is up
                     await wait_for_event(self._wake, self._idle_poll)
                     continue
                 try:
