@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from smsgate.store.repo import Store
 
 
 def free_port() -> int:
@@ -217,6 +220,17 @@ def test_connectors_and_routes_commands(env: dict[str, str]) -> None:
     assert smsgate("connectors", "add", "smsc1", "--smpp-url", url, env=env).returncode == 0
     listed = smsgate("connectors", "list", env=env).stdout
     assert "smsc1" in listed and "127.0.0.1:2775" in listed and "s3cret" not in listed
+    assert "worker-a" not in listed
+
+    async def bind_elsewhere() -> None:  # as a running worker would
+        store = await Store.open(f"sqlite:///{env['SMSGATE_DATA_DIR']}/smsgate.sqlite3")
+        try:
+            assert await store.hold_connector_lease("smsc1", "worker-a", 60_000)
+        finally:
+            await store.close()
+
+    asyncio.run(bind_elsewhere())
+    assert "worker-a" in smsgate("connectors", "list", env=env).stdout  # who binds it
     bad = smsgate("connectors", "add", "x", "--smpp-url", "http://nope", env=env)
     assert bad.returncode == 2
     added = smsgate("routes", "add", "--connector", "smsc1", "--prefix", "25471", env=env)

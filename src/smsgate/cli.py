@@ -44,7 +44,7 @@ from smsgate.eapi_upload import (
 from smsgate.runtime import run_worker, serve
 from smsgate.secret_box import SecretBox
 from smsgate.store.migrate import current_revision
-from smsgate.store.records import DuplicateIdentifier
+from smsgate.store.records import ConnectorRow, DuplicateIdentifier
 from smsgate.store.repo import Store
 
 app = typer.Typer(help="smsgate: a self-hosted bulk SMS gateway.", no_args_is_help=True)
@@ -633,9 +633,15 @@ def connectors_list() -> None:
     """List connectors (passwords are not shown)."""
     settings = _settings()
     box = SecretBox.for_settings(settings)
-    table = Table("name", "kind", "host", "system_id", "bind", "window", "tps")
-    for row in _with_store(lambda store: store.connectors()):
+    table = Table("name", "kind", "host", "system_id", "bind", "window", "tps", "bound by")
+
+    async def read(store: Store) -> tuple[list[ConnectorRow], dict[str, tuple[str, int]], int]:
+        return await store.connectors(), await store.connector_leases(), store.clock()
+
+    rows, leases, now = _with_store(read)
+    for row in rows:
         smpp = SmppSettings.from_url(box.decrypt(row.sealed_url))
+        owner, until = leases.get(row.name, ("-", 0))
         table.add_row(
             row.name,
             row.kind,
@@ -644,6 +650,7 @@ def connectors_list() -> None:
             smpp.bind_mode,
             str(smpp.window),
             str(smpp.max_per_second or "-"),
+            owner if until > now else "-",  # the worker holding its lease, if any
         )
     console.print(table)
 
