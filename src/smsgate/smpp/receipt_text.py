@@ -96,7 +96,9 @@ def _canonical(key: str) -> str:
     return key
 
 
-def _count(value: str) -> int | None:
+def numeric_field(value: str) -> int | None:
+    """A receipt field that should be a number (``sub:``, ``dlvrd:``, ``err:``), or
+    None when it is not one; never raises, and keeps ``int()`` cheap."""
     if len(value) > 9 or not _DIGITS.fullmatch(value):
         return None
     return int(value)
@@ -140,8 +142,8 @@ def parse_receipt_text(text: str) -> ReceiptText | None:
         err=found.get("err", ""),
         submit_date=found.get("submit date", ""),
         done_date=found.get("done date", ""),
-        submitted=_count(found.get("sub", "")),
-        delivered=_count(found.get("dlvrd", "")),
+        submitted=numeric_field(found.get("sub", "")),
+        delivered=numeric_field(found.get("dlvrd", "")),
         text=body,
     )
 

@@ -63,6 +63,7 @@ from smsgate.smpp.receipt_text import (
     REASON_OF_MAP_ERROR,
     STAT_TO_STATE,
     correlation_keys,
+    numeric_field,
     parse_receipt_text,
 )
 from smsgate.smpp.wire import Reassembler, read_inbound, submit_bodies
@@ -507,7 +508,7 @@ class SmppConnector:
             if parsed is not None:
                 raw_id = parsed.message_id if raw_id is None else raw_id
                 stat = stat or parsed.stat
-                error = _number(parsed.err) if error is None else error
+                error = numeric_field(parsed.err) if error is None else error
         if raw_id is None:
             log.warning("smpp %s: receipt without a message id", self.name)
             return None
@@ -631,7 +632,3 @@ def _network_error(tlvs: dict[int, bytes]) -> int | None:
     """The error code of a network_error_code TLV (network type, then two octets)."""
     raw = tlvs.get(Tag.NETWORK_ERROR_CODE)
     return int.from_bytes(raw[1:3], "big") if raw is not None and len(raw) == 3 else None
-
-
-def _number(text: str) -> int | None:
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
