@@ -527,20 +527,24 @@ class Store:
             raise InsufficientCredit(int(current), cost)
         if terms.daily_quota is not None and messages:
             await _check_daily_quota(conn, account_id, terms.daily_quota, len(messages))
-        batch_id = (
-            await conn.execute(
-                insert(t.batches).returning(t.batches.c.id),
-                {
-                    "account_id": account_id,
-                    "dialect": dialect,
-                    "message_count": len(messages),
-                    "cost": cost,
-                    "created_at": now,
-                    "description": terms.description,
-                    "test_mode": terms.test_mode,
-                },
-            )
-        ).scalar_one()
+        [batch_id] = await self._allocate_ids(conn, "batches", 1)
+        await self._sql.insert_many(
+            conn,
+            "batches",
+            _BATCH_COLUMNS,
+            [
+                (
+                    batch_id,
+                    account_id,
+                    dialect,
+                    len(messages),
+                    cost,
+                    now,
+                    terms.description,
+                    terms.test_mode,
+                )
+            ],
+        )
         message_ids: list[int] = []
         if messages:
             rows = _message_rows(batch_id, account_id, messages, priority, now)
