@@ -51,6 +51,7 @@ from typing import Any, cast
 from smsgate.core.encoding import Encoding
 from smsgate.core.model import PreparedMessage
 from smsgate.core.states import State
+from smsgate.delivery.connectors.base import SubmissionSink
 from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
 from smsgate.delivery.dispatcher import Dispatcher
 from smsgate.delivery.receipts import ReceiptRecorder
@@ -361,11 +362,10 @@ def instrument(store: Store, connector: SmppConnector, phases: Phases) -> None:
             phases.first_claim = started
         return claimed
 
-    async def timed_submit(messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]:
+    async def timed_submit(messages: Sequence[OutboundMessage], record: SubmissionSink) -> None:
         started = time.perf_counter()
-        outcomes = await submit(messages)
+        await submit(messages, record)
         phases.add("connector.submit", started, time.perf_counter())
-        return outcomes
 
     async def timed_record(owner: str, outcomes: Sequence[SubmitOutcome]) -> None:
         started = time.perf_counter()

@@ -464,26 +464,27 @@ class ConnectorClient:
     async def send(self) -> None:
         messages, size = self._prepared, self._chunk
         self.tally.expect(len(messages))
-        in_flight: deque[asyncio.Task[list[SubmitOutcome]]] = deque()
+        in_flight: deque[asyncio.Task[None]] = deque()
         try:
             for start in range(0, len(messages), size):
                 batch = messages[start : start + size]
-                in_flight.append(asyncio.create_task(self._connector.submit(batch)))
+                in_flight.append(asyncio.create_task(self._connector.submit(batch, self._record)))
                 if len(in_flight) == 2:
-                    self._count(await in_flight.popleft())
+                    await in_flight.popleft()
             while in_flight:
-                self._count(await in_flight.popleft())
+                await in_flight.popleft()
         finally:
             for task in in_flight:
                 task.cancel()
             await asyncio.gather(*in_flight, return_exceptions=True)
 
-    def _count(self, outcomes: list[SubmitOutcome]) -> None:
-        for outcome in outcomes:
-            if isinstance(outcome, Submitted | Refused):
-                self.tally.answer(isinstance(outcome, Submitted))
-            else:
-                self.tally.retry += 1
+    def _record(self, outcome: SubmitOutcome, ack: Ack) -> None:
+        """Counts each outcome and acknowledges it at once: no store behind it."""
+        if isinstance(outcome, Submitted | Refused):
+            self.tally.answer(isinstance(outcome, Submitted))
+        else:
+            self.tally.retry += 1
+        ack()
 
     async def close(self) -> None:
         await self._connector.stop()

@@ -13,13 +13,13 @@ from smsgate.core.encoding import Encoding
 from smsgate.core.model import PreparedMessage
 from smsgate.core.sandbox_rules import DEFAULT_SANDBOX_RULES
 from smsgate.core.states import Reason, State
-from smsgate.delivery.connectors.base import InboundSink, ReceiptSink
+from smsgate.delivery.connectors.base import InboundSink, ReceiptSink, SubmissionSink
 from smsgate.delivery.connectors.sandbox import SandboxConnector
 from smsgate.delivery.dispatcher import Dispatcher
 from smsgate.delivery.receipts import ReceiptRecorder
 from smsgate.delivery.routing import Router
 from smsgate.notify.callbacks import Notifier
-from smsgate.store.records import OutboundMessage, Receipt, SubmitOutcome, Submitted
+from smsgate.store.records import OutboundMessage, Receipt, Submitted
 from smsgate.store.repo import Store
 
 
@@ -63,7 +63,7 @@ class BrokenConnector:
     async def start(self, receipts: ReceiptSink, inbound: InboundSink) -> None:
         pass
 
-    async def submit(self, messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]:
+    async def submit(self, messages: Sequence[OutboundMessage], record: SubmissionSink) -> None:
         self.calls += 1
         raise ConnectionError("carrier unreachable")
 

@@ -1,10 +1,13 @@
 """The dispatcher: moves due messages from the queue to a carrier connection.
 
 It claims due messages in batches under a lease, hands them to the connector,
-and records each outcome. A message is never re-minted: retries reuse the same
-row, and a worker that dies mid-batch simply lets its leases run out, after
-which another worker claims the same messages again (at-least-once towards
-the carrier, the duplicate window being the in-flight batch).
+and records each outcome as the connector reports it. A message is never
+re-minted: retries reuse the same row, and a worker that dies mid-batch simply
+lets its leases run out, after which another worker claims the same messages
+again. That is at-least-once towards the carrier, and the duplicates are
+bounded by the connector's window, not the batch: a connector sends at most a
+window ahead of the outcomes the store has committed (see
+``delivery.submissions``).
 
 Up to ``pipeline`` claimed batches are worked on at once, so the store's
 work (claiming the next batch, recording the last one's outcomes) happens
@@ -19,9 +22,10 @@ import logging
 from collections.abc import Sequence
 
 from smsgate.aio import wait_for_event
-from smsgate.core.states import UPSTREAM_REASONS, Reason, State
-from smsgate.delivery.connectors.base import Connector
+from smsgate.core.states import UPSTREAM_REASONS, Reason, State, UpstreamCondition
+from smsgate.delivery.connectors.base import Ack, Connector
 from smsgate.delivery.routing import Router
+from smsgate.delivery.submissions import SubmissionRecorder
 from smsgate.store.records import OutboundMessage, Refused, RetryLater, SubmitOutcome
 from smsgate.store.repo import Store
 
@@ -56,6 +60,7 @@ class Dispatcher:
         self._upstream_hold_ms = upstream_hold_ms
         self._pipeline = max(pipeline, 1)
         self._wake = asyncio.Event()
+        self._recorder = SubmissionRecorder(store, owner)
 
     def wake(self) -> None:
         """Called by an in-process API after it queued work, to skip the poll delay."""
@@ -89,12 +94,14 @@ class Dispatcher:
         finally:
             if in_hand:
                 await asyncio.gather(*in_hand, return_exceptions=True)
+            await self._recorder.idle()
 
     async def dispatch_once(self) -> int:
         """Claim one batch and deliver it; the number of messages claimed."""
         claimed = await self._claim()
         if claimed:
             await self._deliver(claimed)
+            await self._recorder.idle()
         return len(claimed)
 
     async def _claim(self) -> list[OutboundMessage]:
@@ -110,7 +117,7 @@ class Dispatcher:
     async def _deliver(self, claimed: list[OutboundMessage]) -> None:
         exhausted = [m for m in claimed if m.attempts > self._max_attempts]
         ready = [m for m in claimed if m.attempts <= self._max_attempts]
-        outcomes: list[SubmitOutcome] = [
+        undeliverable: list[SubmitOutcome] = [
             Refused(
                 m.id,
                 State.FAILED,
@@ -119,10 +126,9 @@ class Dispatcher:
             )
             for m in exhausted
         ]
-        outcomes.extend(await self._route(ready))
-        await self._store.record_submissions(self._owner, outcomes)
+        await asyncio.gather(self._recorder.record_all(undeliverable), self._route(ready))
 
-    async def _route(self, messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]:
+    async def _route(self, messages: Sequence[OutboundMessage]) -> None:
         """Each connector gets its share of the batch, all at once."""
         groups: dict[int, tuple[Connector, list[OutboundMessage]]] = {}
         waiting: list[SubmitOutcome] = []
@@ -139,35 +145,46 @@ class Dispatcher:
                 )
                 continue
             groups.setdefault(id(connector), (connector, []))[1].append(message)
-        results = await asyncio.gather(
-            *(self._submit(connector, group) for connector, group in groups.values())
+        await asyncio.gather(
+            self._recorder.record_all(waiting),
+            *(self._submit(connector, group) for connector, group in groups.values()),
         )
-        return waiting + [outcome for result in results for outcome in result]
 
-    async def _submit(
-        self, connector: Connector, messages: Sequence[OutboundMessage]
-    ) -> list[SubmitOutcome]:
+    async def _submit(self, connector: Connector, messages: Sequence[OutboundMessage]) -> None:
+        handed = _Handover(self._recorder)
         try:
-            outcomes = await connector.submit(messages)
+            await connector.submit(messages, handed)
         except Exception as exc:  # the connection, not the messages, failed
             log.warning("connector %s failed a batch of %d: %s", connector.name, len(messages), exc)
-            return [
-                RetryLater(m.id, self._retry_base_ms * 2 ** (m.attempts - 1), str(exc))
-                for m in messages
-            ]
-        await self._note_upstream_condition(connector, outcomes)
-        return outcomes
+            await self._recorder.record_all(
+                [
+                    RetryLater(m.id, self._retry_base_ms * 2 ** (m.attempts - 1), str(exc))
+                    for m in messages
+                    if m.id not in handed.message_ids
+                ]
+            )
+        if handed.condition is not None:
+            # An upstream out of credit or over quota refuses the next messages
+            # too; recording it lets every API process refuse new work (EAPI
+            # 26/28) for a while.
+            await self._store.report_condition(
+                connector.name, handed.condition, self._store.clock() + self._upstream_hold_ms
+            )
 
-    async def _note_upstream_condition(
-        self, connector: Connector, outcomes: Sequence[SubmitOutcome]
-    ) -> None:
-        """An upstream out of credit or over quota refuses the next messages too;
-        recording it lets every API process refuse new work (EAPI 26/28) for a while."""
-        for outcome in outcomes:
-            if isinstance(outcome, Refused) and outcome.reason in _CONDITION_OF:
-                await self._store.report_condition(
-                    connector.name,
-                    _CONDITION_OF[outcome.reason],
-                    self._store.clock() + self._upstream_hold_ms,
-                )
-                return
+
+class _Handover:
+    """Passes a connector's outcomes to the recorder, noting which messages
+    have one and whether the upstream said it is out of credit or quota."""
+
+    __slots__ = ("_recorder", "condition", "message_ids")
+
+    def __init__(self, recorder: SubmissionRecorder) -> None:
+        self._recorder = recorder
+        self.message_ids: set[int] = set()
+        self.condition: UpstreamCondition | None = None
+
+    def __call__(self, outcome: SubmitOutcome, ack: Ack) -> None:
+        self.message_ids.add(outcome.message_id)
+        if self.condition is None and isinstance(outcome, Refused):
+            self.condition = _CONDITION_OF.get(outcome.reason)
+        self._recorder(outcome, ack)

@@ -1,8 +1,12 @@
 """The connector interface every carrier connection implements.
 
-A connector is handed a claimed batch and answers, per message, whether the
-carrier took it (with the carrier's reference), refused it for good, or should
-be asked again later. Receipts and inbound messages (MO) arrive
+A connector is handed a claimed batch and says, per message and as soon as it
+knows, whether the carrier took it (with the carrier's reference), refused it
+for good, or should be asked again later. Each of those outcomes is
+acknowledged once it is committed, and a connector to a real carrier sends at
+most its window ahead of those acknowledgements: a worker killed at any moment
+has then sent at most a window of messages whose fate the store does not know,
+and only those can reach the carrier twice. Receipts and inbound messages (MO) arrive
 asynchronously and go to the sinks it was given at start, never straight to
 the database: the recorder batches them and copes with a receipt that
 overtakes its submission.
@@ -10,6 +14,7 @@ overtakes its submission.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -18,6 +23,10 @@ from smsgate.store.records import InboundMessage, OutboundMessage, Receipt, Subm
 Ack = Callable[[], None]
 """Called once what was handed over is committed: the moment a connector may
 acknowledge it to the carrier (which otherwise sends it again)."""
+
+
+class SubmissionSink(Protocol):
+    def __call__(self, outcome: SubmitOutcome, ack: Ack) -> None: ...
 
 
 class ReceiptSink(Protocol):
@@ -42,6 +51,32 @@ class Connector(Protocol):
 
     async def start(self, receipts: ReceiptSink, inbound: InboundSink) -> None: ...
 
-    async def submit(self, messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]: ...
+    async def submit(self, messages: Sequence[OutboundMessage], record: SubmissionSink) -> None:
+        """Hand each message's outcome to ``record``; return once all are acknowledged."""
+        ...
 
     async def stop(self) -> None: ...
+
+
+class AckCounter:
+    """The acknowledgements still owed for outcomes handed over, to wait for all of them."""
+
+    __slots__ = ("_all_paid", "_owed")
+
+    def __init__(self) -> None:
+        self._owed = 0
+        self._all_paid: asyncio.Future[None] | None = None
+
+    def owe(self) -> Ack:
+        self._owed += 1
+        return self._paid
+
+    def _paid(self) -> None:
+        self._owed -= 1
+        if self._owed == 0 and self._all_paid is not None and not self._all_paid.done():
+            self._all_paid.set_result(None)
+
+    async def all_paid(self) -> None:
+        if self._owed:
+            self._all_paid = asyncio.get_running_loop().create_future()
+            await self._all_paid

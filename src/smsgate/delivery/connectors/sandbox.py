@@ -19,7 +19,12 @@ from collections.abc import Sequence
 from smsgate.core.encoding import Encoding
 from smsgate.core.sandbox_rules import SandboxRule, rule_for
 from smsgate.core.states import UPSTREAM_REASONS, State, UpstreamCondition
-from smsgate.delivery.connectors.base import InboundSink, ReceiptSink
+from smsgate.delivery.connectors.base import (
+    AckCounter,
+    InboundSink,
+    ReceiptSink,
+    SubmissionSink,
+)
 from smsgate.store.records import (
     InboundMessage,
     OutboundMessage,
@@ -69,9 +74,15 @@ class SandboxConnector:
         self._sink = receipts
         self._inbound = inbound
 
-    async def submit(self, messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]:
+    async def submit(self, messages: Sequence[OutboundMessage], record: SubmissionSink) -> None:
         if self._latency:
             await asyncio.sleep(self._latency)
+        acks = AckCounter()
+        for outcome in self._outcomes(messages):
+            record(outcome, acks.owe())
+        await acks.all_paid()
+
+    def _outcomes(self, messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]:
         if self._upstream is not UpstreamCondition.NONE:
             reason = UPSTREAM_REASONS[self._upstream]
             return [

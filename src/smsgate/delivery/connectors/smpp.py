@@ -3,8 +3,12 @@
 One connector keeps one bind (transceiver) or two (transmitter + receiver) to
 an SMSC. Submissions share a window of outstanding submit_sm: a semaphore
 taken per PDU and released by its response, so at most ``window`` requests
-are unanswered at any time, as SMSCs require. Responses are matched to
-requests by sequence number in a dict, so a wide window costs nothing extra.
+are unanswered at any time, as SMSCs require. A second semaphore of the same
+size is taken per message and released only when the store has committed
+that message's outcome, so a crash loses the fate of at most ``window``
+messages the SMSC may already hold: the only ones that can reach it twice.
+Responses are matched to requests by sequence number in a dict, so a wide
+window costs nothing extra.
 
 The hot path is shaped for tens of thousands of PDUs a second on one core: a
 response completes its message through a callback rather than a task per
@@ -41,7 +45,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from smsgate.core.encoding import Encoding
 from smsgate.core.states import Reason, State
-from smsgate.delivery.connectors.base import InboundSink, ReceiptSink
+from smsgate.delivery.connectors.base import InboundSink, ReceiptSink, SubmissionSink
 from smsgate.smpp.pdu import (
     ESM_DELIVERY_RECEIPT,
     Bind,
@@ -286,6 +290,7 @@ class SmppConnector:
         self.name = settings.name
         self._settings = settings
         self._window = asyncio.Semaphore(settings.window)
+        self._unsettled = asyncio.Semaphore(settings.window)
         self._sessions: list[Session] = []
         self._transmitter: Session | None = None
         self._bound = asyncio.Event()
@@ -388,16 +393,17 @@ class SmppConnector:
 
     # ---------------------------------------------------------------- sending
 
-    async def submit(self, messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]:
+    async def submit(self, messages: Sequence[OutboundMessage], record: SubmissionSink) -> None:
         if not self._bound.is_set():
             raise NotBound(f"smpp {self.name} is not bound")
         if self._early_order:
             self._hand_on_stale_early()
-        batch = _Batch(len(messages))
+        batch = _Batch(len(messages), record, self._unsettled.release)
         sar = self._settings.sar
-        for index, message in enumerate(messages):
+        for message in messages:
             bodies = submit_bodies(message, reference=next(self._references), sar=sar)
-            parts = _Parts(index, message, len(bodies))
+            parts = _Parts(message, len(bodies))
+            await self._unsettled.acquire()
             for number, body in enumerate(bodies):
                 await self._window.acquire()
                 delay = self._pace_delay()
@@ -414,7 +420,7 @@ class SmppConnector:
                 answer.add_done_callback(
                     functools.partial(self._on_submit_sm_resp, batch, parts, number)
                 )
-        return await batch.outcomes()
+        await batch.settled()
 
     def _on_submit_sm_resp(
         self, batch: _Batch, parts: _Parts, number: int, answer: asyncio.Future[Pdu]
@@ -454,7 +460,7 @@ class SmppConnector:
             outcome = parts.outcome or Submitted(
                 message.id, self.name, self._register(parts.ids, message.want_report)
             )
-            batch.done(parts.index, outcome)
+            batch.done(outcome)
 
     def _pace_delay(self) -> float:
         """Seconds to hold for the configured rate and any slow-down the SMSC asked for."""
@@ -590,10 +596,9 @@ class SmppConnector:
 class _Parts:
     """The parts of one message on the wire, and what their responses said."""
 
-    __slots__ = ("ids", "index", "message", "outcome", "unanswered")
+    __slots__ = ("ids", "message", "outcome", "unanswered")
 
-    def __init__(self, index: int, message: OutboundMessage, count: int) -> None:
-        self.index = index
+    def __init__(self, message: OutboundMessage, count: int) -> None:
         self.message = message
         self.ids: list[str] = [""] * count
         self.unanswered = count
@@ -606,26 +611,31 @@ class _Parts:
 
 
 class _Batch:
-    """The outcomes of one submit call, in message order, complete when all are."""
+    """One submit call: hands each outcome on as it is decided, frees the
+    message's unsettled slot when its commit is acknowledged, and is settled
+    once every message's is."""
 
-    __slots__ = ("_complete", "_outcomes", "_unanswered")
+    __slots__ = ("_record", "_release", "_settled", "_unsettled")
 
-    def __init__(self, count: int) -> None:
-        self._outcomes: list[SubmitOutcome | None] = [None] * count
-        self._unanswered = count
-        self._complete: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def __init__(self, count: int, record: SubmissionSink, release: Callable[[], None]) -> None:
+        self._record = record
+        self._release = release
+        self._unsettled = count
+        self._settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if count == 0:
-            self._complete.set_result(None)
+            self._settled.set_result(None)
 
-    def done(self, index: int, outcome: SubmitOutcome) -> None:
-        self._outcomes[index] = outcome
-        self._unanswered -= 1
-        if self._unanswered == 0:
-            self._complete.set_result(None)
+    def done(self, outcome: SubmitOutcome) -> None:
+        self._record(outcome, self._settle)
 
-    async def outcomes(self) -> list[SubmitOutcome]:
-        await self._complete
-        return [outcome for outcome in self._outcomes if outcome is not None]
+    def _settle(self) -> None:
+        self._release()
+        self._unsettled -= 1
+        if self._unsettled == 0:
+            self._settled.set_result(None)
+
+    async def settled(self) -> None:
+        await self._settled
 
 
 def _network_error(tlvs: dict[int, bytes]) -> int | None:
