@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from smsgate.config import Settings
@@ -49,6 +50,25 @@ class Memo:
     key: str
     render: Callable[[Submission], str]
     window_ms: int | None = None
+
+
+IDEMPOTENCY_HEADER = "idempotency-key"
+MAX_IDEMPOTENCY_KEY = 128  # the column's width; longer keys are stored as their digest
+
+
+def idempotency_memo(
+    headers: Mapping[str, str], scope: str, render: Callable[[Submission], str]
+) -> Memo | None:
+    """The memo for a send whose client set an ``Idempotency-Key`` header (an
+    extension the JSON dialects share): a client that lost a reply, or whose
+    API process died mid-request, retries with the same key and gets the
+    first reply, with nothing sent twice."""
+    key = headers.get(IDEMPOTENCY_HEADER, "").strip()
+    if not key:
+        return None
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return Memo(scope, key, render)
 
 
 class Submission:

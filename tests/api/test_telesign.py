@@ -111,6 +111,33 @@ def test_each_auth_failure_has_its_code(
     assert error_code(post_raw(sqlite_gateway, {"Authorization": basic}, BODY)) == -30015
 
 
+def test_idempotency_key_replays_the_first_reply(
+    sqlite_gateway: GatewayServer, account: TestAccount
+) -> None:
+    """A retry of a request whose reply was lost, signed afresh (a new nonce),
+    gets the first reply: one batch, one charge."""
+    body = urlencode({"recipients": "254712345678,254712345679", "template": "hello"})
+
+    def send(key: str) -> dict[str, Any]:
+        response = post_raw(
+            sqlite_gateway, {**signed_headers(account, body), "Idempotency-Key": key}, body
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def balance() -> int:
+        return sqlite_gateway.call(sqlite_gateway.rt.store.balance(account.id))
+
+    before = balance()
+    first = send("order-77")
+    one_batch = before - balance()
+    assert one_batch > 0
+    assert send("order-77") == first
+    other = send("x" * 300)  # longer than the column: kept as its digest
+    assert send("x" * 300) == other and other["reference_id"] != first["reference_id"]
+    assert balance() == before - 2 * one_batch
+
+
 @pytest.mark.postgres
 def test_replayed_nonce_is_refused_across_api_processes(postgres_url: str) -> None:
     """Two API servers on one database: a nonce used at one is dead at the other."""

@@ -375,47 +375,37 @@ async def test_a_receipt_that_overtakes_its_submit_sm_resp_is_not_lost() -> None
             acks.append(request)
 
     connector._on_deliver(Session(), early)  # type: ignore[arg-type]
-    assert harness.receipts == [] and acks == [early]  # held, and acknowledged
+    # Held, and not acknowledged: until it is stored the SMSC must keep it.
+    assert harness.receipts == [] and acks == []
     assert connector._register(["ABC1"], True) == "ABC1"  # the submit_sm_resp arrives
     assert [(r.carrier_ref, r.state) for r in harness.receipts] == [("ABC1", State.DELIVERED)]
+    assert acks == [early]  # stored (the harness commits at once), so acknowledged
     assert connector._carrier_ids == {}  # its receipt came: nothing left to wait for
 
 
 async def test_a_receipt_for_an_earlier_binds_message_is_handed_on_as_spelled() -> None:
-    """After a restart or a failover, receipts arrive for messages this process
-    never sent; held as early no longer than a submit_sm_resp could take, they
-    go on to the recorder, which finds the message by the id as spelled."""
-    harness = Harness(
-        SmscSimulator(SimulatorConfig(port=0)),
-        SmppConnector(
-            SmppSettings(
-                name="smsc",
-                host="127.0.0.1",
-                port=9,
-                system_id="x",
-                password="y",
-                response_timeout=0.05,
-            )
-        ),
-    )
-    connector = harness.connector
-    connector._receipts = harness.receipt
-
-    class Session:
-        def respond(self, request: Pdu, body: object = None) -> None:
-            pass
-
-    def receipt_for(message_id: str, sequence: int) -> Pdu:
-        text = format_receipt_text(message_id=message_id, stat="DELIVRD", submit_ms=0, done_ms=0)
-        body = ShortMessage(esm_class=ESM_DELIVERY_RECEIPT, short_message=text.encode())
-        return Pdu(CommandId.DELIVER_SM, sequence, body=body)
-
-    connector._on_deliver(Session(), receipt_for("0042", 1))  # type: ignore[arg-type]
-    assert harness.receipts == []  # held: its submit_sm_resp may be on its way
-    await asyncio.sleep(0.06)  # longer than any submit_sm_resp may take
-    connector._on_deliver(Session(), receipt_for("0043", 2))  # type: ignore[arg-type]
-    assert [r.carrier_ref for r in harness.receipts] == ["0042"]
-    assert set(connector._early) == {"43", "2B", "67"}  # only the newer one is held
+    """After a restart or a failover, receipts arrive for messages this bind
+    never sent. Each is held no longer than a submit_sm_resp could take, even
+    with no other traffic, then goes on to the recorder as spelled (the store
+    finds the message by it), and is acknowledged only once that is stored."""
+    first = await running(SimulatorConfig(port=0, receipt_delay_ms=300))
+    [outcome] = await first.submit([outbound(1, "+254712345678", "Hello")])
+    assert isinstance(outcome, Submitted)
+    await first.connector.stop()  # gone before its receipt: the SMSC holds it
+    simulator = first.simulator
+    await simulator.wait_until(lambda: simulator.held == 1, 5, "the receipt held")
+    second = Harness(simulator, connector_for(simulator, response_timeout=0.2))
+    second.hold_acks = True
+    await second.connector.start(second.receipt, second.mo)
+    try:
+        await until(lambda: len(second.receipts) == 1, "the receipt handed on")
+        assert second.receipts[0].carrier_ref == outcome.carrier_ref
+        assert simulator.deliver_sm_resps == 0  # not stored yet: not acknowledged
+        second.held.pop()()
+        await simulator.wait_until(lambda: simulator.deliver_sm_resps == 1, 5, "the ack")
+    finally:
+        await second.connector.stop()
+        await simulator.stop()
 
 
 async def test_ids_are_filed_only_for_messages_that_asked_for_a_receipt(smsc: Harness) -> None:

@@ -141,7 +141,8 @@ async def test_submission_outcomes_and_stale_leases(store: Store) -> None:
         [
             Submitted(a, "sandbox", "ref-a"),
             RetryLater(b, 5_000, "throttled"),
-            Refused(c, State.REJECTED, Reason.CARRIER_REJECTED, "bad"),
+            # Longer than the column: cut, not a failed transaction for all three.
+            Refused(c, State.REJECTED, Reason.CARRIER_REJECTED, "refused: " + "x" * 60),
         ],
     )
     states = {m: (await store.message(account.id, m)).state for m in (a, b, c)}  # type: ignore[union-attr]

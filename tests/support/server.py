@@ -23,6 +23,8 @@ from smsgate.credentials import (
     new_partner_id,
 )
 from smsgate.runtime import Runtime
+from smsgate.secret_box import SecretBox
+from smsgate.store.repo import Store
 
 T = TypeVar("T")
 
@@ -103,43 +105,17 @@ class GatewayServer:
         name: str | None = None,
         **options: Any,
     ) -> TestAccount:
-        partner_id, apikey = new_partner_id(), new_api_key()
-
-        async def work() -> int:
-            store = self.rt.store
-            account = await store.create_account(
-                name=name or f"acct-{partner_id}",
-                region="KE",
-                timezone="Africa/Nairobi",
+        return self.call(
+            provision_account(
+                self.rt.store,
+                self.rt.secrets,
+                credit=credit,
                 senders=senders,
-                dlr_callback_url=callback_url,
+                callback_url=callback_url,
+                name=name,
                 **options,
             )
-            await store.add_credential(
-                account.id,
-                kind=CredentialKind.PARTNER_APIKEY,
-                identifier=partner_id,
-                secret_hash=hash_secret(apikey),
-            )
-            await store.add_credential(
-                account.id,
-                kind=CredentialKind.EAPI_PASSWORD,
-                identifier=f"user{partner_id}",
-                secret_hash=hash_password(f"pw-{apikey}"),
-            )
-            await store.add_credential(
-                account.id,
-                kind=CredentialKind.TELESIGN_KEY,
-                identifier=customer_id,
-                secret_hash=hash_secret(telesign_key),
-                sealed_secret=self.rt.secrets.encrypt(telesign_key),
-            )
-            if to_units(credit):
-                await store.add_credit(account.id, to_units(credit), "test credit")
-            return account.id
-
-        customer_id, telesign_key = new_customer_id(), new_telesign_key()
-        return TestAccount(self.call(work()), partner_id, apikey, customer_id, telesign_key)
+        )
 
     def wait_until(
         self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
@@ -175,3 +151,48 @@ class TestAccount:
     @property
     def eapi_creds(self) -> dict[str, str]:
         return {"username": f"user{self.partner_id}", "password": f"pw-{self.apikey}"}
+
+
+async def provision_account(
+    store: Store,
+    secrets: SecretBox,
+    *,
+    credit: str = "100",
+    senders: tuple[str, ...] = ("SMSGATE",),
+    callback_url: str | None = None,
+    name: str | None = None,
+    **options: Any,
+) -> TestAccount:
+    """An account with a credential for each dialect and some credit."""
+    partner_id, apikey = new_partner_id(), new_api_key()
+    customer_id, telesign_key = new_customer_id(), new_telesign_key()
+    account = await store.create_account(
+        name=name or f"acct-{partner_id}",
+        region="KE",
+        timezone="Africa/Nairobi",
+        senders=senders,
+        dlr_callback_url=callback_url,
+        **options,
+    )
+    await store.add_credential(
+        account.id,
+        kind=CredentialKind.PARTNER_APIKEY,
+        identifier=partner_id,
+        secret_hash=hash_secret(apikey),
+    )
+    await store.add_credential(
+        account.id,
+        kind=CredentialKind.EAPI_PASSWORD,
+        identifier=f"user{partner_id}",
+        secret_hash=hash_password(f"pw-{apikey}"),
+    )
+    await store.add_credential(
+        account.id,
+        kind=CredentialKind.TELESIGN_KEY,
+        identifier=customer_id,
+        secret_hash=hash_secret(telesign_key),
+        sealed_secret=secrets.encrypt(telesign_key),
+    )
+    if to_units(credit):
+        await store.add_credit(account.id, to_units(credit), "test credit")
+    return TestAccount(account.id, partner_id, apikey, customer_id, telesign_key)

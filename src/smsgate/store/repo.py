@@ -78,6 +78,9 @@ R = TypeVar("R")
 PLAIN_BATCH = BatchTerms()
 _REPLIABLE = int(MessageFlag.REPLIABLE)
 REFUNDED_STATES = frozenset({State.REJECTED, State.FAILED})
+# A connector's words for an outcome are cut to the column rather than let one
+# long description fail the transaction that records a whole group of outcomes.
+_CARRIER_STATUS_WIDTH: int = t.delivery_events.c.carrier_status.type.length  # type: ignore[attr-defined]
 # Batches this small are accepted by group commit (see store/group_commit.py);
 # a larger one is a transaction of its own, so it never holds small ones up.
 GROUPED_BATCH_SIZE = 10
@@ -1015,7 +1018,14 @@ class Store:
             "delivery_events",
             ("message_id", "state", "reason", "carrier_status", "occurred_at", "recorded_at"),
             [
-                (mid, state.value, reason.value, status, (occurred or {}).get(mid, now), now)
+                (
+                    mid,
+                    state.value,
+                    reason.value,
+                    status if status is None else status[:_CARRIER_STATUS_WIDTH],
+                    (occurred or {}).get(mid, now),
+                    now,
+                )
                 for mid, state, reason, status in events
             ],
         )

@@ -31,10 +31,10 @@ from smsgate.credentials import CredentialKind
 from smsgate.gateway import (
     AcceptedMessage,
     Gateway,
-    Memo,
     Overloaded,
     Submission,
     UpstreamUnavailable,
+    idempotency_memo,
 )
 from smsgate.notify.callbacks import CallbackFormat, HttpCall
 from smsgate.store.records import (
@@ -48,7 +48,6 @@ DIALECT = "advanta"
 BASE = "/api/services"
 MAX_RECIPIENTS = 1000
 MAX_SMSLIST = 1000
-IDEMPOTENCY_HEADER = "idempotency-key"
 
 DESCRIPTIONS = {
     200: "Success",
@@ -261,8 +260,9 @@ class AdvantaApi:
                 ]
             }
 
-        key = params.headers.get(IDEMPOTENCY_HEADER)
-        memo = Memo(DIALECT, key, lambda sub: orjson.dumps(body_of(sub)).decode()) if key else None
+        memo = idempotency_memo(
+            params.headers, DIALECT, lambda sub: orjson.dumps(body_of(sub)).decode()
+        )
         try:
             submission = await self.gateway.submit(
                 account, valid, dialect=DIALECT, priority=priority, memo=memo

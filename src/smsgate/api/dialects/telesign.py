@@ -34,10 +34,21 @@ from smsgate.core.telesign_auth import (
     verify_tsa,
 )
 from smsgate.credentials import CredentialKind, secret_verifies
-from smsgate.gateway import Gateway, Overloaded, UpstreamUnavailable
+from smsgate.gateway import (
+    Gateway,
+    Overloaded,
+    Submission,
+    UpstreamUnavailable,
+    idempotency_memo,
+)
 from smsgate.notify.callbacks import CallbackFormat, HttpCall
 from smsgate.secret_box import SecretBox
-from smsgate.store.records import CallbackJob, DailyQuotaExceeded, InsufficientCredit
+from smsgate.store.records import (
+    AlreadyAccepted,
+    CallbackJob,
+    DailyQuotaExceeded,
+    InsufficientCredit,
+)
 from smsgate.store.repo import Store
 
 DIALECT = "telesign"
@@ -209,10 +220,26 @@ class TelesignApi:
         except UnicodeDecodeError:
             raise _invalid("the body is not UTF-8") from None
         requests = self._requests(fields, account)
+
+        def accepted(submission: Submission) -> dict[str, Any]:
+            assert submission.batch_id is not None  # a refused request keeps no memo
+            code, description = ACCEPTED
+            return {
+                "reference_id": reference_id(submission.batch_id),
+                "sub_resource": "bulk_sms",
+                "status": {"updated_on": _now_iso(), "code": code, "description": description},
+                "errors": [],
+            }
+
+        memo = idempotency_memo(
+            request.headers, DIALECT, lambda sub: orjson.dumps(accepted(sub)).decode()
+        )
         try:
             submission = await self.gateway.submit(
-                account, requests, dialect=DIALECT, all_or_nothing=True
+                account, requests, dialect=DIALECT, all_or_nothing=True, memo=memo
             )
+        except AlreadyAccepted as earlier_request:
+            return _json(orjson.loads(earlier_request.reply))
         except InsufficientCredit:
             raise TelesignError(
                 402, INVALID_REQUEST, INSUFFICIENT_CREDIT, "Insufficient credit"
@@ -232,15 +259,7 @@ class TelesignApi:
                 if isinstance(result, Rejection)
             )
             raise _invalid(f"recipients Parameter: {number}: {detail}")
-        code, description = ACCEPTED
-        return _json(
-            {
-                "reference_id": reference_id(submission.batch_id),
-                "sub_resource": "bulk_sms",
-                "status": {"updated_on": _now_iso(), "code": code, "description": description},
-                "errors": [],
-            }
-        )
+        return _json(accepted(submission))
 
     def _requests(self, fields: dict[str, str], account: Account) -> list[MessageRequest]:
         raw_recipients = fields.get("recipients", "").strip()

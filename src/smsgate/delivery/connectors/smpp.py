@@ -45,7 +45,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from smsgate.core.encoding import Encoding
 from smsgate.core.states import Reason, State
-from smsgate.delivery.connectors.base import InboundSink, ReceiptSink, SubmissionSink
+from smsgate.delivery.connectors.base import Ack, InboundSink, ReceiptSink, SubmissionSink
 from smsgate.smpp.pdu import (
     ESM_DELIVERY_RECEIPT,
     Bind,
@@ -305,8 +305,8 @@ class SmppConnector:
         self._carrier_ids: OrderedDict[str, str] = OrderedDict()
         # Receipts that overtook their submit_sm_resp, under each of their keys,
         # and in arrival order for handing on those whose id never turns up.
-        self._early: dict[str, Receipt] = {}
-        self._early_order: deque[tuple[float, Receipt]] = deque()
+        self._early: dict[str, _Early] = {}
+        self._early_order: deque[_Early] = deque()
         self._reassembler = Reassembler()
         self._paused_until = 0.0
         self._next_send = 0.0
@@ -378,13 +378,20 @@ class SmppConnector:
         log.info("smpp %s: bound (%s)", self.name, self._settings.bind_mode)
 
     async def _keep_alive(self) -> None:
-        """enquire_link on a timer; returns when a session closes."""
+        """enquire_link on a timer, and early receipts handed on once overdue;
+        returns when a session closes."""
         closed = [asyncio.create_task(s.closed.wait()) for s in self._sessions]
+        tick = min(self._settings.enquire_link_seconds, self._settings.response_timeout / 2)
+        next_enquire = time.monotonic() + self._settings.enquire_link_seconds
         try:
             while True:
-                done, _ = await asyncio.wait(closed, timeout=self._settings.enquire_link_seconds)
+                done, _ = await asyncio.wait(closed, timeout=tick)
                 if done:
                     raise NotBound("session closed")
+                self._hand_on_stale_early()
+                if time.monotonic() < next_enquire:
+                    continue
+                next_enquire = time.monotonic() + self._settings.enquire_link_seconds
                 for session in self._sessions:
                     await session.request(CommandId.ENQUIRE_LINK)
         finally:
@@ -449,7 +456,7 @@ class SmppConnector:
                     message.id,
                     State.REJECTED,
                     Reason.CARRIER_REJECTED,
-                    f"submit_sm refused with status 0x{answer.command_status:X}",
+                    _status_word(answer.command_status),
                 )
             )
         else:
@@ -490,14 +497,14 @@ class SmppConnector:
         if body.esm_class & ESM_DELIVERY_RECEIPT:
             receipt = self._receipt(body)
             if receipt is not None and self._receipts is not None:
-                self._receipts(receipt, ack)
+                self._take_receipt(receipt, ack)
                 return
         else:
             message = self._mo(body)
             if message is not None and self._inbound is not None:
                 self._inbound(message, ack)
                 return
-        ack()  # nothing to store: not final, held in memory, or a part still missing
+        ack()  # nothing to store: not final, or a part still missing
 
     def _receipt(self, body: ShortMessage) -> Receipt | None:
         """The receipt a deliver_sm carries, from its TLVs when they say it all
@@ -524,42 +531,48 @@ class SmppConnector:
         state, reason = outcome
         if state is State.UNDELIVERABLE and error is not None:
             reason = REASON_OF_MAP_ERROR.get(error, reason)
-        keys = correlation_keys(raw_id)
+        return Receipt(self.name, raw_id, state, reason, stat, wall_clock_ms())
+
+    def _take_receipt(self, receipt: Receipt, ack: Ack) -> None:
+        """Pass a receipt on under the id its submission was recorded with.
+
+        One that overtook its submit_sm_resp is held, unacknowledged, until the
+        id is known; or, if it never comes (or too many are held), until the
+        recorder can match it as spelled.
+        """
+        assert self._receipts is not None
+        keys = correlation_keys(receipt.carrier_ref)
         key = next((k for k in keys if k in self._carrier_ids), None)
-        if key is None:
-            # Overtook its submit_sm_resp: hold it until the id is known, or
-            # (once too many are held) let the recorder match it as spelled.
-            receipt = Receipt(self.name, raw_id, state, reason, stat, wall_clock_ms())
-            if len(self._early) > MAX_EARLY_RECEIPTS:
-                return receipt
+        if key is not None:
+            self._receipts(replace(receipt, carrier_ref=self._carrier_ids.pop(key)), ack)
+        elif len(self._early) > MAX_EARLY_RECEIPTS:
+            self._receipts(receipt, ack)
+        else:
+            early = _Early(receipt, ack, time.monotonic())
             for early_key in keys:
-                self._early[early_key] = receipt
-            self._early_order.append((time.monotonic(), receipt))
-            self._hand_on_stale_early()
-            return None
-        reported = self._carrier_ids.pop(key)
-        return Receipt(self.name, reported, state, reason, stat, wall_clock_ms())
+                self._early[early_key] = early
+            self._early_order.append(early)
 
     def _hand_on_stale_early(self) -> None:
         """An early receipt whose submit_sm_resp is overdue never had one here:
         it is for a message an earlier bind (another worker, before a restart)
         sent. It goes to the recorder as spelled, which matches it in the store."""
         stale_before = time.monotonic() - self._settings.response_timeout
-        while self._early_order and self._early_order[0][0] < stale_before:
-            _, receipt = self._early_order.popleft()
-            keys = correlation_keys(receipt.carrier_ref)
-            if self._early.get(keys[0]) is not receipt:
+        while self._early_order and self._early_order[0].arrived < stale_before:
+            early = self._early_order.popleft()
+            keys = correlation_keys(early.receipt.carrier_ref)
+            if self._early.get(keys[0]) is not early:
                 continue  # released when its id came
             for key in keys:
                 self._early.pop(key, None)
             if self._receipts is not None:
-                self._receipts(receipt)
+                self._receipts(early.receipt, early.ack)
 
     def _register(self, ids: list[str], want_report: bool) -> str:
         """File a message's part ids under their canonical spelling, if a receipt
         was asked for; release the receipts that overtook them."""
         reported = ids[0]
-        released: dict[int, Receipt] = {}
+        released: dict[int, _Early] = {}
         for carrier_id in ids:
             key = correlation_keys(carrier_id)[0]
             if self._early:
@@ -572,10 +585,10 @@ class SmppConnector:
                 if len(self._carrier_ids) > MAX_REMEMBERED_IDS:
                     self._carrier_ids.popitem(last=False)
         for early in released.values():  # held under each of its keys: once each
-            for key in correlation_keys(early.carrier_ref):
+            for key in correlation_keys(early.receipt.carrier_ref):
                 self._early.pop(key, None)
             if self._receipts is not None:
-                self._receipts(replace(early, carrier_ref=reported))
+                self._receipts(replace(early.receipt, carrier_ref=reported), early.ack)
         return reported
 
     def _mo(self, body: ShortMessage) -> InboundMessage | None:
@@ -591,6 +604,15 @@ class SmppConnector:
             Encoding(whole.encoding),
             wall_clock_ms(),
         )
+
+
+@dataclass(slots=True)
+class _Early:
+    """A receipt that came before its submit_sm_resp, and its unsent deliver_sm_resp."""
+
+    receipt: Receipt
+    ack: Ack
+    arrived: float
 
 
 class _Parts:
@@ -636,6 +658,15 @@ class _Batch:
 
     async def settled(self) -> None:
         await self._settled
+
+
+def _status_word(command_status: int) -> str:
+    """How a refusal is recorded as the carrier's status: ``ESME_RSUBMITFAIL``,
+    or the code in hex when it is not one SMPP 3.4 names."""
+    try:
+        return f"ESME_{Status(command_status).name}"
+    except ValueError:
+        return f"0x{command_status:08X}"
 
 
 def _network_error(tlvs: dict[int, bytes]) -> int | None:
