@@ -220,6 +220,7 @@ class TelesignApi:
         except UnicodeDecodeError:
             raise _invalid("the body is not UTF-8") from None
         requests = self._requests(fields, account)
+        updated_on = _now_iso()  # one time for the reply and its remembered copy
 
         def accepted(submission: Submission) -> dict[str, Any]:
             assert submission.batch_id is not None  # a refused request keeps no memo
@@ -227,7 +228,7 @@ class TelesignApi:
             return {
                 "reference_id": reference_id(submission.batch_id),
                 "sub_resource": "bulk_sms",
-                "status": {"updated_on": _now_iso(), "code": code, "description": description},
+                "status": {"updated_on": updated_on, "code": code, "description": description},
                 "errors": [],
             }
 
