@@ -31,10 +31,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from smsgate.delivery.connectors.base import AckCounter, SubmissionSink
 from smsgate.delivery.dispatcher import Dispatcher
 from smsgate.delivery.routing import Router
 from smsgate.runtime import settle_garbage_collector
-from smsgate.store.records import OutboundMessage, SubmitOutcome, Submitted
+from smsgate.store.records import OutboundMessage, Submitted
 from smsgate.store.repo import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -65,8 +66,11 @@ class TakesEverything:
     async def stop(self) -> None:
         return None
 
-    async def submit(self, messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]:
-        return [Submitted(m.id, self.name, f"c{m.id}") for m in messages]
+    async def submit(self, messages: Sequence[OutboundMessage], record: SubmissionSink) -> None:
+        acks = AckCounter()
+        for m in messages:
+            record(Submitted(m.id, self.name, f"c{m.id}"), acks.owe())
+        await acks.all_paid()
 
 
 def queue(url: str, count: int) -> None:
