@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 import requests
 from telesign.rest import RestClient
@@ -15,6 +16,7 @@ from telesign.rest import RestClient
 from smsgate.smpp.simulator import SimulatorConfig, SmscSimulator
 from tests.api.test_eapi import SEND_SMS, call, report
 from tests.conftest import fast_settings
+from tests.support.receiver import CallbackReceiver
 from tests.support.server import GatewayServer
 
 
@@ -98,3 +100,40 @@ def test_each_dialect_delivers_over_smpp(
         "254712345602",
         "254712345603",
     ]
+
+
+def test_a_message_to_an_accounts_shortcode_is_forwarded(
+    tmp_path: Path, receiver: CallbackReceiver
+) -> None:
+    """partnerID/apikey users receive messages on their shortcode: an MO to a
+    numeric sender id registered to one account is that account's, and is
+    POSTed to its MO URL as JSON."""
+    smsc = SimulatorThread(SimulatorConfig(port=0))
+    with smsc as simulator:
+        url = f"smpp://smsgate:secret@127.0.0.1:{simulator.port}?name=smsc1"
+        server = GatewayServer(
+            fast_settings(f"sqlite:///{tmp_path / 'mo.sqlite3'}", smpp_url=url)
+        ).start()
+        try:
+            account = server.create_account(
+                senders=("22345", "SHOP"), options={"mo_callback_url": receiver.url}
+            )
+            server.create_account(senders=("22999",), options={"mo_callback_url": receiver.url})
+            server.wait_until(lambda: simulator.sessions == 1, what="the bind")
+            sent = asyncio.run_coroutine_threadsafe(
+                simulator.send_mo("254712345678", "22345", b"STOP ads"), smsc.loop
+            )
+            assert sent.result(10)
+            (pushed,) = receiver.wait_for(1)
+            assert pushed.method == "POST"
+            body = orjson.loads(pushed.body)
+            assert {k: body[k] for k in ("mobile", "shortcode", "message")} == {
+                "mobile": "254712345678",
+                "shortcode": "22345",
+                "message": "STOP ads",
+            }
+            [stored] = server.call(server.rt.store.inbox(account.id, 0, 10))
+            assert body["messageid"] == str(stored.id)
+            assert len(body["timestamp"]) == 19  # yyyy-MM-dd HH:mm:ss, the account's time
+        finally:
+            server.stop()

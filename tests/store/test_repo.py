@@ -12,6 +12,7 @@ from smsgate.core.states import Reason, State
 from smsgate.store.migrate import current_revision, upgrade
 from smsgate.store.records import (
     AlreadyAccepted,
+    InboundMessage,
     InsufficientCredit,
     Receipt,
     Refused,
@@ -296,3 +297,24 @@ async def test_concurrent_small_batches_share_a_commit_and_fail_alone(store: Sto
     assert len(charges) == 40 and {e.amount for e in charges} == {-100}
     ids = [m for r in results if not isinstance(r, BaseException) for m in r.message_ids]
     assert len(set(ids)) == 40
+
+
+async def test_inbound_to_a_shortcode_belongs_to_the_one_account_that_registered_it(
+    store: Store,
+) -> None:
+    async def account(name: str, *senders: str) -> int:
+        created = await store.create_account(
+            name=name, region="KE", timezone="Africa/Nairobi", senders=senders
+        )
+        return created.id
+
+    owner = await account("owner", "22345", "SHOP")
+    sharing = [await account("one", "30000"), await account("other", "30000")]
+
+    def mo(recipient: str, body: str) -> InboundMessage:
+        return InboundMessage("smsc", "254712345678", recipient, body, "7bit", 1)
+
+    await store.record_inbound([mo("22345", "mine"), mo("30000", "shared"), mo("40404", "nobody")])
+    assert [entry.body for entry in await store.inbox(owner, 0, 10)] == ["mine"]
+    for account_id in sharing:  # a shortcode two accounts registered names neither
+        assert await store.inbox(account_id, 0, 10) == []

@@ -701,10 +701,14 @@ class Store:
     # ----------------------------------------------------------------- inbound
 
     async def record_inbound(self, messages: Sequence[InboundMessage]) -> None:
-        """Store inbound messages, each attributed to the repliable message it
-        answers (the latest one sent to that handset from that address), if any,
-        and queue a forward to the account's ``mo_callback_url`` in the same
-        transaction."""
+        """Store inbound messages and queue a forward to the account's
+        ``mo_callback_url``, in one transaction.
+
+        An inbound message belongs to the repliable message it answers (the
+        latest one sent to that handset from that address); failing that, to
+        the one account whose registered sender ids include the address the
+        handset wrote to (its shortcode); else to nobody.
+        """
         if not messages:
             return
         now = self.clock()
@@ -718,12 +722,16 @@ class Store:
                 )
             )
             routes = {(row.address, row.recipient): row for row in found.all()}
+            unanswered = {
+                mo.recipient for mo in messages if (mo.recipient, mo.sender) not in routes
+            }
+            owners = await _shortcode_owners(conn, unanswered) if unanswered else {}
             rows = []
             for mo in messages:
                 route = routes.get((mo.recipient, mo.sender))
                 rows.append(
                     {
-                        "account_id": route.account_id if route else None,
+                        "account_id": route.account_id if route else owners.get(mo.recipient),
                         "message_id": route.message_id if route else None,
                         "batch_id": route.batch_id if route else None,
                         "connector": mo.connector,
@@ -1415,33 +1423,63 @@ def _records(record: type[R], rows: Sequence[Row[Any]]) -> list[R]:
     return [record(**row._asdict()) for row in rows]
 
 
+SHORTCODE_DIALECT = "advanta"
+"""Whose format forwards an inbound message that answers no message: writing
+to an account's shortcode is how partnerID/apikey users receive messages."""
+
+
+async def _shortcode_owners(conn: AsyncConnection, addresses: set[str]) -> dict[str, int]:
+    """The account each numeric address is registered to as a sender id, where
+    exactly one active account registered it (a shared one names nobody)."""
+    numeric = {address for address in addresses if address.isdigit()}
+    if not numeric:
+        return {}
+    a = t.accounts.c
+    found = await conn.execute(select(a.id, a.senders).where(a.status == "active"))
+    owners: dict[str, list[int]] = defaultdict(list)
+    for account_id, senders in found.all():
+        for address in numeric.intersection(senders or ()):
+            owners[address].append(account_id)
+    for address, accounts in owners.items():
+        if len(accounts) > 1:
+            log.warning("inbound to %s: shortcode of several accounts, forwarded to none", address)
+    return {address: accounts[0] for address, accounts in owners.items() if len(accounts) == 1}
+
+
 async def _queue_mo_forwards(
     conn: AsyncConnection, stored: Sequence[tuple[int, dict[str, Any]]], now: int
 ) -> None:
-    """Outbox rows for attributed inbound messages whose account asked for them,
-    in the dialect of the batch they answer."""
-    attributed = [(i, row) for i, row in stored if row["message_id"] is not None]
+    """Outbox rows for attributed inbound messages whose account asked for them:
+    in the dialect of the batch a reply answers, or the shortcode dialect."""
+    attributed = [(i, row) for i, row in stored if row["account_id"] is not None]
     if not attributed:
         return
     m, b, a = t.messages.c, t.batches.c, t.accounts.c
+    answered = {row["message_id"] for _, row in attributed} - {None}
     found = await conn.execute(
-        select(m.id, m.client_ref, b.dialect, a.options, a.timezone)
+        select(m.id, m.client_ref, b.dialect)
         .join(t.batches, b.id == m.batch_id)
-        .join(t.accounts, a.id == m.account_id)
-        .where(m.id.in_({row["message_id"] for _, row in attributed}))
+        .where(m.id.in_(answered))
     )
-    about = {row.id: row for row in found.all()}
+    originals = {row.id: row for row in found.all()}
+    found = await conn.execute(
+        select(a.id, a.options, a.timezone).where(
+            a.id.in_({row["account_id"] for _, row in attributed})
+        )
+    )
+    accounts = {row.id: row for row in found.all()}
     jobs = []
     for inbound_id, row in attributed:
-        original = about.get(row["message_id"])
-        url = (original.options or {}).get("mo_callback_url") if original else None
-        if original is None or not url:
+        account = accounts[row["account_id"]]
+        url = (account.options or {}).get("mo_callback_url")
+        original = originals.get(row["message_id"])
+        if not url or (row["message_id"] is not None and original is None):
             continue
         jobs.append(
             {
                 "account_id": row["account_id"],
                 "message_id": None,
-                "dialect": original.dialect,
+                "dialect": original.dialect if original else SHORTCODE_DIALECT,
                 "kind": "mo",
                 "url": url,
                 "payload": {
@@ -1452,8 +1490,8 @@ async def _queue_mo_forwards(
                     "encoding": row["encoding"],
                     "received_at": row["received_at"],
                     "batch_id": row["batch_id"],
-                    "client_ref": original.client_ref,
-                    "timezone": original.timezone,
+                    "client_ref": original.client_ref if original else None,
+                    "timezone": account.timezone,
                 },
                 "next_attempt_at": now,
                 "created_at": now,

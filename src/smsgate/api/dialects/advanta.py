@@ -438,4 +438,22 @@ async def render_callback(job: CallbackJob) -> HttpCall:
     return HttpCall("POST", job.url, {"Content-Type": "application/json"}, orjson.dumps(body))
 
 
-CALLBACKS = CallbackFormat(render=render_callback, retry_seconds=CALLBACK_RETRY_SECONDS)
+async def render_inbound(job: CallbackJob) -> HttpCall:
+    """A message a handset wrote to the account's shortcode (or in reply to
+    one of its messages), forwarded as POST JSON in the DLR push's style."""
+    p = job.payload
+    body = {
+        "messageid": str(p["inbound_id"]),
+        "mobile": str(p["sender"]).lstrip("+"),
+        "shortcode": p["recipient"],
+        "message": p["body"],
+        "timestamp": format_local(p["received_at"], p["timezone"]),
+    }
+    if p.get("client_ref"):
+        body["clientsmsid"] = p["client_ref"]
+    return HttpCall("POST", job.url, {"Content-Type": "application/json"}, orjson.dumps(body))
+
+
+CALLBACKS = CallbackFormat(
+    render=render_callback, retry_seconds=CALLBACK_RETRY_SECONDS, render_inbound=render_inbound
+)
