@@ -407,6 +407,12 @@ def check_the_aftermath(
         charged = -sum(e["amount"] for e in entries if e["kind"] == "charge")
         refunded = sum(e["amount"] for e in entries if e["kind"] == "refund")
         assert charged == sum(m["cost"] for m in own)
+        unrefunded = {m["id"] for m in own if State(m["state"]) in REFUNDED_STATES} - {
+            e["message_id"] for e in entries if e["kind"] == "refund"
+        }
+        assert not unrefunded, [
+            (m["id"], m["state"], m["reason"], m["recipient"]) for m in own if m["id"] in unrefunded
+        ] + [tuple(e) for e in rows["events"] if e["message_id"] in unrefunded]
         assert refunded == sum(m["cost"] for m in own if State(m["state"]) in REFUNDED_STATES)
         assert refunded > 0
 
@@ -416,12 +422,16 @@ async def _fetch(dsn: str, schema: str) -> dict[str, Any]:
     try:
         return {
             "messages": await conn.fetch(
-                "SELECT id, account_id, batch_id, recipient, state, cost FROM messages"
+                "SELECT id, account_id, batch_id, recipient, state, reason, cost FROM messages"
             ),
             "ledger": await conn.fetch(
-                "SELECT account_id, amount, balance_after, kind FROM ledger ORDER BY id"
+                "SELECT account_id, message_id, amount, balance_after, kind FROM ledger ORDER BY id"
             ),
             "balances": dict(await conn.fetch("SELECT id, balance FROM accounts")),
+            "events": await conn.fetch(
+                "SELECT message_id, state, reason, carrier_status, recorded_at"
+                " FROM delivery_events ORDER BY id"
+            ),
         }
     finally:
         await conn.close()

@@ -371,30 +371,54 @@ async def test_a_receipt_that_overtakes_its_submit_sm_resp_is_not_lost() -> None
     acks: list[Pdu] = []
 
     class Session:
+        last_sequence = 7
+        answered = False
+
         def respond(self, request: Pdu, body: object = None) -> None:
             acks.append(request)
 
-    connector._on_deliver(Session(), early)  # type: ignore[arg-type]
-    # Held, and not acknowledged: until it is stored the SMSC must keep it.
+        def unanswered_since(self, sequence: int) -> bool:
+            return not self.answered and sequence <= self.last_sequence
+
+    session = Session()
+    connector._transmitter = session  # type: ignore[assignment]
+    connector._on_deliver(session, early)  # type: ignore[arg-type]
+    # Held (a submit_sm is unanswered), and not acknowledged: until it is
+    # stored the SMSC must keep it.
     assert harness.receipts == [] and acks == []
     assert connector._register(["ABC1"], True) == "ABC1"  # the submit_sm_resp arrives
     assert [(r.carrier_ref, r.state) for r in harness.receipts] == [("ABC1", State.DELIVERED)]
     assert acks == [early]  # stored (the harness commits at once), so acknowledged
     assert connector._carrier_ids == {}  # its receipt came: nothing left to wait for
 
+    # A receipt no answer ever claims is held only until the submit_sm sent
+    # before it are all answered, then handed on as spelled.
+    text = format_receipt_text(message_id="0000ABC2", stat="DELIVRD", submit_ms=0, done_ms=0)
+    stranger = Pdu(
+        CommandId.DELIVER_SM,
+        8,
+        body=ShortMessage(esm_class=ESM_DELIVERY_RECEIPT, short_message=text.encode()),
+    )
+    connector._on_deliver(session, stranger)  # type: ignore[arg-type]
+    assert len(harness.receipts) == 1 and acks == [early]
+    session.answered = True
+    connector._hand_on_stale_early()  # what each submit_sm_resp does while one is held
+    assert harness.receipts[-1].carrier_ref == "0000ABC2" and acks == [early, stranger]
+
 
 async def test_a_receipt_for_an_earlier_binds_message_is_handed_on_as_spelled() -> None:
     """After a restart or a failover, receipts arrive for messages this bind
-    never sent. Each is held no longer than a submit_sm_resp could take, even
-    with no other traffic, then goes on to the recorder as spelled (the store
-    finds the message by it), and is acknowledged only once that is stored."""
+    never sent. With no submit_sm unanswered, none can have overtaken its
+    response: it goes on to the recorder at once (not after the long response
+    timeout), as spelled (the store finds the message by it), and is
+    acknowledged only once that is stored."""
     first = await running(SimulatorConfig(port=0, receipt_delay_ms=300))
     [outcome] = await first.submit([outbound(1, "+254712345678", "Hello")])
     assert isinstance(outcome, Submitted)
     await first.connector.stop()  # gone before its receipt: the SMSC holds it
     simulator = first.simulator
     await simulator.wait_until(lambda: simulator.held == 1, 5, "the receipt held")
-    second = Harness(simulator, connector_for(simulator, response_timeout=0.2))
+    second = Harness(simulator, connector_for(simulator, response_timeout=30))
     second.hold_acks = True
     await second.connector.start(second.receipt, second.mo)
     try:

@@ -318,3 +318,19 @@ async def test_inbound_to_a_shortcode_belongs_to_the_one_account_that_registered
     assert [entry.body for entry in await store.inbox(owner, 0, 10)] == ["mine"]
     for account_id in sharing:  # a shortcode two accounts registered names neither
         assert await store.inbox(account_id, 0, 10) == []
+
+
+async def test_statements_sent_straight_to_the_driver_are_inside_the_transaction(
+    store: Store,
+) -> None:
+    """The hot path's statements bypass SQLAlchemy; a transaction that starts
+    with one must still be one transaction: nothing of it stands if it fails."""
+    account = await funded(store)
+    with pytest.raises(RuntimeError):
+        async with store._write() as conn:
+            changed = await store._sql.fetch(
+                conn, "UPDATE accounts SET balance = 0 WHERE id = ? RETURNING id", (account.id,)
+            )
+            assert [row[0] for row in changed] == [account.id]
+            raise RuntimeError("the transaction fails after the write")
+    assert await store.balance(account.id) == 100_000

@@ -95,10 +95,26 @@ class DriverSql:
         """The parameter a ``member_of`` condition takes."""
         return list(values) if self.postgres else orjson.dumps(list(values)).decode()
 
+    async def _driver(self, conn: AsyncConnection) -> Any:
+        """The driver's connection, inside the caller's transaction.
+
+        SQLAlchemy's asyncpg adapter sends BEGIN only before the first
+        statement it runs itself. A transaction whose first statements went
+        straight to asyncpg would run them outside any transaction, each
+        committed on its own (a crash between them would leave half a write),
+        so there the adapter is made to begin first. SQLite's BEGIN is sent
+        when the transaction opens (``store.engine``).
+        """
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        if self.postgres and conn.in_transaction() and not driver.is_in_transaction():
+            await conn.exec_driver_sql("SELECT 1")
+        return driver
+
     async def fetch(
         self, conn: AsyncConnection, sql: str, params: Sequence[Any] = ()
     ) -> list[Sequence[Any]]:
-        raw = await _driver(conn)
+        raw = await self._driver(conn)
         if self.postgres:
             return list(await raw.fetch(_numbered(sql), *params))
         return list(await raw.execute_fetchall(sql, tuple(params)))
@@ -108,7 +124,7 @@ class DriverSql:
     ) -> None:
         if not rows:
             return
-        raw = await _driver(conn)
+        raw = await self._driver(conn)
         if self.postgres:
             await raw.execute(
                 update.postgres, *(list(column) for column in zip(*rows, strict=True))
@@ -125,7 +141,7 @@ class DriverSql:
     ) -> None:
         if not rows:
             return
-        raw = await _driver(conn)
+        raw = await self._driver(conn)
         if self.postgres:
             await raw.copy_records_to_table(table, records=rows, columns=list(columns))
             return
@@ -134,8 +150,3 @@ class DriverSql:
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
             [tuple(row) for row in rows],
         )
-
-
-async def _driver(conn: AsyncConnection) -> Any:
-    raw = await conn.get_raw_connection()
-    return raw.driver_connection

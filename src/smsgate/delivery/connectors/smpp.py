@@ -168,6 +168,7 @@ class Session:
         self._writer: asyncio.StreamWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.closed = asyncio.Event()
+        self.last_sequence = 0
 
     async def open(self) -> None:
         reader, self._writer = await asyncio.wait_for(
@@ -191,11 +192,18 @@ class Session:
         if self._writer is None or self.closed.is_set():
             raise NotBound("session is closed")
         sequence = next(self._sequences) & 0x7FFFFFFF
+        self.last_sequence = sequence
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Pdu] = loop.create_future()
         self._waiting[sequence] = (loop.time() + self._settings.response_timeout, future)
         self._write(encode(Pdu(command, sequence, 0, body)))
         return future
+
+    def unanswered_since(self, sequence: int) -> bool:
+        """Whether a request sent no later than ``sequence`` still awaits its
+        response (requests are kept in the order they were sent)."""
+        oldest = next(iter(self._waiting), None)
+        return oldest is not None and oldest <= sequence
 
     async def request(self, command: CommandId, body: Bind | ShortMessage | None = None) -> Pdu:
         return await self.send(command, body)
@@ -403,8 +411,6 @@ class SmppConnector:
     async def submit(self, messages: Sequence[OutboundMessage], record: SubmissionSink) -> None:
         if not self._bound.is_set():
             raise NotBound(f"smpp {self.name} is not bound")
-        if self._early_order:
-            self._hand_on_stale_early()
         batch = _Batch(len(messages), record, self._unsettled.release)
         sar = self._settings.sar
         for message in messages:
@@ -437,6 +443,8 @@ class SmppConnector:
             self._part_answered(batch, parts, number, NotBound("cancelled"))
         else:
             self._part_answered(batch, parts, number, answer.exception() or answer.result())
+        if self._early_order:
+            self._hand_on_stale_early()  # this response may have been the last one owed
 
     def _part_answered(
         self, batch: _Batch, parts: _Parts, number: int, answer: Pdu | BaseException
@@ -536,9 +544,11 @@ class SmppConnector:
     def _take_receipt(self, receipt: Receipt, ack: Ack) -> None:
         """Pass a receipt on under the id its submission was recorded with.
 
-        One that overtook its submit_sm_resp is held, unacknowledged, until the
-        id is known; or, if it never comes (or too many are held), until the
-        recorder can match it as spelled.
+        One whose id is not known yet may have overtaken its submit_sm_resp:
+        it is held, unacknowledged, until the id is known, or until every
+        submit_sm sent before it came is answered (then it is for a message an
+        earlier bind sent, and the recorder matches it as spelled). It is not
+        held for long: an SMSC sends only so many deliver_sm unacknowledged.
         """
         assert self._receipts is not None
         keys = correlation_keys(receipt.carrier_ref)
@@ -548,18 +558,24 @@ class SmppConnector:
         elif len(self._early) > MAX_EARLY_RECEIPTS:
             self._receipts(receipt, ack)
         else:
-            early = _Early(receipt, ack, time.monotonic())
+            sent = self._transmitter
+            early = _Early(receipt, ack, time.monotonic(), sent, sent.last_sequence if sent else 0)
             for early_key in keys:
                 self._early[early_key] = early
             self._early_order.append(early)
+            self._hand_on_stale_early()
 
     def _hand_on_stale_early(self) -> None:
-        """An early receipt whose submit_sm_resp is overdue never had one here:
-        it is for a message an earlier bind (another worker, before a restart)
-        sent. It goes to the recorder as spelled, which matches it in the store."""
+        """An early receipt that no unanswered submit_sm can explain (or that
+        waited a response timeout) never had one here: it is for a message an
+        earlier bind (another worker, before a restart) sent. It goes to the
+        recorder as spelled, which matches it in the store."""
         stale_before = time.monotonic() - self._settings.response_timeout
-        while self._early_order and self._early_order[0].arrived < stale_before:
-            early = self._early_order.popleft()
+        while self._early_order:
+            early = self._early_order[0]
+            if early.arrived >= stale_before and early.may_be_overtaken():
+                return
+            self._early_order.popleft()
             keys = correlation_keys(early.receipt.carrier_ref)
             if self._early.get(keys[0]) is not early:
                 continue  # released when its id came
@@ -613,6 +629,12 @@ class _Early:
     receipt: Receipt
     ack: Ack
     arrived: float
+    transmitter: Session | None  # sending submit_sm when it came, and how far it had got
+    last_sequence: int
+
+    def may_be_overtaken(self) -> bool:
+        sent = self.transmitter
+        return sent is not None and sent.unanswered_since(self.last_sequence)
 
 
 class _Parts:
