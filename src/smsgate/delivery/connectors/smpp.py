@@ -45,7 +45,13 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from smsgate.core.encoding import Encoding
 from smsgate.core.states import Reason, State
-from smsgate.delivery.connectors.base import Ack, InboundSink, ReceiptSink, SubmissionSink
+from smsgate.delivery.connectors.base import (
+    Ack,
+    AckCounter,
+    InboundSink,
+    ReceiptSink,
+    SubmissionSink,
+)
 from smsgate.smpp.pdu import (
     ESM_DELIVERY_RECEIPT,
     Bind,
@@ -411,12 +417,12 @@ class SmppConnector:
     async def submit(self, messages: Sequence[OutboundMessage], record: SubmissionSink) -> None:
         if not self._bound.is_set():
             raise NotBound(f"smpp {self.name} is not bound")
-        batch = _Batch(len(messages), record, self._unsettled.release)
+        committed = AckCounter()
         sar = self._settings.sar
         for message in messages:
             bodies = submit_bodies(message, reference=next(self._references), sar=sar)
-            parts = _Parts(message, len(bodies))
             await self._unsettled.acquire()
+            parts = _Parts(message, len(bodies), functools.partial(self._settle, committed.owe()))
             for number, body in enumerate(bodies):
                 await self._window.acquire()
                 delay = self._pace_delay()
@@ -428,26 +434,31 @@ class SmppConnector:
                     answer = self._transmitter.send(CommandId.SUBMIT_SM, body)
                 except NotBound as exc:
                     self._window.release()
-                    self._part_answered(batch, parts, number, exc)
+                    self._part_answered(record, parts, number, exc)
                     continue
                 answer.add_done_callback(
-                    functools.partial(self._on_submit_sm_resp, batch, parts, number)
+                    functools.partial(self._on_submit_sm_resp, record, parts, number)
                 )
-        await batch.settled()
+        await committed.all_paid()
+
+    def _settle(self, paid: Ack) -> None:
+        """A message's outcome is committed: its unsettled slot is free again."""
+        self._unsettled.release()
+        paid()
 
     def _on_submit_sm_resp(
-        self, batch: _Batch, parts: _Parts, number: int, answer: asyncio.Future[Pdu]
+        self, record: SubmissionSink, parts: _Parts, number: int, answer: asyncio.Future[Pdu]
     ) -> None:
         self._window.release()
         if answer.cancelled():
-            self._part_answered(batch, parts, number, NotBound("cancelled"))
+            self._part_answered(record, parts, number, NotBound("cancelled"))
         else:
-            self._part_answered(batch, parts, number, answer.exception() or answer.result())
+            self._part_answered(record, parts, number, answer.exception() or answer.result())
         if self._early_order:
             self._hand_on_stale_early()  # this response may have been the last one owed
 
     def _part_answered(
-        self, batch: _Batch, parts: _Parts, number: int, answer: Pdu | BaseException
+        self, record: SubmissionSink, parts: _Parts, number: int, answer: Pdu | BaseException
     ) -> None:
         """Note one part's fate; the last answered part decides the message's."""
         message = parts.message
@@ -475,7 +486,7 @@ class SmppConnector:
             outcome = parts.outcome or Submitted(
                 message.id, self.name, self._register(parts.ids, message.want_report)
             )
-            batch.done(outcome)
+            record(outcome, parts.settle)
 
     def _pace_delay(self) -> float:
         """Seconds to hold for the configured rate and any slow-down the SMSC asked for."""
@@ -638,12 +649,14 @@ class _Early:
 
 
 class _Parts:
-    """The parts of one message on the wire, and what their responses said."""
+    """The parts of one message on the wire, what their responses said, and
+    what to call once the message's outcome is committed."""
 
-    __slots__ = ("ids", "message", "outcome", "unanswered")
+    __slots__ = ("ids", "message", "outcome", "settle", "unanswered")
 
-    def __init__(self, message: OutboundMessage, count: int) -> None:
+    def __init__(self, message: OutboundMessage, count: int, settle: Ack) -> None:
         self.message = message
+        self.settle = settle
         self.ids: list[str] = [""] * count
         self.unanswered = count
         self.outcome: SubmitOutcome | None = None
@@ -652,34 +665,6 @@ class _Parts:
         """A retry outranks a refusal: the part that could not be sent may yet go."""
         if self.outcome is None or isinstance(outcome, RetryLater):
             self.outcome = outcome
-
-
-class _Batch:
-    """One submit call: hands each outcome on as it is decided, frees the
-    message's unsettled slot when its commit is acknowledged, and is settled
-    once every message's is."""
-
-    __slots__ = ("_record", "_release", "_settled", "_unsettled")
-
-    def __init__(self, count: int, record: SubmissionSink, release: Callable[[], None]) -> None:
-        self._record = record
-        self._release = release
-        self._unsettled = count
-        self._settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if count == 0:
-            self._settled.set_result(None)
-
-    def done(self, outcome: SubmitOutcome) -> None:
-        self._record(outcome, self._settle)
-
-    def _settle(self) -> None:
-        self._release()
-        self._unsettled -= 1
-        if self._unsettled == 0:
-            self._settled.set_result(None)
-
-    async def settled(self) -> None:
-        await self._settled
 
 
 def _status_word(command_status: int) -> str:
