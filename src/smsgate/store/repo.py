@@ -475,9 +475,7 @@ class Store:
         ledger: list[tuple[Any, ...]] = []
         for (job, cost, after), batch_id in zip(taken, batch_ids, strict=True):
             ids = [next(message_ids) for _ in job.messages]
-            batches.append(
-                (batch_id, job.account_id, job.dialect, len(ids), cost, now, None, False)
-            )
+            batches.append(_batch_row(batch_id, job.account_id, job.dialect, len(ids), cost, now))
             rows = _message_rows(batch_id, job.account_id, job.messages, job.priority, now)
             messages.extend((mid, *row) for mid, row in zip(ids, rows, strict=True))
             if cost:
@@ -535,18 +533,7 @@ class Store:
             conn,
             "batches",
             _BATCH_COLUMNS,
-            [
-                (
-                    batch_id,
-                    account_id,
-                    dialect,
-                    len(messages),
-                    cost,
-                    now,
-                    terms.description,
-                    terms.test_mode,
-                )
-            ],
+            [_batch_row(batch_id, account_id, dialect, len(messages), cost, now, terms=terms)],
         )
         message_ids: list[int] = []
         if messages:
@@ -1400,6 +1387,20 @@ def _message_rows(
         )
         for m in messages
     ]
+
+
+def _batch_row(
+    batch_id: int,
+    account_id: int,
+    dialect: str,
+    count: int,
+    cost: int,
+    now: int,
+    *,
+    terms: BatchTerms = PLAIN_BATCH,
+) -> tuple[Any, ...]:
+    """A batch row in ``_BATCH_COLUMNS`` order."""
+    return (batch_id, account_id, dialect, count, cost, now, terms.description, terms.test_mode)
 
 
 def _charge_entry(
