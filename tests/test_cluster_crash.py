@@ -24,12 +24,12 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import asyncpg
 import pytest
@@ -263,21 +263,29 @@ async def provision(url: str) -> list[TestAccount]:
         await store.close()
 
 
-async def states(dsn: str, schema: str) -> Counter[str]:
-    conn = await asyncpg.connect(dsn, server_settings={"search_path": schema})
+@contextlib.asynccontextmanager
+async def connected(url: str) -> AsyncIterator[asyncpg.Connection]:
+    """asyncpg on the test's schema (the ``?search_path=`` of its URL)."""
+    dsn, _, query = url.partition("?")
+    conn = await asyncpg.connect(dsn, server_settings={"search_path": query.split("=", 1)[1]})
     try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def states(url: str) -> Counter[str]:
+    async with connected(url) as conn:
         rows = await conn.fetch("SELECT state, count(*) FROM messages GROUP BY state")
-        return Counter({row[0]: row[1] for row in rows})
-    finally:
-        await conn.close()
+    return Counter({row[0]: row[1] for row in rows})
 
 
-async def lease_holder(dsn: str, schema: str) -> str | None:
-    conn = await asyncpg.connect(dsn, server_settings={"search_path": schema})
-    try:
-        return await conn.fetchval("SELECT owner FROM connector_leases WHERE connector = 'smsc1'")
-    finally:
-        await conn.close()
+async def lease_holder(url: str) -> str | None:
+    async with connected(url) as conn:
+        owner: str | None = await conn.fetchval(
+            "SELECT owner FROM connector_leases WHERE connector = 'smsc1'"
+        )
+    return owner
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float) -> None:
@@ -293,17 +301,16 @@ def test_sigkilled_processes_lose_nothing_and_resend_at_most_a_window(
     seed = random.randrange(1 << 32)
     rng = random.Random(seed)
     print(f"seed {seed}")
-    dsn, schema = postgres_url.split("?")[0], urlsplit(postgres_url).query.split("=", 1)[1]
     accounts = asyncio.run(provision(postgres_url))
     config = SimulatorConfig(port=0, receipt_delay_ms=20)
     with SimulatorThread(config) as smsc:
         smpp_url = f"smpp://smsgate:secret@127.0.0.1:{smsc.port}?name=smsc1&window={WINDOW}"
         cluster = Cluster(postgres_url, smpp_url, tmp_path)
         try:
-            sends = run_the_storm(cluster, smsc, accounts, rng, dsn, schema)
+            sends = run_the_storm(cluster, smsc, accounts, rng, postgres_url)
         finally:
             cluster.stop()
-    check_the_aftermath(smsc, accounts, sends, dsn, schema)
+    check_the_aftermath(smsc, accounts, sends, postgres_url)
 
 
 def run_the_storm(
@@ -311,8 +318,7 @@ def run_the_storm(
     smsc: SmscSimulator,
     accounts: list[TestAccount],
     rng: random.Random,
-    dsn: str,
-    schema: str,
+    url: str,
 ) -> list[Send]:
     """Send everything while an API process and the binding worker are killed
     and restarted; wait until every message is final."""
@@ -341,7 +347,7 @@ def run_the_storm(
 
     def kill_the_binding_worker() -> None:
         wait_for(lambda: len(smsc.submitted) >= kill_worker_at, "the worker kill point", 180)
-        holder = asyncio.run(lease_holder(dsn, schema))
+        holder = asyncio.run(lease_holder(url))
         assert holder in ("worker-1", "worker-2")
         cluster.kill(holder)
         cluster.start_worker(holder)
@@ -356,7 +362,7 @@ def run_the_storm(
     accepted = 3 * PER_DIALECT
     wait_for(
         lambda: (
-            sum(n for s, n in asyncio.run(states(dsn, schema)).items() if State(s) in FINAL_STATES)
+            sum(n for s, n in asyncio.run(states(url)).items() if State(s) in FINAL_STATES)
             >= accepted
         ),
         "every message final",
@@ -368,9 +374,9 @@ def run_the_storm(
 
 
 def check_the_aftermath(
-    smsc: SmscSimulator, accounts: list[TestAccount], sends: list[Send], dsn: str, schema: str
+    smsc: SmscSimulator, accounts: list[TestAccount], sends: list[Send], url: str
 ) -> None:
-    rows = asyncio.run(_fetch(dsn, schema))
+    rows = asyncio.run(_fetch(url))
     messages, ledgers, balances = rows["messages"], rows["ledger"], rows["balances"]
 
     # Accepted once: one row per number, and the replies name exactly those rows.
@@ -417,9 +423,8 @@ def check_the_aftermath(
         assert refunded > 0
 
 
-async def _fetch(dsn: str, schema: str) -> dict[str, Any]:
-    conn = await asyncpg.connect(dsn, server_settings={"search_path": schema})
-    try:
+async def _fetch(url: str) -> dict[str, Any]:
+    async with connected(url) as conn:
         return {
             "messages": await conn.fetch(
                 "SELECT id, account_id, batch_id, recipient, state, reason, cost FROM messages"
@@ -433,5 +438,3 @@ async def _fetch(dsn: str, schema: str) -> dict[str, Any]:
                 " FROM delivery_events ORDER BY id"
             ),
         }
-    finally:
-        await conn.close()
