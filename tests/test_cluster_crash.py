@@ -41,6 +41,7 @@ from smsgate.smpp.simulator import SimulatorConfig, SmscSimulator
 from smsgate.store.repo import REFUNDED_STATES, Store
 from tests.smpp.test_gateway_over_smpp import SimulatorThread
 from tests.support.server import TestAccount, provision_account
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.postgres
 
@@ -288,13 +289,6 @@ async def lease_holder(url: str) -> str | None:
     return owner
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def test_sigkilled_processes_lose_nothing_and_resend_at_most_a_window(
     postgres_url: str, tmp_path: Path
 ) -> None:
@@ -340,13 +334,13 @@ def run_the_storm(
     kill_worker_at = rng.randrange(2_000, 3 * PER_DIALECT - 5_000)
 
     def kill_an_api() -> None:
-        wait_for(lambda: clients.answered >= kill_api_after, "answers before the API kill", 120)
+        wait_until(lambda: clients.answered >= kill_api_after, 120, "answers before the API kill")
         cluster.kill("api-a")
         cluster.start_api("api-a")  # as systemd would restart it
         cluster.wait_healthy("api-a")
 
     def kill_the_binding_worker() -> None:
-        wait_for(lambda: len(smsc.submitted) >= kill_worker_at, "the worker kill point", 180)
+        wait_until(lambda: len(smsc.submitted) >= kill_worker_at, 180, "the worker kill point")
         holder = asyncio.run(lease_holder(url))
         assert holder in ("worker-1", "worker-2")
         cluster.kill(holder)
@@ -360,13 +354,14 @@ def run_the_storm(
             killer.result()
     print(f"{len(sends)} requests, {clients.retried} retries after the API kill")
     accepted = 3 * PER_DIALECT
-    wait_for(
+    wait_until(
         lambda: (
             sum(n for s, n in asyncio.run(states(url)).items() if State(s) in FINAL_STATES)
             >= accepted
         ),
-        "every message final",
         240,
+        "every message final",
+        interval=0.1,  # each look is a query
     )
     for name in ("api-a", "api-b", "worker-1", "worker-2"):
         assert cluster.processes[name].poll() is None, f"{name} died: see {name}.log"

@@ -10,9 +10,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from smsgate.core.encoding import Encoding
@@ -21,6 +20,7 @@ from smsgate.core.states import FINAL_STATES, State
 from smsgate.smpp.simulator import SimulatorConfig
 from smsgate.store.repo import Store
 from tests.smpp.test_gateway_over_smpp import SimulatorThread
+from tests.support.waiting import wait_until
 
 COUNT = 80
 
@@ -64,14 +64,6 @@ async def snapshot(
         await store.close()
 
 
-def simulator_wait(condition: Callable[[], bool], timeout: float = 15) -> None:
-    """Wait for a condition on the simulator, whose thread updates what it reads."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting on the simulator"
-        time.sleep(0.02)
-
-
 @contextlib.contextmanager
 def worker(url: str, smpp_url: str, worker_id: str, tmp_path: Path) -> Iterator[None]:
     """``smsgate worker`` for the block; SIGTERM at its end must stop it cleanly."""
@@ -102,7 +94,7 @@ def test_sigterm_drains_the_window_unbinds_and_hands_over(
     with SimulatorThread(config) as simulator:
         smpp_url = f"smpp://smsgate:secret@127.0.0.1:{simulator.port}?name=smsc1&window=5"
         with worker(database_url, smpp_url, "first", tmp_path):
-            simulator_wait(lambda: len(simulator.submitted) >= 10)
+            wait_until(lambda: len(simulator.submitted) >= 10, 15, "the first submissions")
         sent_by_first = Counter(m.destination for m in simulator.submitted)
         states, leases = asyncio.run(snapshot(database_url, account_id))
         # Everything it put on the wire was answered and recorded before it left.
@@ -112,12 +104,13 @@ def test_sigterm_drains_the_window_unbinds_and_hands_over(
         assert done == len(sent_by_first) < COUNT
         assert states.get(State.QUEUED, 0) == COUNT - done
         assert leases == {"smsc1": ("first", 0)}  # released, not left to run out
-        simulator_wait(lambda: simulator.sessions == 0)  # unbound
+        wait_until(lambda: simulator.sessions == 0, 15, "the unbind")
 
         with worker(database_url, smpp_url, "second", tmp_path):
-            simulator_wait(
+            wait_until(
                 lambda: len({m.destination for m in simulator.submitted}) == COUNT,
-                timeout=30,
+                30,
+                "every message at the SMSC",
             )
     sent = Counter(m.destination for m in simulator.submitted)
     assert max(sent.values()) == 1  # a clean hand-over sends nothing twice

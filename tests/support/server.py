@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -25,6 +24,7 @@ from smsgate.credentials import (
 from smsgate.runtime import Runtime
 from smsgate.secret_box import SecretBox
 from smsgate.store.repo import Store
+from tests.support.waiting import wait_until
 
 T = TypeVar("T")
 
@@ -120,11 +120,7 @@ class GatewayServer:
     def wait_until(
         self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
     ) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            time.sleep(0.02)
+        wait_until(predicate, timeout, what)
 
 
 class TestAccount:
