@@ -1,0 +1,186 @@
+"""Final states: the one place a message ends, with its event, refund and callback.
+
+A refusal at submission and a carrier receipt both end here, so a refund
+and a delivery report are written in the same transaction as the state
+that owes them, whichever path got there.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from smsgate.core.states import Reason, State
+from smsgate.store import schema as t
+from smsgate.store.base import LEASE_ENDS, StoreBase, adjust_balance
+from smsgate.store.driver_sql import RowUpdate
+
+REFUNDED_STATES = frozenset({State.REJECTED, State.FAILED})
+# A connector's words for an outcome are cut to the column rather than let one
+# long description fail the transaction that records a whole group of outcomes.
+_CARRIER_STATUS_WIDTH: int = t.delivery_events.c.carrier_status.type.length  # type: ignore[attr-defined]
+
+
+class _Finished(NamedTuple):
+    """A message that just reached its final state and owes a refund or a callback."""
+
+    id: int
+    account_id: int
+    cost: int
+    batch_id: int
+    want_report: bool
+    recipient: str
+    network_id: int
+    client_ref: str | None
+    created_at: int
+    submitted_at: int | None
+    done_at: int | None
+    state: str
+    reason: str
+    dialect: str
+    dlr_callback_url: str | None
+    timezone: str
+
+
+_FINISHED = RowUpdate(
+    "messages",
+    (("state", "text", "{v}"), ("reason", "text", "{v}"), ("done_at", "bigint", "{v}")),
+    LEASE_ENDS,
+)
+
+
+# Only these rows are read back after a final state: refunds and callbacks need them.
+_OWING_SQL = (
+    f"SELECT {', '.join('m.' + name for name in _Finished._fields[:13])},"
+    " b.dialect, a.dlr_callback_url, a.timezone"
+    " FROM messages m JOIN batches b ON b.id = m.batch_id JOIN accounts a ON a.id = m.account_id"
+    " WHERE {ids} AND (m.state IN ("
+    + ", ".join(f"'{state.value}'" for state in sorted(REFUNDED_STATES))
+    + ") OR (m.want_report AND a.dlr_callback_url IS NOT NULL))"
+)
+
+
+class FinalStates(StoreBase):
+    """Writing final states with what they owe."""
+
+    async def _insert_events(
+        self,
+        conn: AsyncConnection,
+        events: Sequence[tuple[int, State, Reason, str | None]],
+        now: int,
+        occurred: dict[int, int] | None = None,
+    ) -> None:
+        await self._sql.insert_many(
+            conn,
+            "delivery_events",
+            ("message_id", "state", "reason", "carrier_status", "occurred_at", "recorded_at"),
+            [
+                (
+                    mid,
+                    state.value,
+                    reason.value,
+                    status if status is None else status[:_CARRIER_STATUS_WIDTH],
+                    (occurred or {}).get(mid, now),
+                    now,
+                )
+                for mid, state, reason, status in events
+            ],
+        )
+
+    async def _finish(
+        self,
+        conn: AsyncConnection,
+        finals: Sequence[tuple[int, State, Reason, str | None]],
+        now: int,
+        *,
+        occurred: dict[int, int] | None = None,
+    ) -> None:
+        """Write final states, their events, refunds and callbacks.
+
+        The caller has already locked the rows and checked they may move. Only
+        the rows that owe a refund or a callback are read back.
+        """
+        sql = self._sql
+        done = occurred or {}
+        await sql.update_many(
+            conn,
+            _FINISHED,
+            [
+                (state.value, reason.value, done.get(mid, now), mid)
+                for mid, state, reason, _ in finals
+            ],
+        )
+        await self._insert_events(conn, finals, now, occurred)
+        rows = [
+            _Finished(*row)
+            for row in await sql.fetch(
+                conn,
+                _OWING_SQL.format(ids=sql.member_of("m.id")),
+                (sql.members([mid for mid, *_ in finals]),),
+            )
+        ]
+        await self._refund(conn, [row for row in rows if State(row.state) in REFUNDED_STATES], now)
+        callbacks = [
+            {
+                "account_id": row.account_id,
+                "message_id": row.id,
+                "dialect": row.dialect,
+                "kind": "dlr",
+                "url": row.dlr_callback_url,
+                "payload": _dlr_payload(row),
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for row in rows
+            if row.want_report and row.dlr_callback_url
+        ]
+        if callbacks:
+            await conn.execute(insert(t.callback_outbox), callbacks)
+
+    async def _refund(self, conn: AsyncConnection, rows: Sequence[Any], now: int) -> None:
+        per_account: dict[int, list[Any]] = defaultdict(list)
+        for row in rows:
+            if row.cost:
+                per_account[row.account_id].append(row)
+        for account_id, refunds in per_account.items():
+            total = sum(row.cost for row in refunds)
+            balance = await adjust_balance(conn, account_id, total)
+            assert balance is not None
+            running = balance - total
+            entries = []
+            for row in refunds:
+                running += row.cost
+                entries.append(
+                    {
+                        "account_id": account_id,
+                        "amount": row.cost,
+                        "balance_after": running,
+                        "kind": "refund",
+                        "batch_id": row.batch_id,
+                        "message_id": row.id,
+                        "note": f"{row.state} {row.reason}".strip(),
+                        "created_at": now,
+                    }
+                )
+            await conn.execute(insert(t.ledger), entries)
+
+
+def _dlr_payload(row: Any) -> dict[str, Any]:
+    """The canonical facts a dialect renders its delivery callback from."""
+    return {
+        "message_id": row.id,
+        "batch_id": row.batch_id,
+        "recipient": row.recipient,
+        "network_id": row.network_id,
+        "client_ref": row.client_ref,
+        "state": row.state,
+        "reason": row.reason,
+        "created_at": row.created_at,
+        "submitted_at": row.submitted_at,
+        "done_at": row.done_at,
+        "timezone": row.timezone,
+    }
