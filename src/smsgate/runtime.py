@@ -13,12 +13,14 @@ import contextlib
 import gc
 import logging
 import signal
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import uvicorn
 from starlette.applications import Starlette
 
+from smsgate.aio import wait_for_event
 from smsgate.api.app import create_app
 from smsgate.api.dialects import advanta, eapi, telesign
 from smsgate.config import Settings
@@ -32,6 +34,8 @@ from smsgate.delivery.receipts import ReceiptRecorder
 from smsgate.delivery.routing import Route, Router
 from smsgate.gateway import Gateway
 from smsgate.notify.callbacks import CallbackFormat, Notifier
+from smsgate.observe import metrics
+from smsgate.observe.endpoints import observe_routes
 from smsgate.secret_box import SecretBox
 from smsgate.store.repo import Store
 
@@ -83,6 +87,7 @@ class Runtime:
             settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous
         )
         secrets = SecretBox.for_settings(settings)
+        metrics.account_label.limit = settings.metrics_max_accounts
         return cls(settings, store, secrets, await load_router(store, settings, secrets))
 
     async def close(self) -> None:
@@ -103,6 +108,7 @@ class Runtime:
             await connector.start(self.receipts, self.receipts.inbound)
             if isinstance(connector, SandboxConnector):
                 connector.resume(await self.store.awaiting_receipts(connector.name))
+        started_at = self.store.clock()
         ownership = ConnectorOwnership(
             self.store,
             [c for c in self.router.connectors if c.shared],
@@ -118,10 +124,12 @@ class Runtime:
             asyncio.create_task(self.notifier.run(stopping), name="notifier"),
         ]
         receipts = asyncio.create_task(self.receipts.run(stopping), name="receipts")
+        heartbeat = asyncio.create_task(self._heartbeat(stopping, started_at), name="heartbeat")
         try:
             yield
         finally:
             stopping.set()
+            await asyncio.gather(heartbeat, return_exceptions=True)
             self.receipts.wake()
             await asyncio.gather(*tasks, return_exceptions=True)
             for connector in self.router.connectors:
@@ -131,6 +139,19 @@ class Runtime:
             await ownership.release()
             await self.receipts.flush()
             await asyncio.gather(receipts, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await self.store.forget_worker(self.settings.worker_id)
+
+    async def _heartbeat(self, stopping: asyncio.Event, started_at: int) -> None:
+        """Report this worker in every ``heartbeat_seconds`` (what /readyz reads)."""
+        # The first report waits a moment, so it can already say the dispatcher claims.
+        pause = min(1.0, self.settings.heartbeat_seconds)
+        while not await wait_for_event(stopping, pause):
+            try:
+                await self.store.heartbeat(self.settings.worker_id, "worker", started_at)
+            except Exception as exc:
+                log.warning("worker heartbeat not stored: %s", exc)
+            pause = self.settings.heartbeat_seconds
 
     def app(self, *, with_workers: bool) -> Starlette:
         @contextlib.asynccontextmanager
@@ -143,6 +164,10 @@ class Runtime:
                 yield
 
         return create_app(self.gateway, self.secrets, lifespan)  # type: ignore[return-value]
+
+    def observe_app(self) -> Starlette:
+        """A worker's own small HTTP server: /healthz, /readyz and /metrics."""
+        return Starlette(routes=observe_routes(self.store, self.settings))
 
 
 async def load_router(store: Store, settings: Settings, secrets: SecretBox) -> Router:
@@ -182,32 +207,59 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
-async def serve(settings: Settings, *, with_workers: bool = True) -> None:
+def listening_socket(host: str, port: int) -> socket.socket:
+    """Bind the HTTP port before anything else starts, so a taken port is
+    reported at once and no worker or bind starts in a process that cannot serve.
+
+    Raises ``OSError`` (the port is taken, the address is not ours).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def _server(app: Starlette) -> uvicorn.Server:
+    # log_config=None: our logging set-up (observe.logs) stays in charge.
+    return uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+
+
+async def serve(settings: Settings, sock: socket.socket, *, with_workers: bool = True) -> None:
+    """Serve the API on the already bound ``sock`` (see ``listening_socket``)."""
     runtime = await Runtime.open(settings)
     try:
-        config = uvicorn.Config(
-            runtime.app(with_workers=with_workers),
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-        )
-        await uvicorn.Server(config).serve()
+        await _server(runtime.app(with_workers=with_workers)).serve(sockets=[sock])
     finally:
         await runtime.close()
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: Settings, metrics_sock: socket.socket | None = None) -> None:
+    """The workers, until SIGTERM or SIGINT; with ``metrics_sock``, also their
+    /healthz, /readyz and /metrics on it."""
     runtime = await Runtime.open(settings)
     settle_garbage_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    listener = None
     try:
         async with runtime.workers():
+            if metrics_sock is not None:
+                server = _server(runtime.observe_app())
+                server.config.lifespan = "off"
+                listener = asyncio.create_task(server.serve(sockets=[metrics_sock]))
             log.info("worker %s running", settings.worker_id)
             await stop.wait()
+            if listener is not None:
+                server.should_exit = True
+                await listener
     finally:
         await runtime.close()

@@ -95,13 +95,15 @@ class Notifier:
                 params=call.params,
             )
             ok = fmt.accepts(response)
-            error = None if ok else f"HTTP {response.status_code}"
+            error = None if ok else f"HTTP {response.status_code} {response.text[:200]!r}"
         except httpx.HTTPError as exc:
             ok, error = False, f"{type(exc).__name__}: {exc}"
         if ok:
             self.delivered += 1
             await self._store.callback_finished(job.id, delivered=True)
             return
+        if job.attempts == 1:
+            log.warning("callback %d to %s failed: %s; retrying", job.id, job.url, error)
         delays = fmt.retry_seconds
         if job.attempts <= len(delays):
             delay_ms = int(delays[job.attempts - 1] * self._time_scale * 1000)

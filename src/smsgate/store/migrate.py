@@ -7,6 +7,7 @@ together do not race each other through the same revision.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -42,3 +43,14 @@ async def current_revision(engines: Engines) -> str | None:
         return await conn.run_sync(
             lambda sync: MigrationContext.configure(sync).get_current_revision()
         )
+
+
+@functools.cache
+def head_revision() -> str | None:
+    """The newest revision this code ships: the schema is current when the
+    database is at it."""
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config).get_current_head()

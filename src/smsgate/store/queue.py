@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
@@ -9,8 +10,9 @@ from typing import Any
 from sqlalchemy import select
 
 from smsgate.core.states import Reason, State
+from smsgate.observe import events
 from smsgate.store import schema as t
-from smsgate.store.base import LEASE_ENDS
+from smsgate.store.base import LEASE_ENDS, after_commit
 from smsgate.store.driver_sql import RowUpdate
 from smsgate.store.finals import FinalStates
 from smsgate.store.records import OutboundMessage, Refused, RetryLater, SubmitOutcome, Submitted
@@ -44,6 +46,11 @@ def _outbound(row: Sequence[Any]) -> OutboundMessage:
     return record
 
 
+def _count_submitted(submitted: Sequence[Submitted]) -> None:
+    for connector, count in Counter(o.connector for o in submitted).items():
+        events.submitted(connector, count)
+
+
 class QueueStore(FinalStates):
     """Claiming due messages and recording submission outcomes."""
 
@@ -65,6 +72,7 @@ class QueueStore(FinalStates):
         )
         async with self._write() as conn:
             rows = await sql.fetch(conn, claim, (owner, now + lease_ms, now, now, limit))
+        self.last_claim_ms = now  # the worker heartbeat reports it: this worker claims
         return [_outbound(row) for row in rows]
 
     async def record_submissions(self, owner: str, outcomes: Sequence[SubmitOutcome]) -> None:
@@ -95,6 +103,8 @@ class QueueStore(FinalStates):
             await self._insert_events(
                 conn, [(o.message_id, State.SUBMITTED, Reason.NONE, None) for o in submitted], now
             )
+            if submitted:
+                after_commit(conn, lambda: _count_submitted(submitted))
             await sql.update_many(
                 conn,
                 _RETRY,

@@ -52,6 +52,7 @@ from smsgate.delivery.connectors.base import (
     ReceiptSink,
     SubmissionSink,
 )
+from smsgate.observe.events import smpp_status_name
 from smsgate.smpp.pdu import (
     ESM_DELIVERY_RECEIPT,
     Bind,
@@ -189,7 +190,9 @@ class Session:
         response = await self.request(_BIND_COMMANDS[self._mode], bind)
         if response.command_status != Status.ROK:
             await self.close()
-            raise ConnectionRefusedError(f"bind refused with status 0x{response.command_status:X}")
+            raise ConnectionRefusedError(
+                f"bind refused: {smpp_status_name(response.command_status)}"
+            )
 
     def send(
         self, command: CommandId, body: Bind | ShortMessage | None = None
@@ -367,7 +370,14 @@ class SmppConnector:
                 delay = self._settings.reconnect_min_seconds
                 await self._keep_alive()
             except (OSError, TimeoutError, ConnectionError) as exc:
-                log.warning("smpp %s: %s; reconnecting in %.1fs", self.name, exc, delay)
+                first = delay == self._settings.reconnect_min_seconds
+                log.log(
+                    logging.WARNING if first else logging.DEBUG,
+                    "smpp %s: %s; reconnecting in %.1fs",
+                    self.name,
+                    exc,
+                    delay,
+                )
             self._bound.clear()
             for session in self._sessions:
                 await session.close()
