@@ -14,7 +14,7 @@ import gc
 import logging
 import signal
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 import uvicorn
@@ -226,13 +226,37 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, with SIGINT and SIGTERM asking it to stop and nothing more.
+
+    uvicorn re-raises a caught signal once it has stopped serving, which
+    interrupted closing the database mid-way (a traceback on every Ctrl-C).
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        handled = (signal.SIGINT, signal.SIGTERM)
+        for sig in handled:
+            loop.add_signal_handler(sig, self._stop)
+        try:
+            yield
+        finally:
+            for sig in handled:
+                loop.remove_signal_handler(sig)
+
+    def _stop(self) -> None:
+        self.should_exit = True
+
+
 def _server(app: Starlette) -> uvicorn.Server:
     # log_config=None: our logging set-up (observe.logs) stays in charge.
-    return uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+    return _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
 
 
 async def serve(settings: Settings, sock: socket.socket, *, with_workers: bool = True) -> None:
-    """Serve the API on the already bound ``sock`` (see ``listening_socket``)."""
+    """Serve the API on the already bound ``sock`` (see ``listening_socket``)
+    until SIGINT or SIGTERM."""
     runtime = await Runtime.open(settings)
     try:
         await _server(runtime.app(with_workers=with_workers)).serve(sockets=[sock])
@@ -253,8 +277,12 @@ async def run_worker(settings: Settings, metrics_sock: socket.socket | None = No
     try:
         async with runtime.workers():
             if metrics_sock is not None:
-                server = _server(runtime.observe_app())
-                server.config.lifespan = "off"
+                server = uvicorn.Server(
+                    uvicorn.Config(
+                        runtime.observe_app(), log_config=None, access_log=False, lifespan="off"
+                    )
+                )
+                server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
                 listener = asyncio.create_task(server.serve(sockets=[metrics_sock]))
             log.info("worker %s running", settings.worker_id)
             await stop.wait()

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
-
-from smsgate.observe.endpoints import readiness
 from tests.conftest import fast_settings
 from tests.support.receiver import CallbackReceiver
 from tests.support.server import GatewayServer
+
+from smsgate.observe.endpoints import readiness
 
 
 def scrape(base: str, **headers: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
