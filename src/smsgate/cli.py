@@ -18,7 +18,7 @@ import sys
 import traceback
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -106,10 +106,40 @@ def root(
         os.environ["SMSGATE_DATA_DIR"] = str(data_dir)
 
 
+# Placeholders in --help by what an option holds, instead of its Python type.
+_METAVARS = {
+    "url": "URL", "callback_url": "URL", "mo_url": "URL", "smpp_url": "URL",
+    "sender": "SENDER", "region": "CC", "timezone": "ZONE", "country": "CODE",
+    "option": "KEY=VALUE", "param": "KEY=VALUE", "unset": "KEY", "rotate": "KIND",
+    "credit": "CREDITS", "amount": "CREDITS", "note": "TEXT", "host": "HOST", "port": "PORT",
+    "state": "STATE", "since": "TIME", "until": "TIME", "number": "NUMBER", "account": "NAME",
+    "name": "NAME", "connector": "NAME", "username": "USER", "password": "PASS",
+    "partner_id": "ID", "eapi_username": "USER", "prefix": "DIGITS", "rules": "RULES",
+    "system_id": "ID", "encoding": "CODEC", "data_dir": "DIR", "file": "FILE",
+}  # fmt: skip
+
+
+def _readable_help(command: Any) -> None:
+    """Name each option's placeholder after what it holds (URL, N, KEY=VALUE)."""
+    for param in getattr(command, "params", []):
+        if getattr(param, "is_flag", False):
+            continue
+        if param.name in _METAVARS:
+            param.metavar = _METAVARS[param.name]
+        elif param.type_descriptor.annotation in (int, float):
+            param.metavar = "N"
+        else:
+            param.metavar = "TEXT"
+    for sub in getattr(command, "commands", {}).values():
+        _readable_help(sub)
+
+
 def main() -> None:
     """The ``smsgate`` command, with every failure turned into one line."""
+    command = typer.main.get_command(app)
+    _readable_help(command)
     try:
-        app()  # usage errors, --help and exits are click's own, as usual
+        command.main(prog_name="smsgate")  # usage errors, --help and exits are click's own
     except CliError as exc:
         typer.echo(f"smsgate: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -126,10 +156,8 @@ def main() -> None:
         sys.exit(1)
 
 
-_HOST = typer.Option(help="Address to bind.", envvar="SMSGATE_HOST", show_default="127.0.0.1")
-_PORT = typer.Option(
-    min=1, max=65535, help="Port to bind.", envvar="SMSGATE_PORT", show_default="8080"
-)
+_HOST = typer.Option(help="Address to bind.", envvar="SMSGATE_HOST")
+_PORT = typer.Option(min=1, max=65535, help="Port to bind.", envvar="SMSGATE_PORT")
 
 
 def _start(current: Settings, *, with_workers: bool) -> tuple[socket.socket, IO[str] | None]:
@@ -160,8 +188,8 @@ def _banner(current: Settings, what: str) -> str:
 
 @app.command("serve")
 def serve_command(
-    host: Annotated[str | None, _HOST] = None,
-    port: Annotated[int | None, _PORT] = None,
+    host: Annotated[str, _HOST] = Settings.host,
+    port: Annotated[int, _PORT] = Settings.port,
     workers: Annotated[
         bool,
         typer.Option(help="Also run the delivery workers (dispatch, receipts, callbacks) here."),
@@ -227,7 +255,7 @@ def migrate_command() -> None:
 
 @app.command("demo")
 def demo_command(
-    port: Annotated[int | None, _PORT] = None,
+    port: Annotated[int, _PORT] = Settings.port,
     new_credentials: Annotated[
         bool, typer.Option(help="Issue new demo credentials instead of keeping the last ones.")
     ] = False,

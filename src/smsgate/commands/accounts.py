@@ -346,12 +346,17 @@ def accounts_update(
         list[str] | None, typer.Option(help="Replace registered sender ids (repeatable).")
     ] = None,
     any_sender: Annotated[
-        bool, typer.Option(help="Remove the registered sender ids: any valid one may be used.")
+        bool,
+        typer.Option(
+            "--any-sender", help="Remove the registered sender ids: any valid one may be used."
+        ),
     ] = False,
     country: Annotated[
         list[str] | None, typer.Option(help="Replace enabled country codes (repeatable).")
     ] = None,
-    any_country: Annotated[bool, typer.Option(help="Enable every country.")] = False,
+    any_country: Annotated[
+        bool, typer.Option("--any-country", help="Enable every country.")
+    ] = False,
     region: Annotated[str | None, typer.Option(help="Region of national numbers.")] = None,
     timezone: Annotated[str | None, typer.Option(help="Time zone of local send times.")] = None,
     option: Annotated[list[str] | None, _OPTION_FLAG] = None,
