@@ -125,25 +125,35 @@ def test_a_second_process_on_one_data_directory_refuses(env: dict[str, str]) -> 
 def test_database_set_up_errors_are_one_line(env: dict[str, str], postgres_url: str) -> None:
     missing = postgres_url.rsplit("=", 1)[0] + "=no_such_schema"
     refused = f"postgresql://postgres@127.0.0.1:{free_port()}/test"
-    for url, says in ((missing, "schema in search_path does not exist"), (refused, "cannot reach")):
-        result = smsgate("accounts", "list", env={**env, "SMSGATE_DATABASE_URL": url})
-        assert result.returncode == 1
-        [line] = result.stderr.strip().splitlines()
+    runs = {
+        says: subprocess.Popen(
+            [sys.executable, "-m", "smsgate", "accounts", "list"],
+            env={**env, "SMSGATE_DATABASE_URL": url}, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+        )
+        for url, says in ((missing, "schema in search_path does not exist"), (refused, "cannot reach"))
+    }  # fmt: skip
+    for says, process in runs.items():
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 1
+        [line] = err.strip().splitlines()
         assert says in line and "SMSGATE_DATABASE_URL" in line
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_the_simulator_stops_on_signals_even_as_a_background_job(
-    env: dict[str, str], sig: signal.Signals
-) -> None:
+def test_the_simulator_stops_on_signals_even_as_a_background_job(env: dict[str, str]) -> None:
     # A shell starts a background job (smsc-sim … &) with SIGINT ignored.
-    process = subprocess.Popen(
-        [sys.executable, "-m", "smsgate", "smsc-sim", "--port", str(free_port())],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-    )  # fmt: skip
-    assert process.stdout is not None and "listening" in process.stdout.readline()
-    process.send_signal(sig)
-    out, err = process.communicate(timeout=30)
-    assert process.returncode == 0, err
-    assert "stopped" in out and "Traceback" not in err
+    processes = {
+        sig: subprocess.Popen(
+            [sys.executable, "-m", "smsgate", "smsc-sim", "--port", str(free_port())],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }  # fmt: skip
+    for sig, process in processes.items():
+        assert process.stdout is not None and "listening" in process.stdout.readline()
+        process.send_signal(sig)
+    for process in processes.values():
+        out, err = process.communicate(timeout=30)
+        assert process.returncode == 0, err
+        assert "stopped" in out and "Traceback" not in err
