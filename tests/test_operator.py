@@ -131,7 +131,10 @@ def test_database_set_up_errors_are_one_line(env: dict[str, str], postgres_url: 
             env={**env, "SMSGATE_DATABASE_URL": url}, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True,
         )
-        for url, says in ((missing, "schema in search_path does not exist"), (refused, "cannot reach"))
+        for url, says in (
+            (missing, "schema in search_path does not exist"),
+            (refused, "cannot reach"),
+        )
     }  # fmt: skip
     for says, process in runs.items():
         _, err = process.communicate(timeout=60)
