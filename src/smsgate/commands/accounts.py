@@ -87,7 +87,7 @@ OPTIONS: tuple[AccountOption, ...] = (
         "daily_quota",
         "daily quota",
         _positive_int,
-        "messages per day from local midnight (EAPI 27, partnerID/apikey 1004, Telesign 429 beyond)",
+        "messages per day from local midnight (EAPI 27, partnerID/apikey 1005, Telesign 429 beyond)",
     ),
     AccountOption(
         "repliable",
