@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from smsgate.store.repo import Store
+from tests.support.waiting import wait_until
 
 
 def free_port() -> int:
@@ -32,7 +33,7 @@ def wait_until_serving(base: str, deadline: float) -> None:
         try:
             requests.get(base + "/healthz", timeout=1)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or bound but still starting
             assert time.monotonic() < deadline, f"{base} did not come up"
             time.sleep(0.05)
 
@@ -309,3 +310,90 @@ def test_connectors_and_routes_commands(env: dict[str, str]) -> None:
     assert smsgate("connectors", "remove", "smsc1", env=env).returncode == 0
     assert "25471" not in smsgate("routes", "list", env=env).stdout  # its routes went too
     assert smsgate("routes", "remove", "1", env=env).returncode == 1
+
+
+def test_messages_and_callbacks_commands(env: dict[str, str]) -> None:
+    """A message's whole history, its failed callback attempts and the receiver's answer."""
+    created = smsgate("accounts", "create", "hist", "--credit", "5", env=env).stdout
+    creds = {
+        "partnerID": re.search(r"partnerID: (\d+)", created).group(1),  # type: ignore[union-attr]
+        "apikey": re.search(r"apikey: (\w+)", created).group(1),  # type: ignore[union-attr]
+    }
+    dead = f"http://127.0.0.1:{free_port()}/dlr"
+    assert smsgate("accounts", "update", "hist", "--callback-url", dead, env=env).returncode == 0
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "smsgate", "serve", "--port", str(port)],
+        env={**env, "SMSGATE_CALLBACK_TIME_SCALE": "0.001"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_serving(base, time.monotonic() + 60)
+        reply = requests.post(
+            f"{base}/api/services/sendsms",
+            json={
+                **creds,
+                "message": "secret text",
+                "shortcode": "SMSGATE",
+                "mobile": "0712345678",
+            },
+        ).json()
+        message_id = reply["responses"][0]["messageid"]
+
+        def attempts() -> int:
+            shown = smsgate("messages", "show", str(message_id), env=env).stdout
+            return shown.count("dlr callback attempt")
+
+        wait_until(lambda: attempts() >= 2, 60, "two callback attempts")
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(30)
+    shown = smsgate("messages", "show", str(message_id), env=env).stdout
+    assert f"message {message_id} of batch" in shown and "account hist" in shown
+    assert "accepted (due" in shown and "claimed 1 time(s)" in shown
+    assert "submitted to sandbox, carrier id " in shown and "delivered" in shown
+    assert f"dlr callback attempt 1 to {dead}: retry (ConnectError" in shown
+    assert "secret text" not in shown and "(11 characters)" in shown
+    listed = smsgate("messages", "list", "--account", "hist", "--state", "delivered", env=env)
+    assert "254712345678" in listed.stdout and "1 message(s)" in listed.stdout
+    assert "0 message(s)" in smsgate("messages", "list", "--until", "1d", env=env).stdout
+    callbacks = smsgate("callbacks", "list", "--account", "hist", env=env).stdout
+    assert dead in callbacks and "ConnectError" in callbacks and "pending" in callbacks
+    bad = smsgate("messages", "list", "--state", "lost", env=env)
+    assert bad.returncode == 2 and "expected one of" in bad.stderr
+
+
+def test_demo_keeps_its_credentials_and_resets_its_balance(env: dict[str, str]) -> None:
+    port = free_port()
+    first = start_demo(env, port)
+    try:
+        printed = banner_credentials(read_banner(first, time.monotonic() + 60))
+        base = f"http://127.0.0.1:{port}"
+        wait_until_serving(base, time.monotonic() + 30)
+        creds = {"partnerID": printed["partnerID"], "apikey": printed["apikey"]}
+        requests.post(
+            f"{base}/api/services/sendsms",
+            json={**creds, "message": "x", "shortcode": "SMSGATE", "mobile": "0712345678"},
+        )
+        busy = smsgate("demo", "--port", str(port), env=env)  # port taken: nothing replaced
+        assert busy.returncode == 1 and len(busy.stderr.strip().splitlines()) == 1
+    finally:
+        stop(first)
+    again = start_demo(env, port)
+    try:
+        reprinted = banner_credentials(read_banner(again, time.monotonic() + 60))
+    finally:
+        stop(again)
+    assert reprinted == {**printed, "balance": "1000.00"}
+    fresh = start_demo(env, port, "--new-credentials")
+    try:
+        renewed = banner_credentials(read_banner(fresh, time.monotonic() + 60))
+        wait_until_serving(f"http://127.0.0.1:{port}", time.monotonic() + 30)
+        old = requests.post(f"http://127.0.0.1:{port}/api/services/getbalance", json=creds)
+        assert old.json()["response-code"] == 1006  # the old key no longer works
+    finally:
+        stop(fresh)
+    assert renewed["apikey"] != printed["apikey"]
+    assert renewed["eapi_password"] != printed["eapi_password"]

@@ -20,7 +20,7 @@ runner = CliRunner()
 values = st.one_of(
     st.text(max_size=20),
     st.from_regex(r"-?[0-9]{1,6}(\.[0-9]{1,3})?", fullmatch=True),
-    st.sampled_from(["", "-", "--", "ZZ", "KE", "0", "-5", "7", "not-a-url", "http://x.example/a",
+    st.sampled_from(["", "known", "-", "--", "ZZ", "KE", "0", "-5", "7", "not-a-url", "http://x.example/a",
                      "smpp://a:b@h:1?window=abc", "smpp://a:b@127.0.0.1:2775?tps=-1",
                      "daily_quota=abc", "repliable=maybe", "Africa", "Mars/Base", "2h",
                      "2026-13-45"]),

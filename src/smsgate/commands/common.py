@@ -92,6 +92,7 @@ async def open_store(current: Settings) -> Store:
 def with_store(work: Callable[[Store], Awaitable[T]]) -> T:
     """Open the configured database, run ``work`` on it, close it."""
     current = settings()
+    set_up_logging(current)
 
     async def run() -> T:
         store = await open_store(current)

@@ -3,6 +3,7 @@ to a message, and to the reports about it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -61,7 +62,7 @@ def messages_list(
         found = where
         if account is not None:
             owner = await require(store, account)
-            found = MessageFilter(**{**where.__dict__, "account_id": owner.id})
+            found = replace(where, account_id=owner.id)
         return [
             (
                 str(m.id),

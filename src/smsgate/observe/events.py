@@ -15,7 +15,6 @@ from collections import Counter as Tally
 from collections.abc import Iterable
 
 from smsgate.observe import metrics
-from smsgate.observe.logs import mask_number
 
 log = logging.getLogger("smsgate.events")
 
@@ -102,6 +101,3 @@ def smpp_status_name(status: int) -> str:
     except ValueError:
         return f"0x{status:08X}"
 
-
-def inbound(sender: str, recipient: str) -> None:
-    log.debug("inbound message from %s to %s", mask_number(sender), recipient)
