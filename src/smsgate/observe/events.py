@@ -90,14 +90,3 @@ def refunded(account: str, units: int) -> None:
 def callback_attempted(dialect: str, kind: str, outcome: str) -> None:
     """``outcome``: delivered, retry or failed (given up)."""
     metrics.CALLBACKS.labels(dialect, kind, outcome).inc()
-
-
-def smpp_status_name(status: int) -> str:
-    """``ESME_RINVPASWD`` for 0x0E: the name an SMSC's documentation uses."""
-    from smsgate.smpp.pdu import Status
-
-    try:
-        return "ESME_" + Status(status).name
-    except ValueError:
-        return f"0x{status:08X}"
-

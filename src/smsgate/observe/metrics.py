@@ -10,10 +10,10 @@ database:
   transaction that did the work has committed, so no rolled-back work is ever
   counted.
 - **Gauges of shared state are read from the database at scrape time**
-  (queue depth, oldest due message, callback backlog, connections, worker
-  heartbeats, balances), with queries over partial indexes or small tables.
-  Every process reports the same cluster-wide value: take ``max()`` over
-  them, never ``sum()``.
+  (queue depth, oldest due message, callback backlog, connection leases and
+  the health their holders record, worker heartbeats, balances), with
+  queries over partial indexes or small tables. Every process reports the
+  same cluster-wide value: take ``max()`` over them, never ``sum()``.
 
 Label sets are bounded: dialects, codes, states and reasons are fixed
 tables; connector names and account names are what the operator created,
@@ -36,6 +36,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from smsgate.store.records import ConnectionHealth
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
@@ -146,6 +148,8 @@ class ClusterSnapshot:
     # worker -> (role, seen_at, last claim or None)
     workers: dict[str, tuple[str, int, int | None]] = field(default_factory=dict)
     balances: dict[str, int] = field(default_factory=dict)  # account name -> hundredths
+    # connector -> what the worker holding it last reported (store.connection_health)
+    health: dict[str, ConnectionHealth] = field(default_factory=dict)
 
 
 class _SnapshotCollector(Collector):
@@ -195,6 +199,7 @@ class _SnapshotCollector(Collector):
             held = holder is not None and until > s.now_ms
             bound.add_metric([connector, holder if held and holder else ""], 1 if held else 0)
         yield bound
+        yield from _health_families(s)
         seen = GaugeMetricFamily(
             "smsgate_worker_heartbeat_age_seconds",
             "Seconds since each worker last reported in.",
@@ -217,6 +222,44 @@ class _SnapshotCollector(Collector):
         for name, units in sorted(s.balances.items()):
             balance.add_metric([name], units / 100)
         yield balance
+
+
+CONNECTION_STATES = ("bound", "binding", "failing", "stopped")
+
+
+def _health_families(s: ClusterSnapshot) -> Iterator[Metric]:
+    """Each connection's state as its lease holder last reported it."""
+    state = GaugeMetricFamily(
+        "smsgate_connection_state",
+        "1 for the state each connection is in (bound, binding, failing, stopped).",
+        labels=["connector", "state"],
+    )
+    since = GaugeMetricFamily(
+        "smsgate_connection_state_age_seconds",
+        "How long each connection has been in its state.",
+        labels=["connector"],
+    )
+    window = GaugeMetricFamily(
+        "smsgate_connection_window", "Each connection's send window.", labels=["connector"]
+    )
+    in_flight = GaugeMetricFamily(
+        "smsgate_connection_in_flight",
+        "Messages sent on each connection and not yet answered.",
+        labels=["connector"],
+    )
+    paced = GaugeMetricFamily(
+        "smsgate_connection_paced_rate",
+        "Send rate learned from the carrier's throttling, per second (0: not paced).",
+        labels=["connector"],
+    )
+    for name, health in sorted(s.health.items()):
+        for each in CONNECTION_STATES:
+            state.add_metric([name, each], 1 if health.state == each else 0)
+        since.add_metric([name], _age(s.now_ms, health.since))
+        window.add_metric([name], health.window)
+        in_flight.add_metric([name], health.in_flight)
+        paced.add_metric([name], health.paced_rate)
+    yield from (state, since, window, in_flight, paced)
 
 
 def _age(now_ms: int, then_ms: int | None) -> float:

@@ -85,7 +85,7 @@ class FinalStates(StoreBase):
                     mid,
                     state.value,
                     reason.value,
-                    status if status is None else status[:_CARRIER_STATUS_WIDTH],
+                    status if status is None else storable_status(status),
                     (occurred or {}).get(mid, now),
                     now,
                 )
@@ -179,6 +179,12 @@ def _count_finished(rows: Sequence[_Finished]) -> None:
         events.finished(row.connector, row.state, row.reason, submit_to_final_ms=took)
         if State(row.state) in REFUNDED_STATES and row.cost:
             events.refunded(row.account_name, row.cost)
+
+
+def storable_status(status: str) -> str:
+    """A carrier's status word as its column holds it: cut to the width and
+    without NUL, so one odd status cannot fail a whole group's transaction."""
+    return status.replace("\x00", "")[:_CARRIER_STATUS_WIDTH]
 
 
 def _dlr_payload(row: Any) -> dict[str, Any]:

@@ -46,11 +46,12 @@ async def current_revision(engines: Engines) -> str | None:
 
 
 @functools.cache
-def head_revision() -> str | None:
-    """The newest revision this code ships: the schema is current when the
-    database is at it."""
+def head_revision() -> str:
+    """The newest revision this code knows: what a current database is at."""
     from alembic.script import ScriptDirectory
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return ScriptDirectory.from_config(config).get_current_head()
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head

@@ -12,10 +12,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from smsgate.observe.metrics import ClusterSnapshot
 from smsgate.store import schema as t
-from smsgate.store.base import StoreBase
+from smsgate.store.connections import ConnectionStore
 
 
-class ObservingStore(StoreBase):
+class ObservingStore(ConnectionStore):
     """The cluster snapshot and worker heartbeats."""
 
     async def cluster_snapshot(self, *, account_limit: int = 200) -> ClusterSnapshot:
@@ -69,6 +69,7 @@ class ObservingStore(StoreBase):
                     .limit(account_limit)
                 )
             ).all()
+        health = await self.connection_health()
         connections: dict[str, tuple[str | None, int]] = {name: (None, 0) for name in configured}
         connections.update({row.connector: (row.owner, int(row.lease_until)) for row in leases})
         return ClusterSnapshot(
@@ -89,6 +90,7 @@ class ObservingStore(StoreBase):
                 for row in workers
             },
             balances={row.name: int(row.balance) for row in balances},
+            health=health,
         )
 
     async def heartbeat(self, worker: str, role: str, started_at: int) -> None:

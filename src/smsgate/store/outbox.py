@@ -6,14 +6,30 @@ Rows are written in the same transaction as the state change they report
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Collection, Sequence
 
-from sqlalchemy import func, insert, or_, select, text, update
+from sqlalchemy import func, or_, select, text, true, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsgate.observe import events
 from smsgate.store import schema as t
 from smsgate.store.base import StoreBase, after_commit, columns_of, records_of
-from smsgate.store.records import CallbackAttempt, CallbackJob, CallbackView
+from smsgate.store.driver_sql import RowUpdate
+from smsgate.store.records import CallbackAttempt, CallbackAttemptView, CallbackJob, CallbackView
+
+_DELIVERED = RowUpdate(
+    "callback_outbox",
+    (("sent_at", "bigint", "{v}"),),
+    "state = 'sent', last_error = NULL, lease_until = NULL",
+)
+_RETRIED = RowUpdate(
+    "callback_outbox",
+    (("next_attempt_at", "bigint", "{v}"), ("last_error", "text", "{v}")),
+    "lease_until = NULL",
+)
+_GIVEN_UP = RowUpdate(
+    "callback_outbox", (("last_error", "text", "{v}"),), "state = 'failed', lease_until = NULL"
+)
 
 # Enough of a receiver's answer to tell what went wrong, bounded per attempt.
 _ANSWER_WIDTH = 500
@@ -22,7 +38,11 @@ _ANSWER_WIDTH = 500
 class OutboxStore(StoreBase):
     """Claiming callbacks and recording each attempt."""
 
-    async def claim_callbacks(self, limit: int, lease_ms: int) -> list[CallbackJob]:
+    async def claim_callbacks(
+        self, limit: int, lease_ms: int, *, skip_urls: Collection[str] = ()
+    ) -> list[CallbackJob]:
+        """Lease up to ``limit`` due callbacks, the oldest first, leaving out
+        those to ``skip_urls`` (receivers that have enough in hand already)."""
         now = self.clock()
         c = t.callback_outbox.c
         due = (
@@ -31,6 +51,7 @@ class OutboxStore(StoreBase):
                 text("state = 'pending'"),
                 c.next_attempt_at <= now,
                 or_(c.lease_until.is_(None), c.lease_until < now),
+                c.url.not_in(sorted(skip_urls)) if skip_urls else true(),
             )
             .order_by(c.next_attempt_at)
             .limit(limit)
@@ -47,47 +68,62 @@ class OutboxStore(StoreBase):
             rows = (await conn.execute(claim)).all()
         return records_of(CallbackJob, rows)
 
-    async def callback_finished(
-        self, job_id: int, *, delivered: bool, error: str | None = None, retry_at: int | None = None
-    ) -> None:
-        """Record one attempt: delivered, to be retried at ``retry_at``, or abandoned.
-
-        The attempt and the receiver's answer are kept (``callback_attempts``)
-        for the operator; the outbox row keeps only the latest answer.
-        """
+    async def callbacks_finished(self, attempts: Sequence[CallbackAttempt]) -> None:
+        """Record a group of attempts in one transaction: each job delivered,
+        due again at its ``retry_at``, or given up with its last error."""
         now = self.clock()
-        if delivered:
-            values: dict[str, Any] = {"state": "sent", "sent_at": now, "last_error": None}
-            outcome = "delivered"
-        elif retry_at is not None:
-            values = {"next_attempt_at": retry_at, "last_error": error}
-            outcome = "retry"
-        else:
-            values = {"state": "failed", "last_error": error}
-            outcome = "failed"
-        c = t.callback_outbox.c
+        delivered = [(now, a.job_id) for a in attempts if a.delivered]
+        retried = [(a.retry_at, a.error, a.job_id) for a in attempts if a.retry_at is not None]
+        given_up = [(a.error, a.job_id) for a in attempts if not a.delivered and a.retry_at is None]
+        sql = self._sql
         async with self._write() as conn:
-            row = (
-                await conn.execute(
-                    update(t.callback_outbox)
-                    .where(c.id == job_id)
-                    .values(lease_until=None, **values)
-                    .returning(c.message_id, c.attempts, c.dialect, c.kind)
-                )
-            ).one_or_none()
-            if row is None:
-                return
-            await conn.execute(
-                insert(t.callback_attempts).values(
-                    callback_id=job_id,
-                    message_id=row.message_id,
-                    attempt=row.attempts,
-                    outcome=outcome,
-                    answer=None if error is None else error[:_ANSWER_WIDTH],
-                    attempted_at=now,
+            await sql.update_many(conn, _DELIVERED, delivered)
+            await sql.update_many(conn, _RETRIED, retried)
+            await sql.update_many(conn, _GIVEN_UP, given_up)
+            await self._keep_attempts(conn, attempts, now)
+
+    async def _keep_attempts(
+        self, conn: AsyncConnection, attempts: Sequence[CallbackAttempt], now: int
+    ) -> None:
+        """Each attempt with the receiver's answer (``callback_attempts``), for
+        the operator; the outbox row keeps only the latest. Counted once committed."""
+        if not attempts:
+            return
+        sql = self._sql
+        jobs = {
+            row[0]: row[1:]
+            for row in await sql.fetch(
+                conn,
+                "SELECT id, message_id, attempts, dialect, kind FROM callback_outbox"
+                f" WHERE {sql.member_of('id')}",
+                (sql.members([a.job_id for a in attempts]),),
+            )
+        }
+        rows, outcomes = [], []
+        for attempt in attempts:
+            if attempt.job_id not in jobs:
+                continue
+            message_id, number, dialect, kind = jobs[attempt.job_id]
+            outcome = _outcome(attempt)
+            answer = attempt.error or (None if attempt.status is None else f"HTTP {attempt.status}")
+            rows.append(
+                (
+                    attempt.job_id,
+                    message_id,
+                    number,
+                    outcome,
+                    None if answer is None else answer[:_ANSWER_WIDTH],
+                    now,
                 )
             )
-            after_commit(conn, lambda: events.callback_attempted(row.dialect, row.kind, outcome))
+            outcomes.append((dialect, kind, outcome))
+        await sql.insert_many(
+            conn,
+            "callback_attempts",
+            ("callback_id", "message_id", "attempt", "outcome", "answer", "attempted_at"),
+            rows,
+        )
+        after_commit(conn, lambda: _count_attempts(outcomes))
 
     async def callbacks(
         self,
@@ -124,7 +160,7 @@ class OutboxStore(StoreBase):
             rows = (await conn.execute(query)).all()
         return records_of(CallbackView, rows)
 
-    async def callback_attempts(self, message_id: int) -> list[CallbackAttempt]:
+    async def callback_attempts(self, message_id: int) -> list[CallbackAttemptView]:
         """Every callback attempt made for one message, oldest first."""
         a, c = t.callback_attempts.c, t.callback_outbox.c
         query = (
@@ -135,7 +171,7 @@ class OutboxStore(StoreBase):
         )
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
-        return records_of(CallbackAttempt, rows)
+        return records_of(CallbackAttemptView, rows)
 
     async def callback_states(self, account_id: int) -> dict[str, int]:
         c = t.callback_outbox.c
@@ -148,3 +184,14 @@ class OutboxStore(StoreBase):
                 )
             ).all()
         return {state: int(count) for state, count in rows}
+
+
+def _outcome(attempt: CallbackAttempt) -> str:
+    if attempt.delivered:
+        return "delivered"
+    return "retry" if attempt.retry_at is not None else "failed"
+
+
+def _count_attempts(outcomes: Sequence[tuple[str, str, str]]) -> None:
+    for dialect, kind, outcome in outcomes:
+        events.callback_attempted(dialect, kind, outcome)

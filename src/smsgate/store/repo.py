@@ -37,7 +37,6 @@ from smsgate.store.migrate import upgrade
 from smsgate.store.observing import ObservingStore
 from smsgate.store.outbox import OutboxStore
 from smsgate.store.queue import QueueStore
-from smsgate.store.receipts import ReceiptStore
 from smsgate.store.records import AcceptedBatch
 from smsgate.store.status import StatusStore
 
@@ -49,11 +48,10 @@ class Store(
     AcceptingStore,
     StatusStore,
     InboxStore,
+    ObservingStore,
     ConnectionStore,
     QueueStore,
-    ReceiptStore,
     OutboxStore,
-    ObservingStore,
     AdminStore,
 ):
     def __init__(self, engines: Engines, clock: Clock = wall_clock_ms) -> None:
