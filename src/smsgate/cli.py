@@ -14,7 +14,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 import traceback
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import IO, Annotated, Any
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from typer.core import TyperGroup
 
 from smsgate.api.dialects.eapi import MAX_BATCH_ROWS
 from smsgate.commands.accounts import accounts_app
@@ -59,7 +59,34 @@ from smsgate.store.repo import Store
 
 log = logging.getLogger(__name__)
 
+
+class _OneLineFailures(TyperGroup):
+    """Whatever a command raises becomes one line on standard error and an
+    exit status (2: bad input or configuration, 1: anything else), never a
+    traceback; click's own usage errors, --help and exits pass through."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CliError as exc:
+            typer.echo(f"smsgate: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("SMSGATE_LOG_LEVEL", "").upper() == "DEBUG":
+                traceback.print_exc()
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            typer.echo(
+                f"smsgate: unexpected failure: {type(exc).__name__}: {first} "
+                "(SMSGATE_LOG_LEVEL=DEBUG shows where)",
+                err=True,
+            )
+            raise typer.Exit(1) from None
+
+
 app = typer.Typer(
+    cls=_OneLineFailures,
     help="smsgate: a self-hosted bulk SMS gateway. Settings come from SMSGATE_* "
     "environment variables (see the README); options given here win.",
     no_args_is_help=True,
@@ -135,25 +162,10 @@ def _readable_help(command: Any) -> None:
 
 
 def main() -> None:
-    """The ``smsgate`` command, with every failure turned into one line."""
+    """The ``smsgate`` command, with readable placeholders in its help."""
     command = typer.main.get_command(app)
     _readable_help(command)
-    try:
-        command.main(prog_name="smsgate")  # usage errors, --help and exits are click's own
-    except CliError as exc:
-        typer.echo(f"smsgate: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:
-        if os.environ.get("SMSGATE_LOG_LEVEL", "").upper() == "DEBUG":
-            traceback.print_exc()
-        typer.echo(
-            f"smsgate: unexpected failure: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
-            "(SMSGATE_LOG_LEVEL=DEBUG shows where)",
-            err=True,
-        )
-        sys.exit(1)
+    command.main(prog_name="smsgate")
 
 
 _HOST = typer.Option(help="Address to bind.", envvar="SMSGATE_HOST")
