@@ -88,7 +88,7 @@ def test_the_default_log_names_each_problem_once_without_numbers(
     text = log()
     lines = text.splitlines()
     callback = [line for line in lines if "callback" in line and dead in line]
-    bind = [line for line in lines if "bind refused: ESME_RINVPASWD" in line]
+    bind = [line for line in lines if "refused: ESME_RINVPASWD" in line]
     request = [line for line in lines if "refused advanta" in line and "1001" in line]
     assert len(callback) == 1 and "WARNING" in callback[0], text
     assert len(bind) == 1 and "WARNING" in bind[0], text

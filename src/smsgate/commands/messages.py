@@ -28,7 +28,7 @@ _CALLBACK_STATES = ("pending", "sent", "failed")
 def messages_list(
     account: Annotated[str | None, typer.Option(help="Only this account's messages.")] = None,
     number: Annotated[
-        str | None, typer.Option(help="Only to this number (E.164 digits, as stored).")
+        str | None, typer.Option(help="Only to this number, in international form (254712345678).")
     ] = None,
     batch: Annotated[int | None, typer.Option(min=1, help="Only this batch.")] = None,
     state: Annotated[str | None, typer.Option(help=f"Only in this state: {_STATES}.")] = None,
@@ -49,7 +49,7 @@ def messages_list(
     if number is not None and not number.lstrip("+").isdigit():
         raise CliError(f"--number {number!r}: digits only (254712345678)", 2)
     where = MessageFilter(
-        recipient=None if number is None else number.lstrip("+"),
+        recipient=None if number is None else "+" + number.lstrip("+"),  # stored in E.164
         batch_id=batch,
         state=state,
         since_ms=None if since is None else parse_time(since, "--since"),
