@@ -29,7 +29,6 @@ from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
 from smsgate.delivery.dispatcher import Dispatcher
 from smsgate.delivery.ownership import ConnectorOwnership
 from smsgate.delivery.receipt_timeouts import ReceiptTimeouts
-from smsgate.delivery.receipts import ReceiptRecorder
 from smsgate.delivery.routing import Route, Router
 from smsgate.gateway import Gateway
 from smsgate.notify.callbacks import CallbackFormat, Notifier
@@ -47,7 +46,6 @@ class Runtime:
         self.store = store
         self.secrets = secrets
         self.router = router
-        self.receipts = ReceiptRecorder(store)
         self.dispatcher = Dispatcher(
             store,
             router,
@@ -99,9 +97,10 @@ class Runtime:
         so another worker binds those connections at once.
         """
         stopping, unbound = asyncio.Event(), asyncio.Event()
+        recorder = self.dispatcher.recorder
         private = [c for c in self.router.connectors if not c.shared]
         for connector in private:
-            await connector.start(self.receipts, self.receipts.inbound)
+            await connector.start(recorder, recorder.inbound)
             if isinstance(connector, SandboxConnector):
                 connector.resume(await self.store.awaiting_receipts(connector.name))
         ownership = ConnectorOwnership(
@@ -109,8 +108,8 @@ class Runtime:
             [c for c in self.router.connectors if c.shared],
             owner=self.settings.worker_id,
             lease_ms=int(self.settings.connector_lease_seconds * 1000),
-            receipts=self.receipts,
-            inbound=self.receipts.inbound,
+            receipts=recorder,
+            inbound=recorder.inbound,
         )
         await ownership.renew()  # bind what is free before the first claim
         leases = asyncio.create_task(ownership.run(unbound), name="connector-leases")
@@ -120,20 +119,18 @@ class Runtime:
             asyncio.create_task(self.notifier.run(stopping), name="notifier"),
             asyncio.create_task(timeouts.run(stopping), name="receipt-timeouts"),
         ]
-        receipts = asyncio.create_task(self.receipts.run(stopping), name="receipts")
+        rematching = asyncio.create_task(recorder.run(stopping), name="receipts-rematch")
         try:
             yield
         finally:
             stopping.set()
-            self.receipts.wake()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, rematching, return_exceptions=True)
             for connector in self.router.connectors:
                 await connector.stop()
+            await recorder.idle()  # what came in while unbinding
             unbound.set()
             await asyncio.gather(leases, return_exceptions=True)
             await ownership.release()
-            await self.receipts.flush()
-            await asyncio.gather(receipts, return_exceptions=True)
 
     def app(self, *, with_workers: bool) -> Starlette:
         @contextlib.asynccontextmanager
