@@ -13,6 +13,7 @@ machine and fails in CI, where every peer is required.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -99,23 +100,97 @@ def arguments(options: dict[str, Any]) -> list[str]:
     return argv
 
 
-class Peer:
+class EventLog:
+    """Events as a peer reports them, and waiting for conditions over them.
+
+    ``events`` grows from another thread; read it through :meth:`of` or wait
+    on it with :meth:`wait` / :meth:`wait_for`.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.ready: Event = {}
+        self._changed = threading.Condition()
+        self._ended = False
+
+    def record(self, event: str, **fields: Any) -> None:
+        """Add an event (from any thread) and wake whoever waits."""
+        with self._changed:
+            self.events.append({"event": event, **fields})
+            self._changed.notify_all()
+
+    def end(self) -> None:
+        """No event will come any more: waits fail at once instead of timing out."""
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+
+    def diagnostics(self) -> str:
+        """What a failed wait adds to its message."""
+        return ""
+
+    def wait(
+        self, condition: Condition, timeout: float = 10.0, what: str = "the condition"
+    ) -> list[Event]:
+        """The events once ``condition(events)`` holds; fails the test after
+        ``timeout`` seconds, or as soon as the process has ended without it."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not condition(self.events):
+                remaining = deadline - time.monotonic()
+                if self._ended or remaining <= 0:
+                    state = "ended" if self._ended else f"timed out after {timeout:g}s"
+                    raise AssertionError(
+                        f"{self!r} {state} waiting for {what}; last events: "
+                        f"{self.events[-5:]}{self.diagnostics()}"
+                    )
+                self._changed.wait(remaining)
+            return list(self.events)
+
+    def of(self, event: str, **fields: Any) -> list[Event]:
+        """The events named ``event`` whose fields have the given values, so far."""
+        with self._changed:
+            return [
+                e
+                for e in self.events
+                if e.get("event") == event and all(e.get(k) == v for k, v in fields.items())
+            ]
+
+    def wait_for(
+        self, event: str, count: int = 1, timeout: float = 10.0, **fields: Any
+    ) -> list[Event]:
+        """The first ``count`` events named ``event`` with those field values,
+        once that many have come."""
+        self.wait(
+            lambda _: len(self.of(event, **fields)) >= count,
+            timeout,
+            f"{count} {event} {fields or ''}".rstrip(),
+        )
+        return self.of(event, **fields)[:count]
+
+    def start(self, timeout: float = 15.0) -> Self:
+        """Wait for the ready line: an SMSC listens, or an ESME's bind was answered."""
+        self.ready = self.wait_for("ready", timeout=timeout)[0]
+        return self
+
+    @property
+    def port(self) -> int:
+        """The port an SMSC peer listens on, from its ready line."""
+        return int(self.ready["port"])
+
+
+class Peer(EventLog):
     """One peer process, its events, and its end.
 
-    ``events`` grows while the process runs; read it through :meth:`of` or
-    wait on it with :meth:`wait` / :meth:`wait_for`. The process is killed by
-    :meth:`close` whatever state it is in, which the ``peers`` fixture does
-    on teardown.
+    The process is killed by :meth:`close` whatever state it is in, which the
+    ``peers`` fixture does on teardown.
     """
 
     def __init__(self, impl: str, role: str, options: dict[str, Any]) -> None:
         self.impl, self.role = impl, role
         self.argv = [*_PROGRAMS[(impl, role)], *arguments(options)]
-        self.events: list[Event] = []
+        super().__init__()
         self.stderr: list[str] = []
-        self.ready: Event = {}
-        self._changed = threading.Condition()
-        self._ended = False
         self._process = subprocess.Popen(
             self.argv,
             stdin=subprocess.PIPE,
@@ -146,12 +221,8 @@ class Peer:
                 event = json.loads(line)
             except ValueError:
                 event = {"event": "unparsed", "line": line}
-            with self._changed:
-                self.events.append(event)
-                self._changed.notify_all()
-        with self._changed:
-            self._ended = True
-            self._changed.notify_all()
+            self.record(**event)
+        self.end()
 
     def _read_stderr(self) -> None:
         assert self._process.stderr is not None
@@ -159,52 +230,8 @@ class Peer:
             with self._changed:
                 self.stderr.append(raw.decode("utf-8", "replace").rstrip())
 
-    # ------------------------------------------------------------ waiting
-
-    def wait(self, condition: Condition, timeout: float = 10.0, what: str = "the condition") -> list[Event]:
-        """The events once ``condition(events)`` holds; fails the test after
-        ``timeout`` seconds, or as soon as the process has ended without it."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not condition(self.events):
-                remaining = deadline - time.monotonic()
-                if self._ended or remaining <= 0:
-                    state = "exited" if self._ended else f"timed out after {timeout:g}s"
-                    raise AssertionError(
-                        f"{self!r} {state} waiting for {what}; last events: "
-                        f"{self.events[-5:]}; stderr: {self.stderr[-5:]}"
-                    )
-                self._changed.wait(remaining)
-            return list(self.events)
-
-    def of(self, event: str, **fields: Any) -> list[Event]:
-        """The events named ``event`` whose fields have the given values, so far."""
-        with self._changed:
-            return [
-                e
-                for e in self.events
-                if e.get("event") == event and all(e.get(k) == v for k, v in fields.items())
-            ]
-
-    def wait_for(self, event: str, count: int = 1, timeout: float = 10.0, **fields: Any) -> list[Event]:
-        """The first ``count`` events named ``event`` with those field values,
-        once that many have come."""
-        self.wait(
-            lambda _: len(self.of(event, **fields)) >= count,
-            timeout,
-            f"{count} {event} {fields or ''}".rstrip(),
-        )
-        return self.of(event, **fields)[:count]
-
-    def start(self, timeout: float = 15.0) -> Peer:
-        """Wait for the ready line: the SMSC listens, or the ESME's bind was answered."""
-        self.ready = self.wait_for("ready", timeout=timeout)[0]
-        return self
-
-    @property
-    def port(self) -> int:
-        """The port an SMSC peer listens on, from its ready line."""
-        return int(self.ready["port"])
+    def diagnostics(self) -> str:
+        return f"; stderr: {self.stderr[-5:]}"
 
     # ------------------------------------------------------------ control
 
@@ -222,11 +249,15 @@ class Peer:
             reader.join(timeout)
         return status
 
-    def stop(self, timeout: float = 5.0) -> int:
-        """SIGTERM (a peer unbinds cleanly on it) and the exit status; SIGKILL
-        if it has not ended within ``timeout`` seconds."""
+    def terminate(self) -> None:
+        """SIGTERM, without waiting: a peer unbinds its sessions on it, then exits."""
         if self._process.poll() is None:
             self._process.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout: float = 5.0) -> int:
+        """SIGTERM and the exit status; SIGKILL if it has not ended within
+        ``timeout`` seconds."""
+        self.terminate()
         try:
             return self.exited(timeout)
         except subprocess.TimeoutExpired:
@@ -237,16 +268,12 @@ class Peer:
         """Kill the process if it still runs; never raises."""
         if self._process.poll() is None:
             self._process.kill()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self._process.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
         for stream in (self._process.stdin, self._process.stdout, self._process.stderr):
             if stream is not None:
-                try:
+                with contextlib.suppress(OSError):
                     stream.close()
-                except OSError:
-                    pass
 
 
 class Peers:
@@ -274,7 +301,8 @@ class Peers:
 
     def _start(self, peer: Peer) -> Peer:
         self.started.append(peer)
-        return peer.start()
+        peer.start()
+        return peer
 
     def close(self) -> None:
         for peer in self.started:

@@ -223,7 +223,8 @@ while (1) {
                 next;
             }
             while ($stdin_buffer =~ s/^([^\n]*)\n//) {
-                on_line($1) if $1 =~ /\S/;
+                my $line = $1;
+                on_line($line) if $line =~ /\S/;
             }
         } else {
             my $pdu = $smpp->read_pdu;

@@ -446,7 +446,8 @@ while (!$stopping || (%sessions && time < $stopping)) {
                 next;
             }
             while ($stdin_buffer =~ s/^([^\n]*)\n//) {
-                on_command($1) if $1 =~ /\S/;
+                my $line = $1;
+                on_command($line) if $line =~ /\S/;
             }
         } else {
             my ($session) = grep { $_->{smpp} == $handle } values %sessions;
