@@ -23,13 +23,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.support.smpplib_esme import SmpplibEsme
 
 PEERS_DIR = Path(__file__).resolve().parent.parent / "peers"
 IMPLEMENTATIONS = ("node", "perl")
 """The peer programs' implementations: npm ``smpp`` and Perl's Net::SMPP."""
+ESME_IMPLEMENTATIONS = (*IMPLEMENTATIONS, "smpplib")
+"""Clients: the two ESME programs and smpplib (in-process, same events)."""
 
 _PROGRAMS = {
     ("node", "smsc"): ["node", str(PEERS_DIR / "node" / "smsc.js")],
@@ -128,6 +133,18 @@ class EventLog:
     def diagnostics(self) -> str:
         """What a failed wait adds to its message."""
         return ""
+
+    def send(self, command: Event) -> None:
+        """Hand the peer a message (an ESME) or a command (an SMSC)."""
+        raise NotImplementedError
+
+    def stop(self, timeout: float = 5.0) -> int:
+        """End it cleanly (an ESME unbinds); its exit status."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """End it whatever its state; never raises."""
+        raise NotImplementedError
 
     def wait(
         self, condition: Condition, timeout: float = 10.0, what: str = "the condition"
@@ -280,7 +297,7 @@ class Peers:
     """Starts peers for one test and kills whatever is left of them after it."""
 
     def __init__(self) -> None:
-        self.started: list[Peer] = []
+        self.started: list[Peer | SmpplibEsme] = []
 
     def smsc(self, impl: str, **options: Any) -> Peer:
         """A started SMSC (``impl`` "node" or "perl"), listening on a free port
@@ -289,10 +306,23 @@ class Peers:
         options.setdefault("port", 0)
         return self._start(Peer(impl, "smsc", options))
 
-    def esme(self, impl: str, port: int, **options: Any) -> Peer:
-        """A started ESME bound to 127.0.0.1:``port`` (its ready line carries
-        the bind's status); ``messages=[{...}]`` are submitted once bound."""
+    def esme(self, impl: str, port: int, **options: Any) -> EventLog:
+        """A started ESME ("node", "perl" or "smpplib") bound to 127.0.0.1:``port``
+        (its ready line carries the bind's status); ``messages=[{...}]`` are
+        submitted once bound. smpplib takes only system_id, password, mode,
+        window and messages."""
         require_peer(impl)
+        if impl == "smpplib":
+            from tests.support.smpplib_esme import SmpplibEsme
+
+            messages = options.pop("messages", ())
+            client = SmpplibEsme(port, **options)
+            self.started.append(client)
+            client.start()
+            if client.ready["status"] == 0:
+                for message in messages:
+                    client.send(message)
+            return client
         options = {"host": "127.0.0.1", "port": port, **options}
         messages = options.pop("messages", None)
         if messages is not None:

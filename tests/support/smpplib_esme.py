@@ -160,11 +160,15 @@ class SmpplibEsme(EventLog):
                     destination=str(message["to"]),
                 )
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Unbind (the reader sees the SMSC close) and wait for the reader."""
-        if self._ended:
-            return
-        with contextlib.suppress(smpplib.exceptions.ConnectionError):
-            self.client.send_pdu(smpplib.smpp.make_pdu("unbind", client=self.client))
-        self._reader.join(timeout)
+    def stop(self, timeout: float = 5.0) -> int:
+        """Unbind (the reader sees the SMSC close) and wait for the reader; 0."""
+        if not self._ended:
+            with contextlib.suppress(smpplib.exceptions.ConnectionError):
+                self.client.send_pdu(smpplib.smpp.make_pdu("unbind", client=self.client))
+            self._reader.join(timeout)
         self.client.disconnect()
+        return 0
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop(1.0)
