@@ -140,8 +140,19 @@ def test_wrong_credentials_are_refused_by_name(impl: str, peers: Peers) -> None:
     ]
 
 
-def test_receipt_before_response_arrives_first(impl: str, peers: Peers) -> None:
-    smsc = peers.smsc(impl, receipt_first=True)
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"receipt_first": True}, ["1", "resp 1", "2", "resp 2", "3", "resp 3"]),
+        ({"receipt_delay_ms": 0}, ["resp 1", "1", "resp 2", "2", "resp 3", "3"]),
+    ],
+    ids=["receipt-first", "immediate"],
+)
+def test_receipt_order_around_the_response(
+    impl: str, options: dict[str, object], expected: list[str], peers: Peers
+) -> None:
+    """Before its submit_sm_resp when asked; else right after it when the delay is 0."""
+    smsc = peers.smsc(impl, **options)
     with connect(smsc.port) as client:
         for destination in numbers(3):
             client.submit(destination)
@@ -151,21 +162,7 @@ def test_receipt_before_response_arrives_first(impl: str, peers: Peers) -> None:
             for p in client.received
             if p.command_id in (RESP, DELIVER)
         ]
-    assert order == ["1", "resp 1", "2", "resp 2", "3", "resp 3"]
-
-
-def test_immediate_receipt_follows_its_response(impl: str, peers: Peers) -> None:
-    smsc = peers.smsc(impl, receipt_delay_ms=0)
-    with connect(smsc.port) as client:
-        for destination in numbers(3):
-            client.submit(destination)
-        exchange(client, 3, 3)
-        order = [
-            receipt(p).message_id if p.command_id == DELIVER else f"resp {message_id(p)}"
-            for p in client.received
-            if p.command_id in (RESP, DELIVER)
-        ]
-    assert order == ["resp 1", "1", "resp 2", "2", "resp 3", "3"]
+    assert order == expected
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@
 // decoding is turned off here and done explicitly, with the package's own
 // decoder, only where text is wanted.
 
+const readline = require('readline');
 const smpp = require('smpp');
 
 for (const command of ['submit_sm', 'deliver_sm']) {
@@ -99,4 +100,19 @@ function messageText(pdu) {
   return typeof decoded.message === 'string' ? decoded.message : decoded.message.toString('latin1');
 }
 
-module.exports = { parseOptions, fail, emit, tlvHex, messageBytes, messageText };
+/** Call `handle` with each JSON object written to stdin, one a line. */
+function onJsonLines(handle) {
+  readline.createInterface({ input: process.stdin }).on('line', (line) => {
+    if (!line.trim()) return;
+    let value;
+    try {
+      value = JSON.parse(line);
+    } catch (error) {
+      emit('error', { message: `not JSON: ${line}` });
+      return;
+    }
+    handle(value);
+  });
+}
+
+module.exports = { parseOptions, fail, emit, tlvHex, messageBytes, messageText, onJsonLines };

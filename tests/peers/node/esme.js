@@ -5,9 +5,8 @@
 // Options and event lines are described in tests/peers/README.md; the Perl
 // ESME (../perl/esme.pl) takes the same ones.
 
-const readline = require('readline');
 const smpp = require('smpp');
-const { parseOptions, fail, emit, tlvHex, messageBytes, messageText } = require('./common');
+const { parseOptions, fail, emit, tlvHex, messageBytes, messageText, onJsonLines } = require('./common');
 
 const options = parseOptions(
   process.argv.slice(2),
@@ -192,15 +191,7 @@ session.on('close', () => {
   }
 });
 
-readline.createInterface({ input: process.stdin }).on('line', (line) => {
-  if (!line.trim()) return;
-  let message;
-  try {
-    message = JSON.parse(line);
-  } catch (error) {
-    emit('error', { message: `not JSON: ${line}` });
-    return;
-  }
+onJsonLines((message) => {
   if (message.command === 'unbind') unbind();
   else enqueue(message);
 });

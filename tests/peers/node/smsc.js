@@ -5,9 +5,8 @@
 // tests/peers/README.md; the Perl SMSC (../perl/smsc.pl) takes the same ones.
 
 const crypto = require('crypto');
-const readline = require('readline');
 const smpp = require('smpp');
-const { parseOptions, fail, emit, tlvHex, messageBytes } = require('./common');
+const { parseOptions, fail, emit, tlvHex, messageBytes, onJsonLines } = require('./common');
 
 const options = parseOptions(process.argv.slice(2), {
   host: '127.0.0.1',
@@ -177,6 +176,18 @@ function userData(pdu) {
   return { payload: bytes.subarray(1 + bytes[0]), part };
 }
 
+/** The addresses of a deliver_sm answering `pdu`: from its destination, to its source. */
+function answering(pdu) {
+  return {
+    source_addr_ton: pdu.dest_addr_ton,
+    source_addr_npi: pdu.dest_addr_npi,
+    source_addr: pdu.destination_addr,
+    dest_addr_ton: pdu.source_addr_ton,
+    dest_addr_npi: pdu.source_addr_npi,
+    destination_addr: pdu.source_addr,
+  };
+}
+
 function receiptFor(session, pdu, messageId, outcome, submittedAt) {
   const textId = spell(messageId, options.receiptTextId);
   const tlvId = spell(messageId, options.receiptTlvId);
@@ -188,12 +199,7 @@ function receiptFor(session, pdu, messageId, outcome, submittedAt) {
     ` submit date:${yymmddhhmm(submittedAt)} done date:${yymmddhhmm(Date.now())}` +
     ` stat:${outcome.stat} err:${err} text:${preview}`;
   const fields = {
-    source_addr_ton: pdu.dest_addr_ton,
-    source_addr_npi: pdu.dest_addr_npi,
-    source_addr: pdu.destination_addr,
-    dest_addr_ton: pdu.source_addr_ton,
-    dest_addr_npi: pdu.source_addr_npi,
-    destination_addr: pdu.source_addr,
+    ...answering(pdu),
     esm_class: 0x04,
     data_coding: 0,
     short_message: Buffer.from(text, 'ascii'),
@@ -218,12 +224,7 @@ function replyFor(session, pdu, messageId) {
   return {
     kind: 'mo', systemId: session.systemId, origin: session, messageId, receiptId: null, stat: null, attempts: 0,
     fields: {
-      source_addr_ton: pdu.dest_addr_ton,
-      source_addr_npi: pdu.dest_addr_npi,
-      source_addr: pdu.destination_addr,
-      dest_addr_ton: pdu.source_addr_ton,
-      dest_addr_npi: pdu.source_addr_npi,
-      destination_addr: pdu.source_addr,
+      ...answering(pdu),
       esm_class: 0,
       data_coding: 0,
       short_message: Buffer.from(`Re: ${quoted}`, 'latin1'),
@@ -365,15 +366,7 @@ function stop() {
   setInterval(() => sessions.size || exit(), 10).unref();
 }
 
-readline.createInterface({ input: process.stdin }).on('line', (line) => {
-  if (!line.trim()) return;
-  let command;
-  try {
-    command = JSON.parse(line);
-  } catch (error) {
-    emit('error', { message: `not JSON: ${line}` });
-    return;
-  }
+onJsonLines((command) => {
   if (command.command === 'mo') sendMo(command);
   else if (command.command === 'drop') {
     for (const session of [...sessions]) session.destroy();

@@ -56,6 +56,22 @@ sub emit {
 }
 
 sub json_decode { $JSON->decode($_[0]) }
+
+# Read what stdin has (select said it is readable) and call $handle with each
+# JSON object of a whole line; false at end of input.
+my $stdin_buffer = '';
+sub read_json_lines {
+    my ($handle) = @_;
+    my $n = sysread STDIN, $stdin_buffer, 65536, length $stdin_buffer;
+    return 0 unless $n;
+    while ($stdin_buffer =~ s/^([^\n]*)\n//) {
+        my $line = $1;
+        next unless $line =~ /\S/;
+        my $value = eval { json_decode($line) };
+        $value ? $handle->($value) : emit('error', message => "not JSON: $line");
+    }
+    return 1;
+}
 sub json_encode { $JSON->encode($_[0]) }
 
 # The TLVs of a PDU read by Net::SMPP (it keeps each value under its numeric tag).

@@ -37,7 +37,6 @@ my (@queue, %in_flight, $bound, $stopping, $stop_deadline, $bind_seq, $unbind_se
 my %counts = (submitted => 0, responses => 0, delivers => 0);
 my $reference = 0;
 my $index = 0;
-my $stdin_buffer = '';
 my $started = time;
 my $next_enquire = $opt{'enquire-link-ms'} ? time + $opt{'enquire-link-ms'} / 1000 : undef;
 
@@ -190,11 +189,8 @@ sub text_of {
 }
 
 sub on_line {
-    my ($line) = @_;
-    my $message = eval { Peer::json_decode($line) };
-    if (!$message) {
-        emit('error', message => "not JSON: $line");
-    } elsif (($message->{command} // '') eq 'unbind') {
+    my ($message) = @_;
+    if (($message->{command} // '') eq 'unbind') {
         unbind();
     } else {
         enqueue($message);
@@ -217,15 +213,7 @@ while (1) {
     }
     for my $handle ($select->can_read($timeout)) {
         if ($handle == \*STDIN) {
-            my $n = sysread STDIN, $stdin_buffer, 65536, length $stdin_buffer;
-            if (!$n) {
-                $select->remove(\*STDIN);
-                next;
-            }
-            while ($stdin_buffer =~ s/^([^\n]*)\n//) {
-                my $line = $1;
-                on_line($line) if $line =~ /\S/;
-            }
+            $select->remove(\*STDIN) unless Peer::read_json_lines(\&on_line);
         } else {
             my $pdu = $smpp->read_pdu;
             if (!$pdu) {

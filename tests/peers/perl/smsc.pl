@@ -127,7 +127,6 @@ my $select = IO::Select->new($listener, \*STDIN);
 my %sessions;    # fileno -> { smpp, mode, system_id, unacked => { seq => item } }
 my %held;        # system_id -> [ items waiting for a receiver bind ]
 my @timers;      # [ due, code ]
-my $stdin_buffer = '';
 my $stopping;
 
 sub later {
@@ -403,11 +402,8 @@ sub send_mo {
 }
 
 sub on_command {
-    my ($line) = @_;
-    my $command = eval { Peer::json_decode($line) };
-    if (!$command) {
-        emit('error', message => "not JSON: $line");
-    } elsif (($command->{command} // '') eq 'mo') {
+    my ($command) = @_;
+    if (($command->{command} // '') eq 'mo') {
         send_mo($command);
     } elsif (($command->{command} // '') eq 'drop') {
         close_session($_) for values %sessions;
@@ -440,15 +436,7 @@ while (!$stopping || (%sessions && time < $stopping)) {
             $select->add($smpp);
             emit('connect');
         } elsif ($handle == \*STDIN) {
-            my $n = sysread STDIN, $stdin_buffer, 65536, length $stdin_buffer;
-            if (!$n) {
-                $select->remove(\*STDIN);
-                next;
-            }
-            while ($stdin_buffer =~ s/^([^\n]*)\n//) {
-                my $line = $1;
-                on_command($line) if $line =~ /\S/;
-            }
+            $select->remove(\*STDIN) unless Peer::read_json_lines(\&on_command);
         } else {
             my ($session) = grep { $_->{smpp} == $handle } values %sessions;
             read_from($session) if $session;
