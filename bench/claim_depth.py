@@ -31,11 +31,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from smsgate.delivery.connectors.base import AckCounter, SubmissionSink
+from smsgate.delivery.connectors.base import AckCounter, ClaimCheck, SubmissionSink
 from smsgate.delivery.dispatcher import Dispatcher
 from smsgate.delivery.routing import Router
 from smsgate.runtime import settle_garbage_collector
-from smsgate.store.records import OutboundMessage, Submitted
+from smsgate.store.records import CarrierPart, OutboundMessage, Submitted
 from smsgate.store.repo import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -66,10 +66,13 @@ class TakesEverything:
     async def stop(self) -> None:
         return None
 
-    async def submit(self, messages: Sequence[OutboundMessage], record: SubmissionSink) -> None:
+    async def submit(
+        self, messages: Sequence[OutboundMessage], record: SubmissionSink, claims: ClaimCheck
+    ) -> None:
         acks = AckCounter()
         for m in messages:
-            record(Submitted(m.id, self.name, f"c{m.id}"), acks.owe())
+            ref = f"c{m.id}"
+            record(Submitted(m.id, self.name, (CarrierPart(1, ref, ref),)), acks.owe())
         await acks.all_paid()
 
 

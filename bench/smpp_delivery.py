@@ -43,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -51,7 +51,7 @@ from typing import Any, cast
 from smsgate.core.encoding import Encoding
 from smsgate.core.model import PreparedMessage
 from smsgate.core.states import State
-from smsgate.delivery.connectors.base import SubmissionSink
+from smsgate.delivery.connectors.base import ClaimCheck, SubmissionSink
 from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
 from smsgate.delivery.dispatcher import Dispatcher
 from smsgate.delivery.receipts import ReceiptRecorder
@@ -68,7 +68,7 @@ from smsgate.smpp.pdu import (
     encode,
 )
 from smsgate.smpp.wire import NPI_E164, TON_ALPHANUMERIC, TON_INTERNATIONAL
-from smsgate.store.records import OutboundMessage, Receipt, SubmitOutcome
+from smsgate.store.records import OutboundMessage, Receipt, ReceiptTally, SubmitOutcome
 from smsgate.store.repo import Store
 
 ACCEPT_BATCH = 30_000
@@ -362,27 +362,31 @@ def instrument(store: Store, connector: SmppConnector, phases: Phases) -> None:
             phases.first_claim = started
         return claimed
 
-    async def timed_submit(messages: Sequence[OutboundMessage], record: SubmissionSink) -> None:
+    async def timed_submit(
+        messages: Sequence[OutboundMessage], record: SubmissionSink, claims: ClaimCheck
+    ) -> None:
         started = time.perf_counter()
-        await submit(messages, record)
+        await submit(messages, record, claims)
         phases.add("connector.submit", started, time.perf_counter())
 
-    async def timed_record(owner: str, outcomes: Sequence[SubmitOutcome]) -> None:
+    async def timed_record(
+        owner: str, outcomes: Sequence[SubmitOutcome], claims: Mapping[int, int]
+    ) -> None:
         started = time.perf_counter()
-        await record_submissions(owner, outcomes)
+        await record_submissions(owner, outcomes, claims)
         phases.outcomes += len(outcomes)
         phases.last_submission = time.perf_counter()
         phases.add("store.record_submissions", started, phases.last_submission)
 
-    async def timed_receipts(receipts: Sequence[Receipt]) -> list[Receipt]:
+    async def timed_receipts(receipts: Sequence[Receipt]) -> ReceiptTally:
         started = time.perf_counter()
-        unmatched = await record_receipts(receipts)
+        tally = await record_receipts(receipts)
         ended = time.perf_counter()
         phases.add("store.record_receipts", started, ended)
-        if len(unmatched) < len(receipts):
-            phases.matched += len(receipts) - len(unmatched)
+        if tally.matched:
+            phases.matched += tally.matched
             phases.last_receipt = ended
-        return unmatched
+        return tally
 
     # Instance attributes shadow the methods for this run only.
     store.claim_due = timed_claim  # type: ignore[method-assign]

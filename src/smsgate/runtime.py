@@ -28,6 +28,7 @@ from smsgate.delivery.connectors.sandbox import SandboxConnector
 from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
 from smsgate.delivery.dispatcher import Dispatcher
 from smsgate.delivery.ownership import ConnectorOwnership
+from smsgate.delivery.receipt_timeouts import ReceiptTimeouts
 from smsgate.delivery.receipts import ReceiptRecorder
 from smsgate.delivery.routing import Route, Router
 from smsgate.gateway import Gateway
@@ -113,9 +114,11 @@ class Runtime:
         )
         await ownership.renew()  # bind what is free before the first claim
         leases = asyncio.create_task(ownership.run(unbound), name="connector-leases")
+        timeouts = ReceiptTimeouts(self.store, self.router.connectors)
         tasks = [
             asyncio.create_task(self.dispatcher.run(stopping), name="dispatcher"),
             asyncio.create_task(self.notifier.run(stopping), name="notifier"),
+            asyncio.create_task(timeouts.run(stopping), name="receipt-timeouts"),
         ]
         receipts = asyncio.create_task(self.receipts.run(stopping), name="receipts")
         try:

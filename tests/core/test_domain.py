@@ -10,7 +10,7 @@ from smsgate.core.encoding import Encoding
 from smsgate.core.model import Account, AccountStatus, MessageRequest, PreparedMessage, Rejection
 from smsgate.core.networks import DEFAULT_NETWORK_PREFIXES, NetworkTable
 from smsgate.core.pricing import PriceTable, format_units, to_units
-from smsgate.core.report_codes import advanta_report, eapi_report
+from smsgate.core.report_codes import advanta_report, eapi_report, telesign_status
 from smsgate.core.sandbox_rules import parse_sandbox_rules, rule_for
 from smsgate.core.senders import sender_problem
 from smsgate.core.states import FINAL_STATES, Reason, State, can_transition
@@ -92,6 +92,7 @@ def test_final_states_are_terminal() -> None:
         (State.REJECTED, Reason.CARRIER_REJECTED, "DeliveryImpossible"),
         (State.EXPIRED, Reason.VALIDITY_EXPIRED, "SentToNetwork"),
         (State.CANCELLED, Reason.NONE, "Unknown"),
+        (State.UNKNOWN, Reason.NO_RECEIPT, "Unknown"),
     ],
 )
 def test_advanta_descriptions(state: State, reason: Reason, expected: str | None) -> None:
@@ -196,7 +197,23 @@ def test_prepare_validates_each_message_and_keeps_order() -> None:
         (State.UNDELIVERABLE, Reason.SENDER_BLOCKED, 55),
         (State.UNDELIVERABLE, Reason.HANDSET_ERROR, 57),
         (State.FAILED, Reason.RETRIES_EXHAUSTED, 50),
+        (State.UNKNOWN, Reason.NO_RECEIPT, 70),
     ],
 )
 def test_eapi_report_codes(state: State, reason: Reason, code: int) -> None:
     assert eapi_report(state, reason) == code
+
+
+@pytest.mark.parametrize(
+    ("state", "reason", "code"),
+    [
+        (State.QUEUED, Reason.NONE, 290),
+        (State.SUBMITTED, Reason.NONE, 203),
+        (State.DELIVERED, Reason.NONE, 200),
+        (State.UNDELIVERABLE, Reason.ABSENT_SUBSCRIBER, 210),
+        (State.EXPIRED, Reason.VALIDITY_EXPIRED, 221),
+        (State.UNKNOWN, Reason.NO_RECEIPT, 250),
+    ],
+)
+def test_telesign_status_codes(state: State, reason: Reason, code: int) -> None:
+    assert telesign_status(state, reason)[0] == code

@@ -13,13 +13,13 @@ from smsgate.core.encoding import Encoding
 from smsgate.core.model import PreparedMessage
 from smsgate.core.sandbox_rules import DEFAULT_SANDBOX_RULES
 from smsgate.core.states import Reason, State
-from smsgate.delivery.connectors.base import InboundSink, ReceiptSink, SubmissionSink
+from smsgate.delivery.connectors.base import ClaimCheck, InboundSink, ReceiptSink, SubmissionSink
 from smsgate.delivery.connectors.sandbox import SandboxConnector
 from smsgate.delivery.dispatcher import Dispatcher
 from smsgate.delivery.receipts import ReceiptRecorder
 from smsgate.delivery.routing import Router
 from smsgate.notify.callbacks import Notifier
-from smsgate.store.records import OutboundMessage, Receipt, Submitted
+from smsgate.store.records import CarrierPart, OutboundMessage, Receipt, Submitted
 from smsgate.store.repo import Store
 
 
@@ -63,7 +63,9 @@ class BrokenConnector:
     async def start(self, receipts: ReceiptSink, inbound: InboundSink) -> None:
         pass
 
-    async def submit(self, messages: Sequence[OutboundMessage], record: SubmissionSink) -> None:
+    async def submit(
+        self, messages: Sequence[OutboundMessage], record: SubmissionSink, claims: ClaimCheck
+    ) -> None:
         self.calls += 1
         raise ConnectionError("carrier unreachable")
 
@@ -102,16 +104,23 @@ async def test_connection_failures_back_off_then_fail_and_refund(store: Store) -
     assert await store.balance(account_id) == 10_000
 
 
-async def test_receipt_that_overtakes_its_submission_is_kept(store: Store) -> None:
+async def test_receipt_that_overtakes_its_submission_is_stored_and_matched_by_it(
+    store: Store,
+) -> None:
     account_id, [mid] = await account_with(store, ["+254712000011"])
     recorder = ReceiptRecorder(store)
-    recorder(Receipt("sandbox", "early", State.DELIVERED, Reason.NONE, "DELIVRD", 1))
-    await recorder.flush()
-    assert recorder.backlog == 1
+    acknowledged: list[str] = []
+    recorder(
+        Receipt("sandbox", "early", State.DELIVERED, Reason.NONE, "DELIVRD", 1),
+        lambda: acknowledged.append("early"),
+    )
+    assert await recorder.flush()
+    # Stored (so acknowledged to the carrier), though it matches nothing yet.
+    assert (recorder.backlog, recorder.unmatched, acknowledged) == (0, 1, ["early"])
     await store.claim_due("t", 1, lease_ms=60_000)
-    await store.record_submissions("t", [Submitted(mid, "sandbox", "early")])
-    await recorder.flush()
-    assert recorder.backlog == 0
+    await store.record_submissions(
+        "t", [Submitted(mid, "sandbox", (CarrierPart(1, "early", "early"),))], {mid: 1}
+    )
     view = await store.message(account_id, mid)
     assert view is not None and view.state is State.DELIVERED
 
@@ -120,7 +129,9 @@ async def test_notifier_retries_until_the_receiver_accepts(store: Store) -> None
     with CallbackReceiver(fail_first=2) as receiver:
         account_id, [mid] = await account_with(store, ["+254712000011"], receiver.url)
         await store.claim_due("t", 1, lease_ms=60_000)
-        await store.record_submissions("t", [Submitted(mid, "sandbox", "r")])
+        await store.record_submissions(
+            "t", [Submitted(mid, "sandbox", (CarrierPart(1, "r", "r"),))], {mid: 1}
+        )
         await store.record_receipts(
             [Receipt("sandbox", "r", State.DELIVERED, Reason.NONE, "DELIVRD", store.clock())]
         )

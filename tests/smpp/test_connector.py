@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+import logging
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from typing import Any
 
 import pytest
 
+from smsgate.core.carrier_ids import IdFormat, carrier_key
 from smsgate.core.encoding import Encoding, segment
 from smsgate.core.model import MessageFlag
 from smsgate.core.sandbox_rules import parse_sandbox_rules
 from smsgate.core.states import Reason, State
 from smsgate.delivery.connectors.base import Ack
 from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
-from smsgate.smpp.pdu import ESM_DELIVERY_RECEIPT, ESM_UDHI, CommandId, Pdu, ShortMessage, Tag
-from smsgate.smpp.receipt_text import format_receipt_text
+from smsgate.smpp.pdu import ESM_UDHI, Status, Tag
 from smsgate.smpp.simulator import SimulatorConfig, SmscSimulator
 from smsgate.store.records import (
     InboundMessage,
@@ -48,11 +49,26 @@ def outbound(message_id: int, recipient: str, body: str, **extra: Any) -> Outbou
     return OutboundMessage(**values)
 
 
+def numbered(count: int, start: int = 1) -> list[OutboundMessage]:
+    """Messages to numbers ending in 9, which no sandbox rule refuses or fails."""
+    return [outbound(i, f"+25471{i:05d}9", f"hi {i}") for i in range(start, start + count)]
+
+
 async def until(predicate: Callable[[], bool], what: str, within: float = 5.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.01)
+
+
+class Live:
+    """The claims of a test: live unless the test says one lapsed."""
+
+    def __init__(self, lapsed: Collection[int] = ()) -> None:
+        self.lapsed = set(lapsed)
+
+    def live(self, message_id: int) -> bool:
+        return message_id not in self.lapsed
 
 
 class Harness:
@@ -71,7 +87,9 @@ class Harness:
         if ack is not None:
             self.held.append(ack) if self.hold_acks else ack()
 
-    async def submit(self, messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]:
+    async def submit(
+        self, messages: Sequence[OutboundMessage], claims: Live | None = None
+    ) -> list[SubmitOutcome]:
         """The connector's outcomes in message order, each committed at once."""
         outcomes: dict[int, SubmitOutcome] = {}
 
@@ -79,7 +97,7 @@ class Harness:
             outcomes[outcome.message_id] = outcome
             ack()
 
-        await self.connector.submit(messages, record)
+        await self.connector.submit(messages, record, claims or Live())
         return [outcomes[m.id] for m in messages]
 
     def receipt(self, receipt: Receipt, ack: Ack | None = None) -> None:
@@ -89,6 +107,10 @@ class Harness:
     def mo(self, message: InboundMessage, ack: Ack | None = None) -> None:
         self.inbound.append(message)
         self._take(ack)
+
+    async def stop(self) -> None:
+        await self.connector.stop()
+        await self.simulator.stop()
 
 
 def connector_for(simulator: SmscSimulator, **settings: Any) -> SmppConnector:
@@ -126,8 +148,7 @@ async def smsc() -> AsyncIterator[Harness]:
     try:
         yield harness
     finally:
-        await harness.connector.stop()
-        await harness.simulator.stop()
+        await harness.stop()
 
 
 @pytest.mark.parametrize("bind_mode", ["transceiver", "transmitter_receiver"])
@@ -137,13 +158,16 @@ async def test_bind_modes_deliver_and_report(bind_mode: str) -> None:
         [outcome] = await harness.submit([outbound(1, "+254712345678", "Hello")])
         assert isinstance(outcome, Submitted)
         await until(lambda: len(harness.receipts) == 1, "the receipt")
-        assert harness.receipts[0].carrier_ref == outcome.carrier_ref
-        assert harness.receipts[0].state is State.DELIVERED
+        [receipt] = harness.receipts
+        assert (receipt.carrier_key, receipt.state) == (
+            outcome.parts[0].carrier_key,
+            State.DELIVERED,
+        )
+        assert receipt.handset == "254712345678" and "stat:DELIVRD" in receipt.text
         expected = ["transceiver"] if bind_mode == "transceiver" else ["transmitter", "receiver"]
         assert sorted(harness.simulator.bound) == sorted(expected)
     finally:
-        await harness.connector.stop()
-        await harness.simulator.stop()
+        await harness.stop()
 
 
 @pytest.mark.parametrize("tlvs", [True, False], ids=["tlvs", "text-only"])
@@ -165,23 +189,67 @@ async def test_receipts_for_each_final_state(tlvs: bool) -> None:
         outcomes = await harness.submit(messages)
         assert [type(o) for o in outcomes] == [Submitted] * 5 + [Refused]
         await until(lambda: len(harness.receipts) == 5, "five receipts")
-        by_ref = {r.carrier_ref: (r.state, r.reason) for r in harness.receipts}
-        refs = [o.carrier_ref for o in outcomes if isinstance(o, Submitted)]
-        assert [by_ref[ref] for ref in refs] == [
+        by_key = {r.carrier_key: (r.state, r.reason) for r in harness.receipts}
+        keys = [o.parts[0].carrier_key for o in outcomes if isinstance(o, Submitted)]
+        assert [by_key[key] for key in keys] == [
             (State.DELIVERED, Reason.NONE),
             (State.UNDELIVERABLE, Reason.ABSENT_SUBSCRIBER),  # MAP error 6
             (State.UNDELIVERABLE, Reason.UNKNOWN_SUBSCRIBER),  # MAP error 1
             (State.UNDELIVERABLE, Reason.SENDER_BLOCKED),  # MAP error 13
             (State.EXPIRED, Reason.VALIDITY_EXPIRED),
         ]
-        assert {r.carrier_status for r in harness.receipts} == {
-            "DELIVRD",
-            "UNDELIV",
-            "EXPIRED",
-        }
+        assert {r.carrier_status for r in harness.receipts} == {"DELIVRD", "UNDELIV", "EXPIRED"}
     finally:
-        await harness.connector.stop()
-        await harness.simulator.stop()
+        await harness.stop()
+
+
+# How each simulator id style is declared on the connection: (submit_sm_resp,
+# receipt text and TLV) formats.
+ID_STYLES = [
+    ("sequential_decimal", "same", IdFormat.DECIMAL, None),
+    ("sequential_hex", "same", IdFormat.HEX, None),
+    ("sequential_hex", "decimal", IdFormat.HEX, IdFormat.DECIMAL),
+    ("zero_padded", "same", IdFormat.DECIMAL, None),
+    ("upper_hex", "lower", IdFormat.HEX, None),
+    ("uuid", "upper", IdFormat.STRING, None),
+    ("sequential_decimal", "leading_zeros", IdFormat.DECIMAL, None),
+    ("hex", "same", IdFormat.STRING, None),
+]
+
+
+@pytest.mark.parametrize(("id_style", "receipt_style", "submit_id", "receipt_id"), ID_STYLES)
+@pytest.mark.parametrize("tlvs", [True, False], ids=["tlvs", "text-only"])
+async def test_ids_are_read_as_declared_and_every_receipt_names_its_part(
+    id_style: str,
+    receipt_style: str,
+    submit_id: IdFormat,
+    receipt_id: IdFormat | None,
+    tlvs: bool,
+) -> None:
+    harness = await running(
+        SimulatorConfig(
+            port=0,
+            receipt_delay_ms=0,
+            message_id_style=id_style,  # type: ignore[arg-type]
+            receipt_id_style=receipt_style,  # type: ignore[arg-type]
+            receipt_tlvs=tlvs,
+        ),
+        submit_id=submit_id,
+        receipt_id=receipt_id,
+        receipt_tlv_id=receipt_id,
+        window=20,
+    )
+    try:
+        outcomes = await harness.submit(numbered(40))
+        await until(lambda: len(harness.receipts) == 40, "every receipt")
+        keys = {o.message_id: o.parts[0].carrier_key for o in outcomes if isinstance(o, Submitted)}
+        assert len(keys) == 40 and len(set(keys.values())) == 40
+        # Each receipt carries the key its part was filed under; one that came
+        # before the part's commit names the message too.
+        assert sorted(r.carrier_key for r in harness.receipts) == sorted(keys.values())
+        assert all(keys[r.message_id] == r.carrier_key for r in harness.receipts if r.message_id)
+    finally:
+        await harness.stop()
 
 
 async def test_an_unanswered_submit_sm_times_out_and_is_retried() -> None:
@@ -190,20 +258,17 @@ async def test_an_unanswered_submit_sm_times_out_and_is_retried() -> None:
     )
     try:
         started = asyncio.get_running_loop().time()
-        outcomes = await harness.submit(
-            [outbound(i, f"+2547123456{i:02d}", "hi") for i in range(1, 4)]
-        )
+        outcomes = await harness.submit(numbered(3))
         assert all(isinstance(o, RetryLater) and o.counts_attempt for o in outcomes)
         assert all("no response" in o.error for o in outcomes if isinstance(o, RetryLater))
         # The window of two was freed by the timeouts: the third went out after them.
         assert asyncio.get_running_loop().time() - started < 2.0
         assert len(harness.simulator.submitted) == 3
     finally:
-        await harness.connector.stop()
-        await harness.simulator.stop()
+        await harness.stop()
 
 
-async def test_long_messages_are_split_with_a_udh(smsc: Harness) -> None:
+async def test_long_messages_are_split_with_a_udh_and_each_part_reports(smsc: Harness) -> None:
     gsm, ucs2 = "a" * 400, "Привет " * 30
     outcomes = await smsc.submit(
         [outbound(1, "+254712345678", gsm), outbound(2, "+254712345679", ucs2)]
@@ -219,6 +284,14 @@ async def test_long_messages_are_split_with_a_udh(smsc: Harness) -> None:
     text = b"".join(p.short_message[6:] for p in gsm_parts)
     assert text == gsm.encode()
     assert segment(ucs2).encoding is Encoding.UCS2
+    first = outcomes[0]
+    assert isinstance(first, Submitted) and [p.part for p in first.parts] == [1, 2, 3]
+    assert [p.carrier_ref for p in first.parts] == [p.message_id for p in gsm_parts]
+    # A receipt per part, under that part's key.
+    total = len(gsm_parts) + len(ucs2_parts)
+    await until(lambda: len(smsc.receipts) == total, "a receipt per part")
+    part_keys = [p.carrier_key for o in outcomes if isinstance(o, Submitted) for p in o.parts]
+    assert sorted(r.carrier_key for r in smsc.receipts) == sorted(part_keys)
 
 
 async def test_mo_single_and_multipart(smsc: Harness) -> None:
@@ -232,27 +305,27 @@ async def test_mo_single_and_multipart(smsc: Harness) -> None:
     assert smsc.inbound[0].recipient == "254709000999"
 
 
-async def test_throttling_asks_for_a_retry() -> None:
-    harness = await running(SimulatorConfig(port=0, throttle_every=2), slow_down_seconds=0.05)
+async def test_a_throttled_part_is_sent_again_by_the_connector() -> None:
+    """ESME_RTHROTTLED is about the rate, not the message: the part goes again
+    (at a slower pace), and no part of a long message is sent twice."""
+    harness = await running(SimulatorConfig(port=0, throttle_every=3))
     try:
-        outcomes = await harness.submit(
-            [outbound(i, f"+2547123456{i:02d}", "hi") for i in range(1, 5)]
-        )
-        retried = [o for o in outcomes if isinstance(o, RetryLater)]
-        assert len(retried) == 2 and all("RTHROTTLED" in o.error for o in retried)
-        # Being told to slow down is not the message's fault: it costs no attempt.
-        assert not any(o.counts_attempt for o in retried)
+        messages = [*numbered(4), outbound(5, "+254712399999", "z" * 300)]
+        outcomes = await harness.submit(messages)
+        assert all(isinstance(o, Submitted) for o in outcomes)
+        statuses = [m.status for m in harness.simulator.submitted]
+        accepted = [m for m in harness.simulator.submitted if m.status == Status.ROK]
+        assert Status.RTHROTTLED in statuses
+        assert len(accepted) == 4 + 2  # each part accepted exactly once
+        assert harness.connector.rate.refusals == statuses.count(Status.RTHROTTLED)
     finally:
-        await harness.connector.stop()
-        await harness.simulator.stop()
+        await harness.stop()
 
 
 async def test_a_dropped_connection_retries_what_was_in_flight() -> None:
     harness = await running(SimulatorConfig(port=0, respond_delay_ms=300), window=5)
     try:
-        pending = asyncio.create_task(
-            harness.submit([outbound(i, f"+2547123456{i:02d}", "hi") for i in range(1, 9)])
-        )
+        pending = asyncio.create_task(harness.submit(numbered(8)))
         await harness.simulator.wait_for_submitted(5, timeout=5)
         # The window holds the rest back: exactly five are in flight.
         assert len(harness.simulator.submitted) == 5
@@ -261,14 +334,14 @@ async def test_a_dropped_connection_retries_what_was_in_flight() -> None:
         assert all(isinstance(o, RetryLater) for o in outcomes)
         assert await harness.connector.wait_bound(5)  # and it binds again
     finally:
-        await harness.connector.stop()
-        await harness.simulator.stop()
+        await harness.stop()
 
 
-async def test_sends_at_most_a_window_ahead_of_committed_outcomes() -> None:
+async def test_sends_at_most_its_uncommitted_bound_ahead_of_committed_outcomes() -> None:
     """What a crash can make the SMSC receive twice is what was sent but not yet
-    committed: the connector keeps that to its window, whatever the batch size."""
-    harness = await running(SimulatorConfig(port=0, receipt_delay_ms=5), window=5)
+    committed: the connector keeps that to its uncommitted bound, whatever the
+    batch size and however wide the window."""
+    harness = await running(SimulatorConfig(port=0, receipt_delay_ms=5), window=20, uncommitted=5)
     outcomes: list[SubmitOutcome] = []
     uncommitted: list[Ack] = []
 
@@ -276,10 +349,9 @@ async def test_sends_at_most_a_window_ahead_of_committed_outcomes() -> None:
         outcomes.append(outcome)
         uncommitted.append(ack)
 
-    messages = [outbound(i, f"+2547123456{i:02d}", "hi") for i in range(1, 21)]
     try:
-        sending = asyncio.create_task(harness.connector.submit(messages, record))
-        await until(lambda: len(outcomes) == 5, "the first window's answers")
+        sending = asyncio.create_task(harness.connector.submit(numbered(20), record, Live()))
+        await until(lambda: len(outcomes) == 5, "the first five answers")
         for committed in range(1, 16):
             uncommitted.pop(0)()
             answered = 5 + committed
@@ -293,23 +365,29 @@ async def test_sends_at_most_a_window_ahead_of_committed_outcomes() -> None:
         assert all(isinstance(o, Submitted) for o in outcomes)
         assert len(harness.simulator.submitted) == 20
     finally:
-        await harness.connector.stop()
-        await harness.simulator.stop()
+        await harness.stop()
 
 
-@pytest.mark.parametrize("style", ["decimal", "leading_zeros"])
-async def test_receipts_spelling_the_id_differently_still_match(style: str) -> None:
-    harness = await running(
-        SimulatorConfig(port=0, receipt_delay_ms=5, receipt_id_style=style, receipt_tlvs=False)
-    )
+async def test_a_narrow_window_does_not_wait_for_commits() -> None:
+    """The window bounds what the SMSC has unanswered, nothing else: with two
+    slots and no commit at all, every message still goes out."""
+    harness = await running(SimulatorConfig(port=0), window=2, uncommitted=100)
+    outcomes: list[SubmitOutcome] = []
+    acks: list[Ack] = []
+
+    def record(outcome: SubmitOutcome, ack: Ack) -> None:
+        outcomes.append(outcome)
+        acks.append(ack)
+
     try:
-        [outcome] = await harness.submit([outbound(1, "+254712345678", "Hello")])
-        assert isinstance(outcome, Submitted)
-        await until(lambda: len(harness.receipts) == 1, "the receipt")
-        assert harness.receipts[0].carrier_ref == outcome.carrier_ref
+        sending = asyncio.create_task(harness.connector.submit(numbered(50), record, Live()))
+        await until(lambda: len(outcomes) == 50, "every answer, none committed")
+        assert len(harness.simulator.submitted) == 50
+        for ack in acks:
+            ack()
+        await sending
     finally:
-        await harness.connector.stop()
-        await harness.simulator.stop()
+        await harness.stop()
 
 
 async def test_flash_binary_and_sar_on_the_wire() -> None:
@@ -337,8 +415,25 @@ async def test_flash_binary_and_sar_on_the_wire() -> None:
         [quiet] = by_destination["254712345604"]
         assert quiet.registered_delivery == 0 and flash.registered_delivery == 1
     finally:
-        await harness.connector.stop()
-        await harness.simulator.stop()
+        await harness.stop()
+
+
+async def test_a_message_that_cannot_be_encoded_fails_alone(smsc: Harness) -> None:
+    """More parts than a UDH can number (256) is not the batch's problem."""
+    messages = [*numbered(2), outbound(3, "+254712345603", "x" * 39_168), *numbered(2, start=4)]
+    outcomes = await smsc.submit(messages)
+    assert [type(o) for o in outcomes] == [Submitted, Submitted, Refused, Submitted, Submitted]
+    refused = outcomes[2]
+    assert isinstance(refused, Refused) and refused.state is State.REJECTED
+    assert "cannot be sent" in refused.error
+
+
+async def test_a_message_whose_claim_lapsed_is_not_sent(smsc: Harness) -> None:
+    outcomes = await smsc.submit(numbered(3), Live(lapsed={2}))
+    assert [type(o) for o in outcomes] == [Submitted, RetryLater, Submitted]
+    lapsed = outcomes[1]
+    assert isinstance(lapsed, RetryLater) and not lapsed.counts_attempt
+    assert {m.destination for m in smsc.simulator.submitted} == {"25471000019", "25471000039"}
 
 
 async def test_a_receipt_is_acknowledged_only_once_stored(smsc: Harness) -> None:
@@ -352,66 +447,51 @@ async def test_a_receipt_is_acknowledged_only_once_stored(smsc: Harness) -> None
     )
 
 
-async def test_a_receipt_that_overtakes_its_submit_sm_resp_is_not_lost() -> None:
-    """Some SMSCs send the receipt before the response; it must wait for the id."""
-    harness = Harness(
-        SmscSimulator(SimulatorConfig(port=0)),
-        SmppConnector(
-            SmppSettings(name="smsc", host="127.0.0.1", port=9, system_id="x", password="y")
-        ),
-    )
-    connector = harness.connector
-    connector._receipts = harness.receipt  # the sinks start() would install
-    text = format_receipt_text(message_id="0000ABC1", stat="DELIVRD", submit_ms=0, done_ms=0)
-    early = Pdu(
-        CommandId.DELIVER_SM,
-        7,
-        body=ShortMessage(esm_class=ESM_DELIVERY_RECEIPT, short_message=text.encode()),
-    )
-    acks: list[Pdu] = []
+async def test_a_receipt_waits_for_its_parts_commit() -> None:
+    """A receipt right behind its submit_sm_resp names a part whose outcome is
+    not committed yet: the store could not match it, so it waits (unacknowledged)."""
+    harness = await running(SimulatorConfig(port=0, receipt_delay_ms=0))
+    committed: list[Ack] = []
 
-    class Session:
-        last_sequence = 7
-        answered = False
+    def record(outcome: SubmitOutcome, ack: Ack) -> None:
+        committed.append(ack)
 
-        def respond(self, request: Pdu, body: object = None) -> None:
-            acks.append(request)
-
-        def unanswered_since(self, sequence: int) -> bool:
-            return not self.answered and sequence <= self.last_sequence
-
-    session = Session()
-    connector._transmitter = session  # type: ignore[assignment]
-    connector._on_deliver(session, early)  # type: ignore[arg-type]
-    # Held (a submit_sm is unanswered), and not acknowledged: until it is
-    # stored the SMSC must keep it.
-    assert harness.receipts == [] and acks == []
-    assert connector._register(["ABC1"], True) == "ABC1"  # the submit_sm_resp arrives
-    assert [(r.carrier_ref, r.state) for r in harness.receipts] == [("ABC1", State.DELIVERED)]
-    assert acks == [early]  # stored (the harness commits at once), so acknowledged
-    assert connector._carrier_ids == {}  # its receipt came: nothing left to wait for
-
-    # A receipt no answer ever claims is held only until the submit_sm sent
-    # before it are all answered, then handed on as spelled.
-    text = format_receipt_text(message_id="0000ABC2", stat="DELIVRD", submit_ms=0, done_ms=0)
-    stranger = Pdu(
-        CommandId.DELIVER_SM,
-        8,
-        body=ShortMessage(esm_class=ESM_DELIVERY_RECEIPT, short_message=text.encode()),
-    )
-    connector._on_deliver(session, stranger)  # type: ignore[arg-type]
-    assert len(harness.receipts) == 1 and acks == [early]
-    session.answered = True
-    connector._hand_on_stale_early()  # what each submit_sm_resp does while one is held
-    assert harness.receipts[-1].carrier_ref == "0000ABC2" and acks == [early, stranger]
+    try:
+        sending = asyncio.create_task(
+            harness.connector.submit([outbound(1, "+254712345678", "Hi")], record, Live())
+        )
+        simulator = harness.simulator
+        await simulator.wait_until(lambda: simulator.receipts_sent == 1, 5, "the receipt sent")
+        await until(lambda: len(committed) == 1, "the outcome")
+        await asyncio.sleep(0)  # the receipt's deliver_sm is read by now
+        assert harness.receipts == [] and simulator.deliver_sm_resps == 0
+        committed.pop()()
+        await sending
+        assert [r.message_id for r in harness.receipts] == [1]
+        await simulator.wait_until(lambda: simulator.deliver_sm_resps == 1, 5, "the ack")
+    finally:
+        await harness.stop()
 
 
-async def test_a_receipt_for_an_earlier_binds_message_is_handed_on_as_spelled() -> None:
+async def test_a_receipt_that_overtakes_its_submit_sm_resp_finds_its_part() -> None:
+    harness = await running(SimulatorConfig(port=0, receipt_before_resp=True), window=10)
+    try:
+        outcomes = await harness.submit(numbered(30))
+        await until(lambda: len(harness.receipts) == 30, "every receipt")
+        keys = {o.message_id: o.parts[0].carrier_key for o in outcomes if isinstance(o, Submitted)}
+        # Each came before its part was even answered, waited for it, and so
+        # names its message.
+        assert {r.message_id: r.carrier_key for r in harness.receipts} == keys
+    finally:
+        await harness.stop()
+
+
+async def test_a_receipt_for_an_earlier_binds_message_goes_to_the_store_at_once() -> None:
     """After a restart or a failover, receipts arrive for messages this bind
     never sent. With no submit_sm unanswered, none can have overtaken its
-    response: it goes on to the recorder at once (not after the long response
-    timeout), as spelled (the store finds the message by it), and is
-    acknowledged only once that is stored."""
+    response: it goes on at once (not after the long response timeout),
+    without a message (the store matches it by its key), and is acknowledged
+    only once that is stored."""
     first = await running(SimulatorConfig(port=0, receipt_delay_ms=300))
     [outcome] = await first.submit([outbound(1, "+254712345678", "Hello")])
     assert isinstance(outcome, Submitted)
@@ -423,7 +503,9 @@ async def test_a_receipt_for_an_earlier_binds_message_is_handed_on_as_spelled() 
     await second.connector.start(second.receipt, second.mo)
     try:
         await until(lambda: len(second.receipts) == 1, "the receipt handed on")
-        assert second.receipts[0].carrier_ref == outcome.carrier_ref
+        [receipt] = second.receipts
+        assert (receipt.carrier_key, receipt.message_id) == (outcome.parts[0].carrier_key, None)
+        assert receipt.match_since < receipt.occurred_at
         assert simulator.deliver_sm_resps == 0  # not stored yet: not acknowledged
         second.held.pop()()
         await simulator.wait_until(lambda: simulator.deliver_sm_resps == 1, 5, "the ack")
@@ -432,13 +514,39 @@ async def test_a_receipt_for_an_earlier_binds_message_is_handed_on_as_spelled() 
         await simulator.stop()
 
 
-async def test_ids_are_filed_only_for_messages_that_asked_for_a_receipt(smsc: Harness) -> None:
-    outcomes = await smsc.submit(
-        [
-            outbound(1, "+254712345678", "report me"),
-            outbound(2, "+254712345679", "quiet", want_report=False),
-        ]
+async def test_a_refused_bind_is_logged_by_its_status_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    simulator = SmscSimulator(SimulatorConfig(port=0))
+    await simulator.start()
+    connector = connector_for(simulator, password="wrong")
+    harness = Harness(simulator, connector)
+    with caplog.at_level(logging.WARNING, logger="smsgate.delivery.connectors.smpp"):
+        await connector.start(harness.receipt, harness.mo)
+        try:
+            await until(lambda: "ESME_RINVPASWD" in caplog.text, "the bind refusal logged")
+            assert not connector.is_up
+        finally:
+            await harness.stop()
+
+
+def test_settings_refuse_what_they_cannot_read() -> None:
+    base = "smpp://user:pw@127.0.0.1:2775"
+    assert SmppSettings.from_url(f"{base}?submit_id=hex&receipt_id=decimal").text_id_format == (
+        IdFormat.DECIMAL
     )
-    assert all(isinstance(o, Submitted) for o in outcomes)
-    await until(lambda: len(smsc.receipts) == 1, "the one receipt asked for")
-    assert smsc.connector._carrier_ids == {}
+    settings = SmppSettings.from_url(f"{base}?submit_id=hex")
+    assert (settings.tlv_id_format, settings.text_id_format) == (IdFormat.HEX, IdFormat.HEX)
+    for query, problem in [
+        ("window=abc", "window: expected a whole number"),
+        ("window=0", "window: expected a whole number of at least 1"),
+        ("submit_id=base64", "submit_id: expected one of string, decimal, hex"),
+        ("windwo=10", "unknown option 'windwo'"),
+        ("tps=-1", "tps: expected a non-negative number"),
+        ("bind=receiver", "bind: expected one of transceiver, transmitter_receiver"),
+    ]:
+        with pytest.raises(ValueError, match=problem):
+            SmppSettings.from_url(f"{base}?{query}")
+    with pytest.raises(ValueError, match="port"):
+        SmppSettings.from_url("smpp://user:pw@127.0.0.1:99999")
+    assert carrier_key("0A", settings.submit_id) == "10"

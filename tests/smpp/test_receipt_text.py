@@ -12,7 +12,6 @@ from smsgate.core.states import Reason, State
 from smsgate.smpp.receipt_text import (
     STAT_TO_STATE,
     ReceiptText,
-    correlation_keys,
     format_receipt_text,
     parse_receipt_text,
     receipt_date_ms,
@@ -178,60 +177,6 @@ def test_receipt_dates() -> None:
     assert receipt_date_ms("221122153045") == ms(2022, 11, 22, 15, 30, 45)
     for bad in ("", "22112215", "2213221530", "22112215301", "abcdefghij", "２２１１２２１５３０"):
         assert receipt_date_ms(bad) is None
-
-
-@pytest.mark.parametrize(
-    ("given_id", "expected"),
-    [
-        ("00AB12", ("AB12", "43794")),
-        ("00ab12", ("AB12", "43794")),
-        ("12345", ("12345", "3039", "74565")),
-        ("0000012345", ("12345", "3039", "74565")),
-        ("3039", ("3039", "BDF", "12345")),
-        ("0", ("0",)),
-        ("000", ("0",)),
-        ("msg-7f", ("MSG-7F",)),
-        ("", ("",)),
-    ],
-)
-def test_correlation_keys(given_id: str, expected: tuple[str, ...]) -> None:
-    assert correlation_keys(given_id) == expected
-
-
-@pytest.mark.parametrize(
-    ("submitted", "receipted"),
-    [
-        ("1F3A", "0000007994"),  # hex on submit, zero-padded decimal in the receipt
-        ("7994", "1f3a"),  # decimal on submit, lower-case hex in the receipt
-        ("00001F3A", "1f3a"),  # padding dropped, case changed
-        ("abc-1", "ABC-1"),
-    ],
-)
-def test_a_respelled_id_finds_the_canonical_key_it_was_filed_under(
-    submitted: str, receipted: str
-) -> None:
-    assert correlation_keys(submitted)[0] in correlation_keys(receipted)
-
-
-@given(st.text(max_size=200))
-def test_correlation_keys_never_raise_and_lead_with_the_canonical_spelling(
-    message_id: str,
-) -> None:
-    keys = correlation_keys(message_id)
-    assert keys[0] == (message_id.upper().lstrip("0") or ("0" if message_id else ""))
-    assert len(keys) == len(set(keys))
-    assert correlation_keys(keys[0])[0] == keys[0]
-
-
-@given(st.integers(min_value=0, max_value=2**64))
-def test_decimal_and_hex_spellings_of_one_number_meet(number: int) -> None:
-    decimal, hexadecimal = str(number), format(number, "x")
-    assert correlation_keys(decimal)[0] in correlation_keys(hexadecimal)
-    assert correlation_keys(hexadecimal)[0] in correlation_keys(decimal)
-
-
-def test_correlation_keys_of_long_numbers_stay_cheap() -> None:
-    assert correlation_keys("9" * 5000) == ("9" * 5000,)
 
 
 def test_stat_to_state() -> None:

@@ -350,8 +350,10 @@ async def test_registered_delivery_chooses_which_outcomes_are_reported(net: Net)
         ("hex", "same", lambda i: i),
         ("hex", "decimal", lambda i: str(int(i, 16))),
         ("decimal", "same", lambda i: i),
-        ("decimal", "decimal", lambda i: i),
+        ("decimal", "hex", lambda i: f"{int(i):x}"),
         ("hex", "leading_zeros", lambda i: "0" * max(1, 20 - len(i)) + i),
+        ("sequential_hex", "upper", str.upper),
+        ("upper_hex", "lower", str.lower),
     ],
 )
 async def test_receipts_spell_the_id_as_configured(
@@ -368,6 +370,62 @@ async def test_receipts_spell_the_id_as_configured(
     assert receipt_fields(receipt)["id"] == spelled(carrier_id)
     assert isinstance(receipt.body, ShortMessage)
     assert read_cstring_tlv(receipt.body.tlvs[Tag.RECEIPTED_MESSAGE_ID]) == spelled(carrier_id)
+
+
+@pytest.mark.parametrize(
+    ("id_style", "first_twelve"),
+    [
+        ("sequential_decimal", [str(i) for i in range(1, 13)]),
+        ("sequential_hex", [f"{i:x}" for i in range(1, 13)]),
+        ("upper_hex", [f"{i:X}" for i in range(1, 13)]),
+        ("zero_padded", [f"{i:010d}" for i in range(1, 13)]),
+    ],
+)
+async def test_sequential_ids_count_from_one(
+    net: Net, id_style: str, first_twelve: list[str]
+) -> None:
+    simulator = await net.simulator(message_id_style=id_style)
+    client = await net.client(simulator, bind="transmitter")
+    ids = [message_id(await client.submit(DELIVERED_NUMBER)) for _ in range(12)]
+    assert ids == first_twelve
+
+
+async def test_uuid_ids(net: Net) -> None:
+    simulator = await net.simulator(message_id_style="uuid")
+    client = await net.client(simulator, bind="transmitter")
+    ids = {message_id(await client.submit(DELIVERED_NUMBER)) for _ in range(5)}
+    assert len(ids) == 5 and all(len(i) == 36 and i.count("-") == 4 for i in ids)
+
+
+async def test_the_id_count_restarts_as_configured_and_on_request(net: Net) -> None:
+    simulator = await net.simulator(message_id_style="sequential_decimal", restart_ids_after=3)
+    client = await net.client(simulator, bind="transmitter")
+    ids = [message_id(await client.submit(DELIVERED_NUMBER)) for _ in range(7)]
+    assert ids == ["1", "2", "3", "1", "2", "3", "1"]
+    simulator.restart_ids()
+    assert message_id(await client.submit(DELIVERED_NUMBER)) == "1"
+
+
+async def test_a_receipt_can_come_before_the_response_it_names(net: Net) -> None:
+    simulator = await net.simulator(receipt_before_resp=True, receipt_delay_ms=500)
+    client = await net.client(simulator, bind="transceiver")
+    response = await client.submit(DELIVERED_NUMBER)
+    receipt = await client.next_pdu()  # without the receipt delay
+    assert receipt_fields(receipt)["id"] == message_id(response)
+    arrived = [pdu.command_id for pdu in client.received]
+    assert arrived[-2:] == [CommandId.DELIVER_SM, CommandId.SUBMIT_SM_RESP]
+
+
+async def test_a_per_second_limit_is_answered_with_throttled(net: Net) -> None:
+    simulator = await net.simulator(max_per_second=5)
+    client = await net.client(simulator, bind="transmitter")
+    statuses = [
+        r.command_status
+        for r in await asyncio.gather(*(client.submit(DELIVERED_NUMBER) for _ in range(20)))
+    ]
+    # A burst takes the bucket's second's worth; the rest is refused.
+    assert statuses.count(Status.ROK) in (5, 6)
+    assert set(statuses) == {Status.ROK, Status.RTHROTTLED}
 
 
 async def test_receipts_without_tlvs(net: Net) -> None:

@@ -5,71 +5,43 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection
+from tests.support.store import advance, claims_of, funded, prepared, sent
 
-from smsgate.core.encoding import Encoding
-from smsgate.core.model import Account, PreparedMessage
 from smsgate.core.states import Reason, State
-from smsgate.store.migrate import current_revision, upgrade
+from smsgate.store import schema
+from smsgate.store.migrate import current_revision, head_revision, upgrade
 from smsgate.store.records import (
     AlreadyAccepted,
+    CallbackAttempt,
     InboundMessage,
     InsufficientCredit,
     Receipt,
+    ReceiptTally,
     Refused,
     ReplyMemo,
     RetryLater,
-    Submitted,
 )
 from smsgate.store.repo import Store
 
 
-def prepared(
-    n: int,
-    *,
-    cost: int = 100,
-    due_at: int = 0,
-    state: State = State.QUEUED,
-    prefix: str = "+2547120",
-) -> list[PreparedMessage]:
-    return [
-        PreparedMessage(
-            recipient=f"{prefix}{i:05d}",
-            network_id=1,
-            sender="SMSGATE",
-            text=f"message {i}",
-            encoding=Encoding.GSM7,
-            segments=1,
-            cost=cost,
-            client_ref=str(i),
-            due_at=due_at,
-            state=state,
-        )
-        for i in range(n)
-    ]
-
-
-def advance(store: Store, ms: int) -> None:
-    """Move the store's clock forward, as if ``ms`` milliseconds had passed."""
-    base = store.clock()
-    store.clock = lambda: base + ms
-
-
-async def funded(store: Store, credit: int = 100_000, callback: str | None = None) -> Account:
-    count = len(await store.accounts())
-    account = await store.create_account(
-        name=f"acct{count}",
-        region="KE",
-        timezone="Africa/Nairobi",
-        senders=["SMSGATE"],
-        dlr_callback_url=callback,
-    )
-    await store.add_credit(account.id, credit)
-    return account
-
-
 async def test_migrations_are_idempotent(store: Store) -> None:
     await upgrade(store.engines)
-    assert await current_revision(store.engines) == "0006"
+    assert await current_revision(store.engines) == head_revision()
+
+
+async def test_migrations_build_exactly_the_declared_schema(store: Store) -> None:
+    """What the migrations built and what ``store.schema`` declares must not
+    drift apart: the code reads the one, the databases hold the other."""
+
+    def differences(connection: Connection) -> list[object]:
+        context = MigrationContext.configure(connection)
+        return list(compare_metadata(context, schema.metadata))
+
+    async with store.engines.reader.connect() as conn:
+        assert await conn.run_sync(differences) == []
 
 
 async def test_accept_returns_ids_in_order_and_charges_once(store: Store) -> None:
@@ -136,21 +108,22 @@ async def test_submission_outcomes_and_stale_leases(store: Store) -> None:
     account = await funded(store)
     batch = await store.accept(account.id, dialect="advanta", messages=prepared(3))
     a, b, c = batch.message_ids
-    await store.claim_due("w1", 3, lease_ms=60_000)
+    tokens = claims_of(await store.claim_due("w1", 3, lease_ms=60_000))
     await store.record_submissions(
         "w1",
         [
-            Submitted(a, "sandbox", "ref-a"),
+            sent(a, "ref-a"),
             RetryLater(b, 5_000, "throttled"),
             # Longer than the column: cut, not a failed transaction for all three.
             Refused(c, State.REJECTED, Reason.CARRIER_REJECTED, "refused: " + "x" * 60),
         ],
+        tokens,
     )
     states = {m: (await store.message(account.id, m)).state for m in (a, b, c)}  # type: ignore[union-attr]
     assert states == {a: State.SUBMITTED, b: State.QUEUED, c: State.REJECTED}
     assert await store.balance(account.id) == 100_000 - 300 + 100  # c refunded
     # An outcome from a worker that no longer holds the lease is ignored.
-    await store.record_submissions("someone-else", [Submitted(b, "sandbox", "ref-b")])
+    await store.record_submissions("someone-else", [sent(b, "ref-b")], tokens)
     view = await store.message(account.id, b)
     assert view is not None and view.state is State.QUEUED
 
@@ -159,13 +132,15 @@ async def test_a_wait_the_message_is_not_to_blame_for_uses_no_attempt(store: Sto
     account = await funded(store)
     batch = await store.accept(account.id, dialect="advanta", messages=prepared(2))
     counted, uncounted = batch.message_ids
-    assert {m.attempts for m in await store.claim_due("w", 2, lease_ms=60_000)} == {1}
+    tokens = claims_of(await store.claim_due("w", 2, lease_ms=60_000))
+    assert set(tokens.values()) == {1}
     await store.record_submissions(
         "w",
         [
             RetryLater(counted, 1_000, "connection lost"),
             RetryLater(uncounted, 1_000, "ESME_RTHROTTLED", counts_attempt=False),
         ],
+        tokens,
     )
     advance(store, 1_000)
     again = {m.id: m.attempts for m in await store.claim_due("w", 2, lease_ms=60_000)}
@@ -176,10 +151,8 @@ async def test_receipts_finish_messages_once_and_queue_callbacks(store: Store) -
     account = await funded(store, callback="http://127.0.0.1:9/dlr")
     batch = await store.accept(account.id, dialect="advanta", messages=prepared(2))
     a, b = batch.message_ids
-    await store.claim_due("w", 2, lease_ms=60_000)
-    await store.record_submissions(
-        "w", [Submitted(a, "sandbox", "r1"), Submitted(b, "sandbox", "r2")]
-    )
+    tokens = claims_of(await store.claim_due("w", 2, lease_ms=60_000))
+    await store.record_submissions("w", [sent(a, "r1"), sent(b, "r2")], tokens)
     early = Receipt("sandbox", "r3", State.DELIVERED, Reason.NONE, "DELIVRD", store.clock())
     receipts = [
         Receipt("sandbox", "r1", State.DELIVERED, Reason.NONE, "DELIVRD", store.clock()),
@@ -188,13 +161,13 @@ async def test_receipts_finish_messages_once_and_queue_callbacks(store: Store) -
         ),
         early,
     ]
-    assert await store.record_receipts(receipts) == [early]
+    assert await store.record_receipts(receipts) == ReceiptTally(matched=2, unmatched=1)
     assert (await store.message(account.id, a)).state is State.DELIVERED  # type: ignore[union-attr]
     view_b = await store.message(account.id, b)
     assert view_b is not None and view_b.reason is Reason.ABSENT_SUBSCRIBER
     # A duplicated receipt changes nothing and queues no second callback.
     late = Receipt("sandbox", "r1", State.UNDELIVERABLE, Reason.UNKNOWN, "UNDELIV", store.clock())
-    assert await store.record_receipts([late]) == [late]
+    assert await store.record_receipts([late]) == ReceiptTally(duplicates=1)
     assert (await store.message(account.id, a)).state is State.DELIVERED  # type: ignore[union-attr]
     jobs = await store.claim_callbacks(10, lease_ms=60_000)
     assert sorted(job.payload["message_id"] for job in jobs) == [a, b]
@@ -205,21 +178,44 @@ async def test_receipts_finish_messages_once_and_queue_callbacks(store: Store) -
 async def test_callback_retry_and_give_up(store: Store) -> None:
     account = await funded(store, callback="http://127.0.0.1:9/dlr")
     batch = await store.accept(account.id, dialect="advanta", messages=prepared(1))
-    await store.claim_due("w", 1, lease_ms=60_000)
-    await store.record_submissions("w", [Submitted(batch.message_ids[0], "sandbox", "x")])
+    tokens = claims_of(await store.claim_due("w", 1, lease_ms=60_000))
+    await store.record_submissions("w", [sent(batch.message_ids[0], "x")], tokens)
     await store.record_receipts(
         [Receipt("sandbox", "x", State.DELIVERED, Reason.NONE, "DELIVRD", store.clock())]
     )
     [job] = await store.claim_callbacks(10, lease_ms=60_000)
-    await store.callback_finished(
-        job.id, delivered=False, error="HTTP 500", retry_at=store.clock() + 10_000
-    )
+    retry_at = store.clock() + 10_000
+    await store.callbacks_finished([CallbackAttempt(job.id, False, 500, "HTTP 500", retry_at)])
     assert await store.claim_callbacks(10, lease_ms=60_000) == []
     advance(store, 10_001)
     [again] = await store.claim_callbacks(10, lease_ms=60_000)
     assert again.attempts == 2
-    await store.callback_finished(again.id, delivered=True)
-    assert await store.callback_states(account.id) == {"sent": 1}
+    await store.callbacks_finished([CallbackAttempt(again.id, False, None, "refused", None)])
+    assert await store.callback_states(account.id) == {"failed": 1}
+
+
+async def test_callbacks_finish_in_one_group(store: Store) -> None:
+    account = await funded(store, callback="http://127.0.0.1:9/dlr")
+    batch = await store.accept(account.id, dialect="advanta", messages=prepared(3))
+    tokens = claims_of(await store.claim_due("w", 3, lease_ms=60_000))
+    await store.record_submissions("w", [sent(mid, f"g{mid}") for mid in batch.message_ids], tokens)
+    await store.record_receipts(
+        [
+            Receipt("sandbox", f"g{mid}", State.DELIVERED, Reason.NONE, "DELIVRD", 1)
+            for mid in batch.message_ids
+        ]
+    )
+    # A receiver with enough in hand is left out of a claim.
+    assert await store.claim_callbacks(10, 60_000, skip_urls={"http://127.0.0.1:9/dlr"}) == []
+    first, second, third = await store.claim_callbacks(10, lease_ms=60_000)
+    await store.callbacks_finished(
+        [
+            CallbackAttempt(first.id, True, 200, None, None),
+            CallbackAttempt(second.id, False, 503, "HTTP 503", store.clock() + 5),
+            CallbackAttempt(third.id, False, 404, "HTTP 404", None),
+        ]
+    )
+    assert await store.callback_states(account.id) == {"sent": 1, "pending": 1, "failed": 1}
 
 
 async def test_reply_memo_is_part_of_the_batch_transaction(store: Store) -> None:
@@ -254,10 +250,10 @@ async def test_non_final_receipts_do_not_move_messages(store: Store) -> None:
     account = await funded(store)
     batch = await store.accept(account.id, dialect="advanta", messages=prepared(1))
     [mid] = batch.message_ids
-    await store.claim_due("w", 1, lease_ms=60_000)
-    await store.record_submissions("w", [Submitted(mid, "sandbox", "r")])
+    tokens = claims_of(await store.claim_due("w", 1, lease_ms=60_000))
+    await store.record_submissions("w", [sent(mid, "r")], tokens)
     enroute = Receipt("sandbox", "r", State.QUEUED, Reason.NONE, "ENROUTE", store.clock())
-    assert await store.record_receipts([enroute]) == []
+    assert await store.record_receipts([enroute]) == ReceiptTally()
     view = await store.message(account.id, mid)
     assert view is not None and view.state is State.SUBMITTED
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,11 +18,13 @@ class Received:
 
 
 class CallbackReceiver:
-    """Records every request; answers ``fail_first`` requests with HTTP 500."""
+    """Records every request; answers ``fail_first`` requests with HTTP 500,
+    each after ``delay`` seconds (a slow receiver)."""
 
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, delay: float = 0.0) -> None:
         self.requests: list[Received] = []
         self.fail_first = fail_first
+        self.delay = delay
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         receiver = self
@@ -36,6 +39,8 @@ class CallbackReceiver:
                     )
                     failing = len(receiver.requests) <= receiver.fail_first
                     receiver._changed.notify_all()
+                if receiver.delay:
+                    time.sleep(receiver.delay)  # the receiver's own slowness, in its thread
                 self.send_response(500 if failing else 200)
                 self.send_header("Content-Length", "2")
                 self.end_headers()

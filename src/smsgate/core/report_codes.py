@@ -39,13 +39,14 @@ def advanta_report(state: State, reason: Reason) -> tuple[int, str] | None:
         return ADVANTA_BLACKLISTED
     if reason is Reason.ABSENT_SUBSCRIBER:
         return ADVANTA_ABSENT
-    if state is State.CANCELLED or reason is Reason.UNKNOWN:
+    if state in (State.CANCELLED, State.UNKNOWN) or reason is Reason.UNKNOWN:
         return ADVANTA_UNKNOWN
     return ADVANTA_IMPOSSIBLE
 
 
 # EAPI per-message report codes (get_report lines and pushed reports).
 EAPI_IN_PROGRESS = 0
+EAPI_UNKNOWN_UPSTREAM_STATUS = 70
 _EAPI_UNDELIVERABLE = {
     Reason.ABSENT_SUBSCRIBER: 51,
     Reason.UNKNOWN_SUBSCRIBER: 51,
@@ -76,6 +77,8 @@ def eapi_report(state: State, reason: Reason) -> int:
         return 53
     if state is State.CANCELLED:
         return 29
+    if state is State.UNKNOWN:
+        return EAPI_UNKNOWN_UPSTREAM_STATUS
     if state is State.UNDELIVERABLE:
         return _EAPI_UNDELIVERABLE.get(reason, 50)
     if state is State.REJECTED:
@@ -120,6 +123,6 @@ def telesign_status(state: State, reason: Reason) -> tuple[int, str]:
         return TELESIGN_DELIVERED
     if state is State.EXPIRED:
         return TELESIGN_EXPIRED
-    if state is State.CANCELLED:
+    if state in (State.CANCELLED, State.UNKNOWN):
         return TELESIGN_FINAL_UNKNOWN
     return _TELESIGN_BY_REASON.get(reason, TELESIGN_UNKNOWN_ERROR)

@@ -21,6 +21,9 @@ class State(StrEnum):
     REJECTED = "rejected"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # The carrier took it and never said what became of it within the
+    # connection's receipt timeout: final, and not refunded (the carrier was paid).
+    UNKNOWN = "unknown"
 
 
 class Reason(StrEnum):
@@ -39,6 +42,7 @@ class Reason(StrEnum):
     RETRIES_EXHAUSTED = "retries_exhausted"
     UPSTREAM_NO_CREDIT = "upstream_no_credit"
     UPSTREAM_QUOTA = "upstream_quota"
+    NO_RECEIPT = "no_receipt"
     UNKNOWN = "unknown"
 
 
@@ -65,6 +69,7 @@ FINAL_STATES = frozenset(
         State.REJECTED,
         State.FAILED,
         State.CANCELLED,
+        State.UNKNOWN,
     }
 )
 

@@ -5,9 +5,11 @@ and records each outcome as the connector reports it. A message is never
 re-minted: retries reuse the same row, and a worker that dies mid-batch simply
 lets its leases run out, after which another worker claims the same messages
 again. That is at-least-once towards the carrier, and the duplicates are
-bounded by the connector's window, not the batch: a connector sends at most a
-window ahead of the outcomes the store has committed (see
-``delivery.submissions``).
+bounded by the connector, not the batch: a connector sends at most its
+uncommitted bound ahead of the outcomes the store has committed (see
+``delivery.submissions``). Without a crash there are none: the claims in
+hand are renewed while their messages wait, and a connector sends only on a
+live claim (``delivery.claims``).
 
 Up to ``pipeline`` claimed batches are worked on at once, so the store's
 work (claiming the next batch, recording the last one's outcomes) happens
@@ -19,10 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 
 from smsgate.aio import wait_for_event
 from smsgate.core.states import UPSTREAM_REASONS, Reason, State, UpstreamCondition
+from smsgate.delivery.claims import Claims
 from smsgate.delivery.connectors.base import Ack, Connector
 from smsgate.delivery.routing import Router
 from smsgate.delivery.submissions import SubmissionRecorder
@@ -60,7 +64,8 @@ class Dispatcher:
         self._upstream_hold_ms = upstream_hold_ms
         self._pipeline = max(pipeline, 1)
         self._wake = asyncio.Event()
-        self._recorder = SubmissionRecorder(store, owner)
+        self.claims = Claims(store, owner, lease_ms)
+        self._recorder = SubmissionRecorder(store, owner, self.claims)
 
     def wake(self) -> None:
         """Called by an in-process API after it queued work, to skip the poll delay."""
@@ -69,6 +74,7 @@ class Dispatcher:
     async def run(self, stopping: asyncio.Event) -> None:
         """Claim and deliver until ``stopping``; then finish the batches in hand."""
         in_hand: set[asyncio.Task[None]] = set()
+        renewing = asyncio.create_task(self.claims.run(), name="claim-renewal")
         try:
             while not stopping.is_set():
                 if len(in_hand) >= self._pipeline:
@@ -95,6 +101,8 @@ class Dispatcher:
             if in_hand:
                 await asyncio.gather(*in_hand, return_exceptions=True)
             await self._recorder.idle()
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
 
     async def dispatch_once(self) -> int:
         """Claim one batch and deliver it; the number of messages claimed."""
@@ -105,7 +113,10 @@ class Dispatcher:
         return len(claimed)
 
     async def _claim(self) -> list[OutboundMessage]:
-        return await self._store.claim_due(self._owner, self._batch_size, self._lease_ms)
+        asked_at = time.monotonic()
+        claimed = await self._store.claim_due(self._owner, self._batch_size, self._lease_ms)
+        self.claims.take(claimed, asked_at)
+        return claimed
 
     async def _deliver_logged(self, claimed: list[OutboundMessage]) -> None:
         try:
@@ -153,7 +164,7 @@ class Dispatcher:
     async def _submit(self, connector: Connector, messages: Sequence[OutboundMessage]) -> None:
         handed = _Handover(self._recorder)
         try:
-            await connector.submit(messages, handed)
+            await connector.submit(messages, handed, self.claims)
         except Exception as exc:  # the connection, not the messages, failed
             log.warning("connector %s failed a batch of %d: %s", connector.name, len(messages), exc)
             await self._recorder.record_all(

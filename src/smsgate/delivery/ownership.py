@@ -73,6 +73,16 @@ class ConnectorOwnership:
                 await self._bind(connector)
             elif held is False or self._lease_lapsing(connector.name):
                 await self._unbind(connector)
+        await self._report_health()
+
+    async def _report_health(self) -> None:
+        """Tell the operator (``smsgate connectors list``, the console) what the
+        held connections are doing: bound, or failing since when and why."""
+        reports = [c.health() for c in self._connectors if c.name in self._bound]
+        try:
+            await self._store.report_health(self._owner, reports)
+        except Exception:
+            log.exception("could not record the health of %d connections", len(reports))
 
     async def _bind(self, connector: Connector) -> None:
         # Renewed just now; unbind well before another worker may take over.

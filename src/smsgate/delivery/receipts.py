@@ -2,16 +2,22 @@
 
 Receipts arrive one by one from connectors; writing each in its own
 transaction would cap throughput at the database's commit rate, so they are
-collected and written together. A receipt can also overtake the record of its
-own submission (the carrier answers the submit and sends the receipt before
-our commit lands): such a receipt matches nothing yet and is kept and retried
-for ``hold_ms`` instead of being dropped.
+collected and written together, and each is acknowledged to its carrier
+only once the transaction holding it has committed. Every receipt is stored,
+matched or not (``store.receipts``): nothing is held in memory where a
+killed worker would lose it after the carrier was told it arrived.
+
+A receipt can come before its submission is recorded by another worker (a
+failover in the middle of traffic); such a receipt is stored as unmatched,
+and unmatched receipts of the last few minutes are matched again now and
+then, so it finds its part once that commit lands.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from smsgate.aio import wait_for_event
 from smsgate.delivery.connectors.base import Ack
@@ -20,20 +26,31 @@ from smsgate.store.repo import Store
 
 log = logging.getLogger(__name__)
 
+REMATCH_WINDOW_MS = 10 * 60_000
+"""How far back unmatched receipts are matched again: a submission recorded
+by another worker lands within seconds, so older ones will not match."""
+
 
 class ReceiptRecorder:
     def __init__(
-        self, store: Store, *, flush_interval: float = 0.02, hold_ms: int = 120_000
+        self,
+        store: Store,
+        *,
+        flush_interval: float = 0.02,
+        rematch_interval: float = 5.0,
+        retry_delay: float = 1.0,
     ) -> None:
         self._store = store
         self._flush_interval = flush_interval
-        self._hold_ms = hold_ms
+        self._rematch_interval = rematch_interval
+        self._retry_delay = retry_delay
         self._incoming: list[Receipt] = []
         self._inbound: list[InboundMessage] = []
         self._acks: list[Ack] = []  # called after the flush that stored their items
-        self._waiting: dict[Receipt, int] = {}
         self._arrived = asyncio.Event()
+        self._next_rematch = 0.0
         self.recorded = 0
+        self.unmatched = 0
 
     def __call__(self, receipt: Receipt, ack: Ack | None = None) -> None:
         self._incoming.append(receipt)
@@ -54,57 +71,52 @@ class ReceiptRecorder:
 
     @property
     def backlog(self) -> int:
-        return len(self._incoming) + len(self._waiting)
+        return len(self._incoming) + len(self._inbound)
 
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set() or self._incoming or self._inbound:
             if not self._incoming and not self._inbound:
-                timeout = self._flush_interval * (10 if self._waiting else 100)
-                await wait_for_event(self._arrived, timeout)
+                await wait_for_event(self._arrived, self._rematch_interval)
             self._arrived.clear()
-            await self.flush()
+            if not await self.flush():
+                await asyncio.sleep(self._retry_delay)
+            await self._rematch_now_and_then()
             await asyncio.sleep(self._flush_interval)
 
-    async def flush(self) -> None:
+    async def flush(self) -> bool:
+        """Store what arrived; True once it is committed (and acknowledged)."""
         acks, self._acks = self._acks, []
-        stored = await self._flush_inbound() and await self._flush_receipts()
-        if not stored:
-            self._acks = acks + self._acks
-            return
+        receipts, self._incoming = self._incoming, []
+        inbound, self._inbound = self._inbound, []
+        try:
+            if inbound:
+                await self._store.record_inbound(inbound)
+                inbound = []
+            if receipts:
+                tally = await self._store.record_receipts(receipts)
+                self.recorded += tally.matched + tally.duplicates
+                self.unmatched += tally.unmatched
+        except Exception:
+            log.exception(
+                "could not record %d receipts and %d inbound messages; will retry",
+                len(receipts),
+                len(inbound),
+            )
+            self._incoming[:0], self._inbound[:0] = receipts, inbound
+            self._acks[:0] = acks
+            return False
         for ack in acks:
             ack()
-
-    async def _flush_receipts(self) -> bool:
-        batch, self._incoming = self._incoming, []
-        now = self._store.clock()
-        retry = [r for r, first_seen in self._waiting.items() if now - first_seen < self._hold_ms]
-        expired = len(self._waiting) - len(retry)
-        if expired:
-            log.warning("dropping %d receipts that matched no submitted message", expired)
-        candidates = batch + retry
-        if not candidates:
-            self._waiting = {}
-            return True
-        try:
-            unmatched = await self._store.record_receipts(candidates)
-        except Exception:
-            log.exception("could not record %d receipts; will retry", len(candidates))
-            self._incoming = batch + self._incoming
-            self._waiting = {r: self._waiting[r] for r in retry}
-            return False
-        first_seen = {r: self._waiting.get(r, now) for r in unmatched}
-        self.recorded += len(candidates) - len(unmatched)
-        self._waiting = first_seen
         return True
 
-    async def _flush_inbound(self) -> bool:
-        batch, self._inbound = self._inbound, []
-        if not batch:
-            return True
+    async def _rematch_now_and_then(self) -> None:
+        now = time.monotonic()
+        if now < self._next_rematch:
+            return
+        self._next_rematch = now + self._rematch_interval
         try:
-            await self._store.record_inbound(batch)
+            matched = await self._store.rematch_receipts(self._store.clock() - REMATCH_WINDOW_MS)
         except Exception:
-            log.exception("could not record %d inbound messages; will retry", len(batch))
-            self._inbound = batch + self._inbound
-            return False
-        return True
+            log.exception("could not match stored receipts again")
+            return
+        self.recorded += matched

@@ -7,7 +7,9 @@ as a stream, not per claimed batch: whatever arrived while one transaction
 ran goes into the next, and each outcome's acknowledgement is called once
 the transaction holding it has committed. If the store is unreachable the
 same outcomes are tried again and nothing is acknowledged meanwhile, which
-stalls the connectors instead of letting them run ahead of the record.
+stalls the connectors instead of letting them run ahead of the record. Each
+outcome is recorded under the claim it was decided under, and that claim
+is spent once it is committed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
+from smsgate.delivery.claims import Claims
 from smsgate.delivery.connectors.base import Ack, AckCounter
 from smsgate.store.records import SubmitOutcome
 from smsgate.store.repo import Store
@@ -27,9 +30,12 @@ MAX_GROUP = 2_000
 
 
 class SubmissionRecorder:
-    def __init__(self, store: Store, owner: str, *, retry_delay: float = 1.0) -> None:
+    def __init__(
+        self, store: Store, owner: str, claims: Claims, *, retry_delay: float = 1.0
+    ) -> None:
         self._store = store
         self._owner = owner
+        self._claims = claims
         self._retry_delay = retry_delay
         self._outcomes: list[SubmitOutcome] = []
         self._acks: list[Ack] = []
@@ -57,12 +63,15 @@ class SubmissionRecorder:
         while self._outcomes:
             outcomes, acks = self._outcomes[:MAX_GROUP], self._acks[:MAX_GROUP]
             del self._outcomes[:MAX_GROUP], self._acks[:MAX_GROUP]
+            ids = [outcome.message_id for outcome in outcomes]
+            tokens = {mid: token for mid in ids if (token := self._claims.token(mid)) is not None}
             try:
-                await self._store.record_submissions(self._owner, outcomes)
+                await self._store.record_submissions(self._owner, outcomes, tokens)
             except Exception:
                 log.exception("could not record %d outcomes; will retry", len(outcomes))
                 self._outcomes[:0], self._acks[:0] = outcomes, acks
                 await asyncio.sleep(self._retry_delay)
                 continue
+            self._claims.release(ids)
             for ack in acks:
                 ack()

@@ -1,8 +1,9 @@
 """The text of SMPP delivery receipts (SMPP 3.4 appendix B), read and written.
 
 The appendix only suggests a format, so carriers vary it: key case, field
-order, missing fields, 10 or 12 digit dates, ids in decimal on submit and hex
-in the receipt (or the reverse), zero-padded ids. The parser takes whatever it
+order, missing fields, 10 or 12 digit dates. How the id itself is written
+(decimal or hex, padded or not) is the connection's declared format, read in
+``core.carrier_ids``, not guessed here. The parser takes whatever it
 can find and gives up only when the two fields that matter, ``id:`` and
 ``stat:``, are absent; it never raises, because a receipt arrives inside a
 deliver_sm and an exception there would cost the whole session.
@@ -83,8 +84,6 @@ _KEY: Final = re.compile(
     re.IGNORECASE | re.ASCII,
 )
 _DIGITS: Final = re.compile(r"[0-9]+", re.ASCII)
-_HEX: Final = re.compile(r"[0-9A-Fa-f]+", re.ASCII)
-_MAX_NUMERIC_ID: Final = 64  # longer ids are not numbers; also keeps int() cheap
 
 
 def _canonical(key: str) -> str:
@@ -180,25 +179,3 @@ def format_receipt_text(
         f"id:{message_id} sub:001 dlvrd:{delivered} submit date:{_date(submit_ms)}"
         f" done date:{_date(done_ms)} stat:{stat} err:{err} text:{text[:20]}"
     )
-
-
-def correlation_keys(message_id: str) -> tuple[str, ...]:
-    """The keys under which ``message_id`` may meet the id it was submitted as.
-
-    Receipts name the message by the id from submit_sm_resp, but carriers
-    re-spell it: upper case, zero padding dropped or added, decimal turned to
-    hex or hex to decimal. The first key is the canonical spelling (upper
-    case, no leading zeros), under which a connector files each submitted id;
-    the others are that canonical form read as a number in the other base (an
-    all-digit id may be decimal or hex), for looking a receipt's id up. So a
-    submitted id is filed once, and a receipt costs one lookup when the carrier
-    spells the id as it was given, which is the common case.
-    """
-    canonical = message_id.upper().lstrip("0") or ("0" if message_id else "")
-    if len(canonical) > _MAX_NUMERIC_ID or not _HEX.fullmatch(canonical):
-        return (canonical,)
-    keys = [canonical]
-    if _DIGITS.fullmatch(canonical):
-        keys.append(format(int(canonical), "X"))
-    keys.append(str(int(canonical, 16)))
-    return tuple(dict.fromkeys(keys))

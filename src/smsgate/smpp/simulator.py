@@ -25,6 +25,7 @@ import heapq
 import itertools
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -60,8 +61,18 @@ SMSC_SYSTEM_ID = "smsc-sim"
 """The system_id every successful bind_*_resp carries."""
 
 BindMode = Literal["transmitter", "receiver", "transceiver"]
-MessageIdStyle = Literal["hex", "decimal"]
-ReceiptIdStyle = Literal["same", "decimal", "leading_zeros"]
+MessageIdStyle = Literal[
+    "hex",
+    "decimal",
+    "sequential_decimal",
+    "sequential_hex",
+    "zero_padded",
+    "upper_hex",
+    "uuid",
+]
+ReceiptIdStyle = Literal["same", "decimal", "hex", "leading_zeros", "upper", "lower"]
+MESSAGE_ID_STYLES: tuple[str, ...] = MessageIdStyle.__args__  # type: ignore[attr-defined]
+RECEIPT_ID_STYLES: tuple[str, ...] = ReceiptIdStyle.__args__  # type: ignore[attr-defined]
 
 _RESPONSE_BIT = 0x80000000
 _MAX_SHORT_MESSAGE = 254  # longer texts travel in the message_payload TLV
@@ -97,9 +108,19 @@ class SimulatorConfig:
     itself with ESME_RSUBMITFAIL, a ``replies`` rule makes the handset answer
     with an MO after the receipt. ``throttle_every``/``queue_full_every`` refuse
     every Nth submit_sm with ESME_RTHROTTLED/ESME_RMSGQFUL (0: never).
-    ``receipt_id_style`` spells the id in receipts differently from
-    submit_sm_resp ("decimal": a hex id as its decimal value; "leading_zeros":
-    zero-padded), as real SMSCs do, to exercise tolerant correlation.
+    ``message_id_style`` is how submit_sm_resp ids look: "hex"/"decimal"
+    count up from a clock-seeded number (so a restarted simulator never reuses
+    one); "sequential_decimal" and "sequential_hex" count 1, 2, 3… as many
+    SMSCs do, "zero_padded" writes that count as ten decimal digits,
+    "upper_hex" in upper-case hex, and "uuid" gives random UUIDs.
+    ``restart_ids_after`` makes the count start again at 1 after that many ids
+    (an SMSC restarting its counter). ``receipt_id_style`` spells the id in
+    receipts differently from submit_sm_resp ("decimal": the id read as hex,
+    written in decimal; "hex": read as decimal, written in hex;
+    "leading_zeros": zero-padded; "upper"/"lower": case changed), as real
+    SMSCs do. ``receipt_before_resp`` sends each receipt before the
+    submit_sm_resp it names. ``max_per_second`` refuses submit_sm beyond that
+    rate (a token bucket holding one second's worth) with ESME_RTHROTTLED.
     """
 
     host: str = "127.0.0.1"
@@ -114,18 +135,29 @@ class SimulatorConfig:
     receipt_id_style: ReceiptIdStyle = "same"
     receipt_tlvs: bool = True  # receipted_message_id and message_state TLVs too
     respond_delay_ms: float = 0
+    receipt_before_resp: bool = False
+    restart_ids_after: int = 0
+    max_per_second: float = 0
 
     def __post_init__(self) -> None:
-        if self.message_id_style not in ("hex", "decimal"):
+        if self.message_id_style not in MESSAGE_ID_STYLES:
             raise ValueError(
-                f"message_id_style must be hex or decimal, not {self.message_id_style!r}"
+                f"message_id_style must be one of {', '.join(MESSAGE_ID_STYLES)},"
+                f" not {self.message_id_style!r}"
             )
-        if self.receipt_id_style not in ("same", "decimal", "leading_zeros"):
+        if self.receipt_id_style not in RECEIPT_ID_STYLES:
             raise ValueError(
-                "receipt_id_style must be same, decimal or leading_zeros, "
-                f"not {self.receipt_id_style!r}"
+                f"receipt_id_style must be one of {', '.join(RECEIPT_ID_STYLES)},"
+                f" not {self.receipt_id_style!r}"
             )
-        for name in ("throttle_every", "queue_full_every", "receipt_delay_ms", "respond_delay_ms"):
+        for name in (
+            "throttle_every",
+            "queue_full_every",
+            "receipt_delay_ms",
+            "respond_delay_ms",
+            "restart_ids_after",
+            "max_per_second",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         # A bind carries at most 15 octets of system_id and 8 of password: longer
@@ -154,6 +186,7 @@ class SubmittedMessage:
     tlvs: Mapping[int, bytes]
     message_id: str
     status: int
+    received_at: float = 0.0  # on the loop's clock
 
 
 @dataclass(slots=True)
@@ -185,8 +218,11 @@ class SmscSimulator:
         self._sessions: dict[_Session, None] = {}  # an ordered set
         self._submit_count = 0
         # Seeded from the clock so a restarted simulator never reuses an id that
-        # a gateway may still hold from its previous run.
-        self._ids = itertools.count(time.time_ns() // 1000)
+        # a gateway may still hold from its previous run (unless a sequential
+        # style asks for exactly that).
+        self._seed = time.time_ns() // 1000
+        self._issued = 0
+        self._bucket = _TokenBucket(self.config.max_per_second)
         self._scheduled: list[tuple[float, int, _Outgoing]] = []
         self._order = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
@@ -364,6 +400,7 @@ class SmscSimulator:
             tlvs=body.tlvs,
             message_id=message_id,
             status=status,
+            received_at=asyncio.get_running_loop().time(),
         )
         self.submitted.append(record)
         self._changed.set()
@@ -385,15 +422,37 @@ class SmscSimulator:
         count, config = self._submit_count, self.config
         if config.throttle_every and count % config.throttle_every == 0:
             return Status.RTHROTTLED
+        if not self._bucket.take():
+            return Status.RTHROTTLED
         if config.queue_full_every and count % config.queue_full_every == 0:
             return Status.RMSGQFUL
         if rule.state is State.REJECTED:
             return Status.RSUBMITFAIL
         return Status.ROK
 
+    def restart_ids(self) -> None:
+        """Start the id count again, as an SMSC that restarted would."""
+        self._issued = 0
+
     def _next_id(self) -> str:
-        number = next(self._ids)
-        return f"{number:x}" if self.config.message_id_style == "hex" else str(number)
+        config = self.config
+        if config.restart_ids_after and self._issued >= config.restart_ids_after:
+            self._issued = 0
+        self._issued += 1
+        count, style = self._issued, config.message_id_style
+        if style == "hex":
+            return f"{self._seed + count:x}"
+        if style == "decimal":
+            return str(self._seed + count)
+        if style == "sequential_hex":
+            return f"{count:x}"
+        if style == "upper_hex":
+            return f"{count:X}"
+        if style == "zero_padded":
+            return f"{count:010d}"
+        if style == "uuid":
+            return str(uuid.uuid4())
+        return str(count)
 
     def _answer(
         self,
@@ -411,11 +470,16 @@ class SmscSimulator:
         if record.status != Status.ROK:
             session.respond(pdu, record.status)
             return
-        session.respond(pdu, body=MessageIdResp(record.message_id))
         failed = rule.state is not State.DELIVERED
         report = body.registered_delivery & 0x03
+        receipt = None
         if report == 0x01 or report == 0x03 or (report == 0x02 and failed):
             receipt = self._receipt(body, record.message_id, rule, submit_ms)
+        if receipt is not None and self.config.receipt_before_resp:
+            self._deliver(_Outgoing(session.system_id, session, receipt, True))
+            receipt = None
+        session.respond(pdu, body=MessageIdResp(record.message_id))
+        if receipt is not None:
             self._schedule(_Outgoing(session.system_id, session, receipt, True))
         if rule.replies:
             reply = _reply(body)
@@ -459,10 +523,19 @@ class SmscSimulator:
 
     def _receipt_id(self, message_id: str) -> str:
         style = self.config.receipt_id_style
-        if style == "decimal" and self.config.message_id_style == "hex":
-            return str(int(message_id, 16))
+        try:
+            if style == "decimal":
+                return str(int(message_id, 16))
+            if style == "hex":
+                return f"{int(message_id):x}"
+        except ValueError:
+            return message_id  # not a number (a UUID): nothing to respell
         if style == "leading_zeros":
             return "0" * max(1, 20 - len(message_id)) + message_id
+        if style == "upper":
+            return message_id.upper()
+        if style == "lower":
+            return message_id.lower()
         return message_id
 
     def _schedule(self, item: _Outgoing) -> None:
@@ -735,6 +808,27 @@ class _Session(asyncio.Protocol):
             return
         log.warning("smsc-sim: %s bind_%s refused: %s", self.peer, mode, status.name)
         self.respond(pdu, status)
+
+
+class _TokenBucket:
+    """At most ``rate`` submissions a second, in bursts of up to a second's worth."""
+
+    def __init__(self, rate: float) -> None:
+        self._rate = rate
+        self._capacity = max(rate, 1.0)
+        self._tokens = self._capacity
+        self._at = time.monotonic()
+
+    def take(self) -> bool:
+        if self._rate <= 0:
+            return True
+        now = time.monotonic()
+        self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
 
 def _ton_npi(address: str) -> tuple[int, int]:

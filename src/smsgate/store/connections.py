@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import fields
+
 from sqlalchemy import delete, insert, select, update
 
 from smsgate.core.states import UpstreamCondition
 from smsgate.store import schema as t
 from smsgate.store.base import StoreBase, columns_of, records_of
-from smsgate.store.records import ConnectorRow, RouteRow
+from smsgate.store.records import ConnectionHealth, ConnectorRow, RouteRow
 
 
 class ConnectionStore(StoreBase):
@@ -136,3 +139,33 @@ class ConnectionStore(StoreBase):
                 )
             ).all()
         return {row.connector: UpstreamCondition(row.condition) for row in rows}
+
+    async def report_health(self, owner: str, reports: Sequence[ConnectionHealth]) -> None:
+        """Record what the connections ``owner`` holds are doing now."""
+        if not reports:
+            return
+        now = self.clock()
+        h = t.connector_health.c
+        async with self._write() as conn:
+            await conn.execute(
+                delete(t.connector_health).where(h.connector.in_([r.connector for r in reports]))
+            )
+            await conn.execute(
+                insert(t.connector_health),
+                [
+                    {
+                        **{f.name: getattr(report, f.name) for f in fields(ConnectionHealth)},
+                        "owner": owner,
+                        "updated_at": now,
+                    }
+                    for report in reports
+                ],
+            )
+
+    async def connection_health(self) -> dict[str, ConnectionHealth]:
+        """The last report of every connection that has one."""
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(select(*columns_of(t.connector_health, ConnectionHealth)))
+            ).all()
+        return {row.connector: row for row in records_of(ConnectionHealth, rows)}

@@ -119,6 +119,13 @@ class DriverSql:
             return list(await raw.fetch(_numbered(sql), *params))
         return list(await raw.execute_fetchall(sql, tuple(params)))
 
+    async def execute(self, conn: AsyncConnection, sql: str, params: Sequence[Any] = ()) -> None:
+        raw = await self._driver(conn)
+        if self.postgres:
+            await raw.execute(_numbered(sql), *params)
+            return
+        await raw.execute_fetchall(sql, tuple(params))
+
     async def update_many(
         self, conn: AsyncConnection, update: RowUpdate, rows: Sequence[Sequence[Any]]
     ) -> None:

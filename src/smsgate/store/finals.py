@@ -83,7 +83,7 @@ class FinalStates(StoreBase):
                     mid,
                     state.value,
                     reason.value,
-                    status if status is None else status[:_CARRIER_STATUS_WIDTH],
+                    status if status is None else storable_status(status),
                     (occurred or {}).get(mid, now),
                     now,
                 )
@@ -167,6 +167,12 @@ class FinalStates(StoreBase):
                     }
                 )
             await conn.execute(insert(t.ledger), entries)
+
+
+def storable_status(status: str) -> str:
+    """A carrier's status word as its column holds it: cut to the width and
+    without NUL, so one odd status cannot fail a whole group's transaction."""
+    return status.replace("\x00", "")[:_CARRIER_STATUS_WIDTH]
 
 
 def _dlr_payload(row: Any) -> dict[str, Any]:

@@ -6,19 +6,38 @@ Rows are written in the same transaction as the state change they report
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Collection, Sequence
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import func, or_, select, text, true, update
 
 from smsgate.store import schema as t
 from smsgate.store.base import StoreBase, columns_of, records_of
-from smsgate.store.records import CallbackJob
+from smsgate.store.driver_sql import RowUpdate
+from smsgate.store.records import CallbackAttempt, CallbackJob
+
+_DELIVERED = RowUpdate(
+    "callback_outbox",
+    (("sent_at", "bigint", "{v}"),),
+    "state = 'sent', last_error = NULL, lease_until = NULL",
+)
+_RETRIED = RowUpdate(
+    "callback_outbox",
+    (("next_attempt_at", "bigint", "{v}"), ("last_error", "text", "{v}")),
+    "lease_until = NULL",
+)
+_GIVEN_UP = RowUpdate(
+    "callback_outbox", (("last_error", "text", "{v}"),), "state = 'failed', lease_until = NULL"
+)
 
 
 class OutboxStore(StoreBase):
     """Claiming callbacks and recording each attempt."""
 
-    async def claim_callbacks(self, limit: int, lease_ms: int) -> list[CallbackJob]:
+    async def claim_callbacks(
+        self, limit: int, lease_ms: int, *, skip_urls: Collection[str] = ()
+    ) -> list[CallbackJob]:
+        """Lease up to ``limit`` due callbacks, the oldest first, leaving out
+        those to ``skip_urls`` (receivers that have enough in hand already)."""
         now = self.clock()
         c = t.callback_outbox.c
         due = (
@@ -27,6 +46,7 @@ class OutboxStore(StoreBase):
                 text("state = 'pending'"),
                 c.next_attempt_at <= now,
                 or_(c.lease_until.is_(None), c.lease_until < now),
+                c.url.not_in(sorted(skip_urls)) if skip_urls else true(),
             )
             .order_by(c.next_attempt_at)
             .limit(limit)
@@ -43,23 +63,18 @@ class OutboxStore(StoreBase):
             rows = (await conn.execute(claim)).all()
         return records_of(CallbackJob, rows)
 
-    async def callback_finished(
-        self, job_id: int, *, delivered: bool, error: str | None = None, retry_at: int | None = None
-    ) -> None:
-        """Record one attempt: delivered, to be retried at ``retry_at``, or abandoned."""
+    async def callbacks_finished(self, attempts: Sequence[CallbackAttempt]) -> None:
+        """Record a group of attempts in one transaction: each job delivered,
+        due again at its ``retry_at``, or given up with its last error."""
         now = self.clock()
-        if delivered:
-            values: dict[str, Any] = {"state": "sent", "sent_at": now, "last_error": None}
-        elif retry_at is not None:
-            values = {"next_attempt_at": retry_at, "last_error": error}
-        else:
-            values = {"state": "failed", "last_error": error}
+        delivered = [(now, a.job_id) for a in attempts if a.delivered]
+        retried = [(a.retry_at, a.error, a.job_id) for a in attempts if a.retry_at is not None]
+        given_up = [(a.error, a.job_id) for a in attempts if not a.delivered and a.retry_at is None]
+        sql = self._sql
         async with self._write() as conn:
-            await conn.execute(
-                update(t.callback_outbox)
-                .where(t.callback_outbox.c.id == job_id)
-                .values(lease_until=None, **values)
-            )
+            await sql.update_many(conn, _DELIVERED, delivered)
+            await sql.update_many(conn, _RETRIED, retried)
+            await sql.update_many(conn, _GIVEN_UP, given_up)
 
     async def callback_states(self, account_id: int) -> dict[str, int]:
         c = t.callback_outbox.c

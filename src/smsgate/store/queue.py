@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsgate.core.states import Reason, State
 from smsgate.store import schema as t
 from smsgate.store.base import LEASE_ENDS
 from smsgate.store.driver_sql import RowUpdate
-from smsgate.store.finals import FinalStates
-from smsgate.store.records import OutboundMessage, Refused, RetryLater, SubmitOutcome, Submitted
+from smsgate.store.receipts import UNMATCHED_COLUMNS, ReceiptStore
+from smsgate.store.records import (
+    CarrierPart,
+    OutboundMessage,
+    Refused,
+    RetryLater,
+    SubmitOutcome,
+    Submitted,
+)
 
 _SUBMITTED = RowUpdate(
     "messages",
@@ -36,6 +45,38 @@ _RETRY = RowUpdate(
 _OUTBOUND_COLUMNS = ", ".join(field.name for field in fields(OutboundMessage))
 
 
+_PART_COLUMNS = (
+    "message_id",
+    "part",
+    "parts",
+    "connector",
+    "carrier_key",
+    "carrier_ref",
+    "recipient",
+    "submitted_at",
+)
+
+
+def _taken_parts(
+    outcomes: Sequence[SubmitOutcome],
+) -> list[tuple[int, str, int, CarrierPart]]:
+    """(message, connector, parts in all, part) of every part a carrier took."""
+    taken: list[tuple[int, str, int, CarrierPart]] = []
+    for outcome in outcomes:
+        if isinstance(outcome, Submitted):
+            connector, parts, total = outcome.connector, outcome.parts, len(outcome.parts)
+        elif outcome.taken is not None:
+            connector, parts, total = (
+                outcome.taken.connector,
+                outcome.taken.parts,
+                outcome.taken.total,
+            )
+        else:
+            continue
+        taken.extend((outcome.message_id, connector, total, part) for part in parts)
+    return taken
+
+
 def _outbound(row: Sequence[Any]) -> OutboundMessage:
     """A claimed row, its columns in ``_OUTBOUND_COLUMNS`` order; SQLite keeps
     booleans as integers."""
@@ -44,7 +85,7 @@ def _outbound(row: Sequence[Any]) -> OutboundMessage:
     return record
 
 
-class QueueStore(FinalStates):
+class QueueStore(ReceiptStore):
     """Claiming due messages and recording submission outcomes."""
 
     async def claim_due(self, owner: str, limit: int, lease_ms: int) -> list[OutboundMessage]:
@@ -67,23 +108,34 @@ class QueueStore(FinalStates):
             rows = await sql.fetch(conn, claim, (owner, now + lease_ms, now, now, limit))
         return [_outbound(row) for row in rows]
 
-    async def record_submissions(self, owner: str, outcomes: Sequence[SubmitOutcome]) -> None:
-        """Apply what the connector said about each claimed message, in one transaction."""
+    async def record_submissions(
+        self, owner: str, outcomes: Sequence[SubmitOutcome], claims: Mapping[int, int]
+    ) -> None:
+        """Apply what the connector said about each claimed message, in one transaction.
+
+        ``claims`` names, per message, the claim the outcome was decided
+        under (its attempt number): only the holder of that very claim may
+        decide. An outcome from a claim that ran out (the message was claimed
+        again since, by another worker or by this one) is ignored, so a late
+        answer can never overwrite a newer attempt's.
+
+        Every part the carrier took is recorded with its id, and receipts
+        stored unmatched because they overtook this record are matched now.
+        """
         now = self.clock()
         sql = self._sql
         async with self._write() as conn:
-            # Only the current lease holder may decide; a worker whose lease ran
-            # out (and whose messages another worker re-claimed) is ignored.
-            mine = {
-                row[0]
-                for row in await sql.fetch(
+            held = {
+                int(mid): str(recipient)
+                for mid, recipient, attempts in await sql.fetch(
                     conn,
-                    f"SELECT id FROM messages WHERE {sql.member_of('id')}"
+                    f"SELECT id, recipient, attempts FROM messages WHERE {sql.member_of('id')}"
                     f" AND lease_owner = ? AND {t.WAITING_FOR_DISPATCH}{sql.lock_rows}",
                     (sql.members([o.message_id for o in outcomes]), owner),
                 )
+                if claims.get(int(mid)) == int(attempts)
             }
-            outcomes = [o for o in outcomes if o.message_id in mine]
+            outcomes = [o for o in outcomes if o.message_id in held]
             submitted = [o for o in outcomes if isinstance(o, Submitted)]
             retries = [o for o in outcomes if isinstance(o, RetryLater)]
             refused = [o for o in outcomes if isinstance(o, Refused)]
@@ -95,6 +147,25 @@ class QueueStore(FinalStates):
             await self._insert_events(
                 conn, [(o.message_id, State.SUBMITTED, Reason.NONE, None) for o in submitted], now
             )
+            taken = _taken_parts(outcomes)
+            await sql.insert_many(
+                conn,
+                "submitted_parts",
+                _PART_COLUMNS,
+                [
+                    (
+                        mid,
+                        part.part,
+                        count,
+                        connector,
+                        part.carrier_key,
+                        part.carrier_ref,
+                        held[mid].lstrip("+"),
+                        now,
+                    )
+                    for mid, connector, count, part in taken
+                ],
+            )
             await sql.update_many(
                 conn,
                 _RETRY,
@@ -104,6 +175,40 @@ class QueueStore(FinalStates):
                 await self._finish(
                     conn, [(o.message_id, o.state, o.reason, o.error) for o in refused], now
                 )
+            if taken:
+                await self._match_waiting_receipts(conn, taken, now)
+
+    async def renew_claims(self, owner: str, claims: Mapping[int, int], lease_ms: int) -> set[int]:
+        """Extend ``owner``'s claims (message id -> attempt number) by a lease;
+        the ids of those still held, the rest having been lost."""
+        if not claims:
+            return set()
+        sql = self._sql
+        async with self._write() as conn:
+            rows = await sql.fetch(
+                conn,
+                f"UPDATE messages SET lease_until = ? WHERE {sql.member_of('id')}"
+                f" AND lease_owner = ? AND {t.WAITING_FOR_DISPATCH} RETURNING id, attempts",
+                (self.clock() + lease_ms, sql.members(sorted(claims)), owner),
+            )
+        return {int(mid) for mid, attempts in rows if claims.get(int(mid)) == int(attempts)}
+
+    async def _match_waiting_receipts(
+        self, conn: AsyncConnection, taken: Sequence[tuple[int, str, int, CarrierPart]], now: int
+    ) -> None:
+        """Receipts that came before the submission they name was recorded."""
+        sql = self._sql
+        keys: dict[str, set[str]] = defaultdict(set)
+        for _, connector, _, part in taken:
+            keys[connector].add(part.carrier_key)
+        for connector, connector_keys in keys.items():
+            rows = await sql.fetch(
+                conn,
+                f"SELECT id, {', '.join(UNMATCHED_COLUMNS)} FROM unmatched_receipts"
+                f" WHERE connector = ? AND {sql.member_of('carrier_key', 'text')}",
+                (connector, sql.members(sorted(connector_keys))),
+            )
+            await self._retry_unmatched(conn, rows, now)
 
     async def awaiting_receipts(self, connector: str) -> list[tuple[str, str]]:
         """(carrier_ref, recipient) of messages a connector took but has not reported on."""

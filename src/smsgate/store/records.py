@@ -35,10 +35,37 @@ class OutboundMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class CarrierPart:
+    """One part a carrier took: the id it gave, as written and as a key."""
+
+    part: int  # 1-based, in sending order
+    carrier_ref: str
+    carrier_key: str
+
+
+@dataclass(frozen=True, slots=True)
 class Submitted:
+    """The carrier took every part of the message."""
+
     message_id: int
     connector: str
-    carrier_ref: str
+    parts: tuple[CarrierPart, ...]
+
+    @property
+    def carrier_ref(self) -> str:
+        """The first part's id: how the message is shown to the operator."""
+        return self.parts[0].carrier_ref
+
+
+@dataclass(frozen=True, slots=True)
+class TakenParts:
+    """Parts of a message the carrier took although the message as a whole
+    was refused or must be sent again: their receipts still come, and must
+    find them."""
+
+    connector: str
+    parts: tuple[CarrierPart, ...]
+    total: int  # parts the message has, taken or not
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +81,7 @@ class RetryLater:
     delay_ms: int
     error: str
     counts_attempt: bool = True
+    taken: TakenParts | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +92,7 @@ class Refused:
     state: State
     reason: Reason
     error: str
+    taken: TakenParts | None = None
 
 
 SubmitOutcome = Submitted | RetryLater | Refused
@@ -71,14 +100,37 @@ SubmitOutcome = Submitted | RetryLater | Refused
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """A carrier's final word on a message it accepted."""
+    """A carrier's final word on one part it accepted.
+
+    ``carrier_key`` is the receipt's id read as the connector declares
+    (``core.carrier_ids``); a part matches on it, on the connector, on
+    ``handset`` (the receipt's source address, "" when it has none) and on
+    having been submitted at or after ``match_since``; the newest such part
+    wins. ``message_id`` is set when the connector already knows which
+    message the receipt is for (it saw the submission's answer), and then
+    only that message's parts can match.
+    """
 
     connector: str
-    carrier_ref: str
+    carrier_key: str
     state: State
     reason: Reason
     carrier_status: str
     occurred_at: int
+    match_since: int = 0
+    carrier_ref: str = ""
+    handset: str = ""
+    text: str = ""
+    message_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptTally:
+    """What recording a group of receipts did with them."""
+
+    matched: int = 0
+    unmatched: int = 0
+    duplicates: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +142,18 @@ class CallbackJob:
     url: str
     payload: dict[str, Any]
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackAttempt:
+    """How one push went: delivered, to be tried again at ``retry_at``, or (with
+    neither) given up. ``status`` is the receiver's HTTP status when it answered."""
+
+    job_id: int
+    delivered: bool
+    status: int | None
+    error: str | None
+    retry_at: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,3 +286,27 @@ class RouteRow:
     routing_group: int | None
     connector: str
     priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionHealth:
+    """What a connection is doing, as the worker holding it last said.
+
+    ``state`` is ``bound``, ``binding`` (a first attempt, or again after a
+    clean unbind), ``failing`` (binds or connections keep failing; ``since``
+    is the first failure of the run) or ``stopped``. ``paced_rate`` is the
+    send rate learned from the carrier's throttling (0: not paced).
+    """
+
+    connector: str
+    state: str
+    since: int
+    last_error: str | None
+    error_at: int | None
+    window: int
+    in_flight: int
+    sent: int
+    refused: int
+    paced_rate: float
+    owner: str = ""
+    updated_at: int = 0

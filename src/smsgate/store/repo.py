@@ -33,7 +33,6 @@ from smsgate.store.inbox import InboxStore
 from smsgate.store.migrate import upgrade
 from smsgate.store.outbox import OutboxStore
 from smsgate.store.queue import QueueStore
-from smsgate.store.receipts import ReceiptStore
 from smsgate.store.records import AcceptedBatch
 from smsgate.store.status import StatusStore
 
@@ -47,7 +46,6 @@ class Store(
     InboxStore,
     ConnectionStore,
     QueueStore,
-    ReceiptStore,
     OutboxStore,
 ):
     def __init__(self, engines: Engines, clock: Clock = wall_clock_ms) -> None:

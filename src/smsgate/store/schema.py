@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -125,7 +126,14 @@ messages = Table(
     Column("connector", String(64)),
     Column("carrier_ref", String(64)),
     Index("ix_messages_batch", "batch_id"),
-    Index("ix_messages_carrier", "connector", "carrier_ref"),
+    # Messages waiting for a receipt, oldest first: what a receipt timeout ends.
+    Index(
+        "ix_messages_awaiting_receipt",
+        "connector",
+        "submitted_at",
+        sqlite_where=text("state = 'submitted'"),
+        postgresql_where=text("state = 'submitted'"),
+    ),
     Index(
         "ix_messages_due",
         "priority",
@@ -133,6 +141,56 @@ messages = Table(
         sqlite_where=text(WAITING_FOR_DISPATCH),
         postgresql_where=text(WAITING_FOR_DISPATCH),
     ),
+)
+
+# Every part a carrier took, under the id it gave: a receipt names one part,
+# and is matched here by connector and ``carrier_key`` (the id read the way
+# the connector declares its carrier writes ids), within the connector's
+# validity, the newest submission winning. ``state`` is that part's receipt,
+# NULL until it comes; a message is final once its parts say so.
+submitted_parts = Table(
+    "submitted_parts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("message_id", Id, nullable=False),
+    Column("part", SmallInteger, nullable=False),
+    Column("parts", SmallInteger, nullable=False),
+    Column("connector", String(64), nullable=False),
+    Column("carrier_key", String(64), nullable=False),
+    Column("carrier_ref", String(64), nullable=False),
+    Column("recipient", String(20), nullable=False),
+    Column("submitted_at", BigInteger, nullable=False),
+    Column("state", String(16)),
+    Column("reason", String(32)),
+    Column("carrier_status", String(32)),
+    Column("receipt_text", Text),
+    Column("receipt_at", BigInteger),
+    Index("ix_submitted_parts_key", "connector", "carrier_key", "submitted_at"),
+    Index("ix_submitted_parts_message", "message_id"),
+)
+
+# Receipts that matched no submitted part when they came (the id is unknown,
+# or its submission is not committed yet). They are kept, acknowledged to the
+# carrier only once stored here, matched as soon as their submission is
+# recorded, and shown to the operator when they never match.
+unmatched_receipts = Table(
+    "unmatched_receipts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("connector", String(64), nullable=False),
+    Column("carrier_key", String(64), nullable=False),
+    Column("carrier_ref", String(64), nullable=False),
+    Column("handset", String(20), nullable=False, server_default=""),
+    Column("message_id", Id),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(32), nullable=False, server_default=""),
+    Column("carrier_status", String(32), nullable=False, server_default=""),
+    Column("receipt_text", Text),
+    Column("occurred_at", BigInteger, nullable=False),
+    Column("match_since", BigInteger, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Index("ix_unmatched_receipts_key", "connector", "carrier_key"),
+    Index("ix_unmatched_receipts_received", "received_at"),
 )
 
 delivery_events = Table(
@@ -251,6 +309,25 @@ connector_leases = Table(
     Column("owner", String(128), nullable=False),
     Column("lease_until", BigInteger, nullable=False),
     Column("taken_at", BigInteger, nullable=False),
+)
+
+# What each shared connection is doing, written by the worker holding it
+# every few seconds: the operator's view of binds that fail.
+connector_health = Table(
+    "connector_health",
+    metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("since", BigInteger, nullable=False),
+    Column("last_error", Text),
+    Column("error_at", BigInteger),
+    Column("window", Integer, nullable=False),
+    Column("in_flight", Integer, nullable=False),
+    Column("sent", BigInteger, nullable=False),
+    Column("refused", BigInteger, nullable=False),
+    Column("paced_rate", Float, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
 )
 
 # Nonces of signed requests seen within the date tolerance: the primary key

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -38,7 +37,7 @@ from smsgate.core.schedule import format_local
 from smsgate.core.states import Reason, State, UpstreamCondition
 from smsgate.credentials import CredentialKind
 from smsgate.gateway import Gateway, Memo, Overloaded, Submission, UpstreamUnavailable
-from smsgate.notify.callbacks import CallbackFormat, HttpCall
+from smsgate.notify.callbacks import CallbackFormat, HttpAnswer, HttpCall
 from smsgate.store.records import (
     AlreadyAccepted,
     CallbackJob,
@@ -332,26 +331,30 @@ def _report_line(line: ReportLine, fields: list[str], account: Account) -> str:
 
 
 def _inbox_line(entry: InboxEntry, timezone: str) -> str:
-    """``msg_id|sender|message|received_time|msisdn|referring_batch_id|encoding``.
+    """``msg_id|sender|message|received_time|msisdn|referring_batch_id|encoding``."""
+    return "|".join(_inbox_fields(entry, timezone))
 
-    Text that the 7-bit carriage can hold goes as 7bit; anything else as the hex
-    of UTF-16BE, exactly as a 16bit submission would carry it.
+
+def _inbox_fields(entry: InboxEntry, timezone: str) -> tuple[str, ...]:
+    """An inbox entry's fields, as get_inbox lists them and the MO push sends them.
+
+    Text that the 7-bit carriage can hold goes as 7bit (``|`` and line breaks
+    escaped); anything else as the hex of UTF-16BE, exactly as a 16bit
+    submission would carry it.
     """
     carried = text_to_latin1_gsm(entry.body)
     if latin1_gsm_to_text(carried) == entry.body:
         body, encoding = _escape(carried), "7bit"
     else:
         body, encoding = entry.body.encode("utf-16-be").hex(), "16bit"
-    return "|".join(
-        (
-            str(entry.id),
-            entry.sender.lstrip("+"),
-            body,
-            format_local(entry.received_at, timezone),
-            entry.recipient.lstrip("+"),
-            str(entry.batch_id or ""),
-            encoding,
-        )
+    return (
+        str(entry.id),
+        entry.sender.lstrip("+"),
+        body,
+        format_local(entry.received_at, timezone),
+        entry.recipient.lstrip("+"),
+        str(entry.batch_id or ""),
+        encoding,
     )
 
 
@@ -378,9 +381,9 @@ async def render_callback(job: CallbackJob) -> HttpCall:
     return HttpCall("GET", job.url, params=params)
 
 
-def _push_accepted(response: httpx.Response) -> bool:
+def _push_accepted(answer: HttpAnswer) -> bool:
     """Success is HTTP 200 with a non-empty body, as EAPI receivers answer."""
-    return response.status_code == 200 and bool(response.content.strip())
+    return answer.status == 200 and bool(answer.body.strip())
 
 
 async def render_inbound(job: CallbackJob) -> HttpCall:
@@ -396,9 +399,9 @@ async def render_inbound(job: CallbackJob) -> HttpCall:
         p["received_at"],
         p["batch_id"],
     )
-    msg_id, sender, message, received, msisdn, referring, encoding = _inbox_line(
+    msg_id, sender, message, received, msisdn, referring, encoding = _inbox_fields(
         entry, p["timezone"]
-    ).split("|")
+    )
     params = {
         "msg_id": msg_id,
         "sender": sender,

@@ -8,8 +8,8 @@ most its window ahead of those acknowledgements: a worker killed at any moment
 has then sent at most a window of messages whose fate the store does not know,
 and only those can reach the carrier twice. Receipts and inbound messages (MO) arrive
 asynchronously and go to the sinks it was given at start, never straight to
-the database: the recorder batches them and copes with a receipt that
-overtakes its submission.
+the database: the recorder batches them and stores every one, matched or
+not, before it is acknowledged.
 """
 
 from __future__ import annotations
@@ -18,11 +18,25 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from smsgate.store.records import InboundMessage, OutboundMessage, Receipt, SubmitOutcome
+from smsgate.store.records import (
+    ConnectionHealth,
+    InboundMessage,
+    OutboundMessage,
+    Receipt,
+    RetryLater,
+    SubmitOutcome,
+)
 
 Ack = Callable[[], None]
 """Called once what was handed over is committed: the moment a connector may
 acknowledge it to the carrier (which otherwise sends it again)."""
+
+
+class ClaimCheck(Protocol):
+    def live(self, message_id: int) -> bool:
+        """Whether the claim on the message is still this worker's: a connector
+        sends a message only while it is (see ``delivery.claims``)."""
+        ...
 
 
 class SubmissionSink(Protocol):
@@ -43,6 +57,8 @@ class Connector(Protocol):
     """Reached through an account the whole cluster shares (an SMSC bind), so
     only the worker holding its lease binds it; otherwise every process runs
     its own."""
+    receipt_timeout_ms: int
+    """How long after submission a message without a receipt ends unknown."""
 
     @property
     def is_up(self) -> bool:
@@ -51,11 +67,21 @@ class Connector(Protocol):
 
     async def start(self, receipts: ReceiptSink, inbound: InboundSink) -> None: ...
 
-    async def submit(self, messages: Sequence[OutboundMessage], record: SubmissionSink) -> None:
-        """Hand each message's outcome to ``record``; return once all are acknowledged."""
+    async def submit(
+        self, messages: Sequence[OutboundMessage], record: SubmissionSink, claims: ClaimCheck
+    ) -> None:
+        """Hand each message's outcome to ``record``; return once all are acknowledged.
+
+        A message whose claim is no longer live when its turn comes is not
+        sent: its outcome is a retry that uses no attempt.
+        """
         ...
 
     async def stop(self) -> None: ...
+
+    def health(self) -> ConnectionHealth:
+        """What the connection is doing now, for the operator."""
+        ...
 
 
 class AckCounter:
@@ -80,3 +106,8 @@ class AckCounter:
         if self._owed:
             self._all_paid = asyncio.get_running_loop().create_future()
             await self._all_paid
+
+
+def claim_lapsed(message_id: int) -> RetryLater:
+    """The outcome of a message not sent because its claim lapsed."""
+    return RetryLater(message_id, 0, "claim lapsed before sending", counts_attempt=False)

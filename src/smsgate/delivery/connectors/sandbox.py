@@ -15,17 +15,22 @@ import asyncio
 import itertools
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 
 from smsgate.core.encoding import Encoding
 from smsgate.core.sandbox_rules import SandboxRule, rule_for
 from smsgate.core.states import UPSTREAM_REASONS, State, UpstreamCondition
 from smsgate.delivery.connectors.base import (
     AckCounter,
+    ClaimCheck,
     InboundSink,
     ReceiptSink,
     SubmissionSink,
+    claim_lapsed,
 )
 from smsgate.store.records import (
+    CarrierPart,
+    ConnectionHealth,
     InboundMessage,
     OutboundMessage,
     Receipt,
@@ -54,8 +59,10 @@ class SandboxConnector:
         receipt_delay_ms: float = 500.0,
         rules: tuple[SandboxRule, ...] = (),
         upstream: UpstreamCondition = UpstreamCondition.NONE,
+        receipt_timeout_ms: int = 48 * 3_600_000,
     ) -> None:
         self.name = name
+        self.receipt_timeout_ms = receipt_timeout_ms
         self._latency = latency_ms / 1000
         self._receipt_delay = receipt_delay_ms / 1000
         self._rules = rules
@@ -70,19 +77,27 @@ class SandboxConnector:
     def is_up(self) -> bool:
         return True
 
+    def health(self) -> ConnectionHealth:
+        """Always bound: the sandbox is in this process."""
+        return ConnectionHealth(self.name, "bound", 0, None, None, 0, 0, 0, 0, 0.0)
+
     async def start(self, receipts: ReceiptSink, inbound: InboundSink) -> None:
         self._sink = receipts
         self._inbound = inbound
 
-    async def submit(self, messages: Sequence[OutboundMessage], record: SubmissionSink) -> None:
+    async def submit(
+        self, messages: Sequence[OutboundMessage], record: SubmissionSink, claims: ClaimCheck
+    ) -> None:
         if self._latency:
             await asyncio.sleep(self._latency)
         acks = AckCounter()
-        for outcome in self._outcomes(messages):
+        for outcome in self._outcomes(messages, claims):
             record(outcome, acks.owe())
         await acks.all_paid()
 
-    def _outcomes(self, messages: Sequence[OutboundMessage]) -> list[SubmitOutcome]:
+    def _outcomes(
+        self, messages: Sequence[OutboundMessage], claims: ClaimCheck
+    ) -> list[SubmitOutcome]:
         if self._upstream is not UpstreamCondition.NONE:
             reason = UPSTREAM_REASONS[self._upstream]
             return [
@@ -91,6 +106,9 @@ class SandboxConnector:
             ]
         outcomes: list[SubmitOutcome] = []
         for message in messages:
+            if not claims.live(message.id):
+                outcomes.append(claim_lapsed(message.id))
+                continue
             rule = rule_for(self._rules, message.recipient)
             if rule.state is State.REJECTED:
                 outcomes.append(
@@ -98,9 +116,9 @@ class SandboxConnector:
                 )
                 continue
             ref = next(self._refs)
-            outcomes.append(Submitted(message.id, self.name, ref))
+            outcomes.append(Submitted(message.id, self.name, (CarrierPart(1, ref, ref),)))
             reply = _reply_to(message) if rule.replies else None
-            self._schedule_receipt(ref, message.recipient, reply)
+            self._schedule_receipt(ref, message.recipient, reply, message.id)
         return outcomes
 
     def resume(self, submitted: Sequence[tuple[str, str]]) -> None:
@@ -114,7 +132,11 @@ class SandboxConnector:
                 self._schedule_receipt(ref, recipient)
 
     def _schedule_receipt(
-        self, ref: str, recipient: str, reply: InboundMessage | None = None
+        self,
+        ref: str,
+        recipient: str,
+        reply: InboundMessage | None = None,
+        message_id: int | None = None,
     ) -> None:
         rule = rule_for(self._rules, recipient)
         receipt = Receipt(
@@ -124,6 +146,8 @@ class SandboxConnector:
             rule.reason,
             _CARRIER_STATUS.get(rule.state, "UNKNOWN"),
             occurred_at=0,
+            carrier_ref=ref,
+            message_id=message_id,
         )
         loop = asyncio.get_running_loop()
         self._pending[ref] = loop.call_later(self._receipt_delay, self._emit, receipt, reply)
@@ -142,15 +166,7 @@ class SandboxConnector:
                 )
             )
         if self._sink is not None:
-            stamped = Receipt(
-                receipt.connector,
-                receipt.carrier_ref,
-                receipt.state,
-                receipt.reason,
-                receipt.carrier_status,
-                wall_clock_ms(),
-            )
-            self._sink(stamped)
+            self._sink(replace(receipt, occurred_at=wall_clock_ms()))
 
     async def stop(self) -> None:
         for handle in self._pending.values():

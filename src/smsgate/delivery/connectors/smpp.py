@@ -1,33 +1,37 @@
 """An SMPP 3.4 client (ESME) connector.
 
 One connector keeps one bind (transceiver) or two (transmitter + receiver) to
-an SMSC. Submissions share a window of outstanding submit_sm: a semaphore
-taken per PDU and released by its response, so at most ``window`` requests
-are unanswered at any time, as SMSCs require. A second semaphore of the same
-size is taken per message and released only when the store has committed
-that message's outcome, so a crash loses the fate of at most ``window``
-messages the SMSC may already hold: the only ones that can reach it twice.
-Responses are matched to requests by sequence number in a dict, so a wide
-window costs nothing extra.
+an SMSC. Three bounds shape its sends:
+
+- the window: at most ``window`` submit_sm unanswered at the SMSC, as SMSCs
+  require (fewer while the SMSC is throttling us);
+- the uncommitted bound: at most ``uncommitted`` messages whose outcome the
+  store has not committed yet. A killed worker can have sent only those
+  without the store knowing, so only those can reach the SMSC twice. It is
+  separate from the window: tying the two made delivery run at window ÷
+  commit latency;
+- the pace: ``delivery.throttle.AdaptiveRate`` learns the SMSC's rate from
+  ESME_RTHROTTLED / ESME_RMSGQFUL, and a refused part is sent again by the
+  connector itself, at that pace, instead of the whole message going back to
+  the queue (which sent its earlier parts twice).
+
+A message is sent only while its claim is live (``delivery.claims``).
+
+Receipts are correlated by declared id format, never guessed
+(``core.carrier_ids``): the submit_sm_resp id, the receipt text's ``id:``
+and the receipted_message_id TLV are each read the one way the settings
+declare. A receipt for a part whose submit_sm_resp this connector has seen
+but whose outcome is not committed yet is held, unacknowledged, until it is;
+one that came before the submit_sm_resp it names is held until the submit_sm
+sent before it are answered. Every other receipt goes to the store, which
+matches it against the recorded parts or keeps it as unmatched. The SMSC's
+deliver_sm is acknowledged only once that is committed.
 
 The hot path is shaped for tens of thousands of PDUs a second on one core: a
-response completes its message through a callback rather than a task per
+response completes its part through a callback rather than a task per
 message, the PDUs written in one pass of the event loop leave in one send,
 and one periodic sweep times out unanswered requests instead of a timer per
 request.
-
-What can go wrong, and what it becomes:
-- ESME_RTHROTTLED / ESME_RMSGQFUL: the message is asked again later, and the
-  connector pauses its sends for a moment (the carrier is telling us to slow down);
-- any other error status: the carrier refused the message for good;
-- the connection drops with requests in flight: those messages are asked
-  again later (the carrier may have taken some: at-least-once, bounded by the
-  window), and the connector reconnects with backoff.
-
-Receipts name the carrier's id in whatever spelling the SMSC likes (hex or
-decimal, with or without leading zeros); every id this connector was given is
-filed under its canonical spelling, and a receipt's id is looked up under each
-of its ``correlation_keys``.
 """
 
 from __future__ import annotations
@@ -38,20 +42,24 @@ import functools
 import itertools
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from urllib.parse import parse_qsl, unquote, urlsplit
+from dataclasses import dataclass, field, replace
 
+from smsgate.core.carrier_ids import carrier_key, handsets_match
 from smsgate.core.encoding import Encoding
 from smsgate.core.states import Reason, State
 from smsgate.delivery.connectors.base import (
     Ack,
     AckCounter,
+    ClaimCheck,
     InboundSink,
     ReceiptSink,
     SubmissionSink,
+    claim_lapsed,
 )
+from smsgate.delivery.connectors.smpp_settings import SmppSettings
+from smsgate.delivery.throttle import AdaptiveRate, Window
 from smsgate.smpp.pdu import (
     ESM_DELIVERY_RECEIPT,
     Bind,
@@ -72,12 +80,13 @@ from smsgate.smpp.pdu import (
 from smsgate.smpp.receipt_text import (
     REASON_OF_MAP_ERROR,
     STAT_TO_STATE,
-    correlation_keys,
     numeric_field,
     parse_receipt_text,
 )
 from smsgate.smpp.wire import Reassembler, read_inbound, submit_bodies
 from smsgate.store.records import (
+    CarrierPart,
+    ConnectionHealth,
     InboundMessage,
     OutboundMessage,
     Receipt,
@@ -85,8 +94,11 @@ from smsgate.store.records import (
     RetryLater,
     SubmitOutcome,
     Submitted,
+    TakenParts,
 )
 from smsgate.store.repo import wall_clock_ms
+
+__all__ = ["NotBound", "SmppConnector", "SmppSettings", "status_word"]
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +107,8 @@ _BIND_COMMANDS = {
     "transmitter": CommandId.BIND_TRANSMITTER,
     "receiver": CommandId.BIND_RECEIVER,
 }
-MAX_REMEMBERED_IDS = 500_000
 MAX_EARLY_RECEIPTS = 10_000
+MAX_RESENDS = 50  # per part, of sends the SMSC refused for its rate
 _SLOW_DOWN = {Status.RTHROTTLED, Status.RMSGQFUL}
 # The message_state TLV's final values, as the stat word a receipt text would carry.
 _STAT_OF_MESSAGE_STATE: dict[int, str] = {
@@ -116,48 +128,17 @@ class NotBound(ConnectionError):
     """No usable bind right now; the messages are retried later."""
 
 
-@dataclass(frozen=True)
-class SmppSettings:
-    name: str
-    host: str
-    port: int
-    system_id: str
-    password: str
-    system_type: str = ""
-    bind_mode: str = "transceiver"  # or "transmitter_receiver"
-    window: int = 10
-    max_per_second: float = 0.0  # 0: as fast as the window allows
-    enquire_link_seconds: float = 30.0
-    response_timeout: float = 10.0
-    reconnect_min_seconds: float = 0.5
-    reconnect_max_seconds: float = 30.0
-    slow_down_seconds: float = 1.0
-    sar: bool = False  # long messages with SAR TLVs instead of a UDH
+class BindRefused(ConnectionRefusedError):
+    """The SMSC answered the bind with an error status (a wrong password…)."""
 
-    @classmethod
-    def from_url(cls, url: str) -> SmppSettings:
-        """``smpp://system_id:password@host:port?name=smsc1&bind=transceiver&window=10&tps=100``
-        (``bind=transmitter_receiver`` for two binds; ``sar=1`` for SAR TLVs)."""
-        parts = urlsplit(url)
-        if parts.scheme != "smpp" or not parts.hostname or not parts.username:
-            raise ValueError("expected smpp://system_id:password@host:port?options")
-        options = dict(parse_qsl(parts.query))
-        bind_mode = options.get("bind", "transceiver")
-        if bind_mode not in ("transceiver", "transmitter_receiver"):
-            raise ValueError("bind must be transceiver or transmitter_receiver")
-        return cls(
-            name=options.get("name", "smpp"),
-            host=parts.hostname,
-            port=parts.port or 2775,
-            system_id=unquote(parts.username),
-            password=unquote(parts.password or ""),
-            system_type=options.get("system_type", ""),
-            bind_mode=bind_mode,
-            window=int(options.get("window", 10)),
-            max_per_second=float(options.get("tps", 0)),
-            enquire_link_seconds=float(options.get("enquire_link", 30)),
-            sar=options.get("sar", "0") == "1",
-        )
+
+def status_word(command_status: int) -> str:
+    """A command_status as SMPP names it (``ESME_RINVPASWD``), or in hex when
+    SMPP 3.4 names no such status."""
+    try:
+        return f"ESME_{Status(command_status).name}"
+    except ValueError:
+        return f"0x{command_status:08X}"
 
 
 class Session:
@@ -189,7 +170,7 @@ class Session:
         response = await self.request(_BIND_COMMANDS[self._mode], bind)
         if response.command_status != Status.ROK:
             await self.close()
-            raise ConnectionRefusedError(f"bind refused with status 0x{response.command_status:X}")
+            raise BindRefused(f"bind_{self._mode} refused: {status_word(response.command_status)}")
 
     def send(
         self, command: CommandId, body: Bind | ShortMessage | None = None
@@ -204,12 +185,6 @@ class Session:
         self._waiting[sequence] = (loop.time() + self._settings.response_timeout, future)
         self._write(encode(Pdu(command, sequence, 0, body)))
         return future
-
-    def unanswered_since(self, sequence: int) -> bool:
-        """Whether a request sent no later than ``sequence`` still awaits its
-        response (requests are kept in the order they were sent)."""
-        oldest = next(iter(self._waiting), None)
-        return oldest is not None and oldest <= sequence
 
     async def request(self, command: CommandId, body: Bind | ShortMessage | None = None) -> Pdu:
         return await self.send(command, body)
@@ -235,12 +210,25 @@ class Session:
         try:
             while data := await reader.read(65536):
                 for frame in framer.feed(data):
-                    self._dispatch(decode(frame))
+                    self._receive(frame)
         except (ConnectionError, PduError) as exc:
             log.warning("smpp %s: connection lost: %s", self._settings.name, exc)
         finally:
             self._fail_waiting(NotBound("connection lost"))
             self.closed.set()
+
+    def _receive(self, frame: bytes) -> None:
+        """One PDU; an operation this ESME does not support is answered with
+        generic_nack and the session goes on (the stream is still in step)."""
+        try:
+            pdu = decode(frame)
+        except PduError as exc:
+            if exc.command_status != Status.RINVCMDID:
+                raise
+            log.info("smpp %s: unsupported PDU from the SMSC: %s", self._settings.name, exc)
+            self._write(encode(Pdu(CommandId.GENERIC_NACK, exc.sequence or 0, Status.RINVCMDID)))
+            return
+        self._dispatch(pdu)
 
     async def _sweep(self) -> None:
         """Fail the requests the SMSC left unanswered past the response timeout.
@@ -302,9 +290,11 @@ class SmppConnector:
 
     def __init__(self, settings: SmppSettings) -> None:
         self.name = settings.name
+        self.receipt_timeout_ms = settings.receipt_timeout_ms
         self._settings = settings
-        self._window = asyncio.Semaphore(settings.window)
-        self._unsettled = asyncio.Semaphore(settings.window)
+        self._window = Window(settings.window)
+        self._uncommitted = asyncio.Semaphore(settings.uncommitted)
+        self.rate = AdaptiveRate(settings.max_per_second)
         self._sessions: list[Session] = []
         self._transmitter: Session | None = None
         self._bound = asyncio.Event()
@@ -313,21 +303,48 @@ class SmppConnector:
         self._receipts: ReceiptSink | None = None
         self._inbound: InboundSink | None = None
         self._references = itertools.count(1)
-        # Canonical spelling of each id awaiting its receipt -> the id reported to
-        # the store. An entry leaves when its receipt comes, so the map holds the
-        # receipts in transit, not the history; the cap covers receipts never sent.
-        self._carrier_ids: OrderedDict[str, str] = OrderedDict()
-        # Receipts that overtook their submit_sm_resp, under each of their keys,
-        # and in arrival order for handing on those whose id never turns up.
+        # Parts whose submit_sm_resp came but whose outcome is not committed
+        # yet, by key: a receipt naming one waits here until the commit. Bounded
+        # by the uncommitted bound; an entry leaves at the commit.
+        self._uncommitted_parts: dict[str, _Awaited] = {}
+        # Receipts that came before the submit_sm_resp they may name, by key
+        # and in arrival order.
         self._early: dict[str, _Early] = {}
         self._early_order: deque[_Early] = deque()
+        # Sequence numbers of submit_sm sent on the current bind whose answers
+        # are not processed yet, oldest first.
+        self._unprocessed: dict[int, None] = {}
         self._reassembler = Reassembler()
-        self._paused_until = 0.0
-        self._next_send = 0.0
+        self._state, self._since = "stopped", wall_clock_ms()
+        self._last_error: str | None = None
+        self._error_at: int | None = None
+        self._sent = self._refused = 0
 
     @property
     def is_up(self) -> bool:
         return self._bound.is_set()
+
+    def health(self) -> ConnectionHealth:
+        return ConnectionHealth(
+            self.name,
+            self._state,
+            self._since,
+            self._last_error,
+            self._error_at,
+            self._window.limit,
+            self._window.in_use,
+            self._sent,
+            self._refused,
+            self.rate.rate if self.rate.limited else 0.0,
+        )
+
+    def _enter(self, state: str) -> None:
+        if state != self._state:
+            self._state, self._since = state, wall_clock_ms()
+
+    def _failure(self, error: BaseException) -> None:
+        self._last_error, self._error_at = str(error) or type(error).__name__, wall_clock_ms()
+        self._enter("failing")
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -349,6 +366,7 @@ class SmppConnector:
         for session in self._sessions:
             await session.close(unbind=True)
         self._sessions = []
+        self._enter("stopped")
 
     async def wait_bound(self, within: float) -> bool:
         """Whether the connector is (or becomes) bound within ``within`` seconds."""
@@ -362,11 +380,17 @@ class SmppConnector:
     async def _maintain(self) -> None:
         delay = self._settings.reconnect_min_seconds
         while not self._stopping.is_set():
+            if self._state != "failing":
+                self._enter("binding")
             try:
                 await self._bind()
                 delay = self._settings.reconnect_min_seconds
                 await self._keep_alive()
+            except BindRefused as exc:
+                self._failure(exc)
+                log.warning("smpp %s: %s; binding again in %.1fs", self.name, exc, delay)
             except (OSError, TimeoutError, ConnectionError) as exc:
+                self._failure(exc)
                 log.warning("smpp %s: %s; reconnecting in %.1fs", self.name, exc, delay)
             self._bound.clear()
             for session in self._sessions:
@@ -388,6 +412,8 @@ class SmppConnector:
             self._sessions.append(session)
             await session.open()
         self._transmitter = self._sessions[0]
+        self._unprocessed = {}  # a new bind numbers its requests afresh
+        self._enter("bound")
         self._bound.set()
         log.info("smpp %s: bound (%s)", self.name, self._settings.bind_mode)
 
@@ -414,93 +440,169 @@ class SmppConnector:
 
     # ---------------------------------------------------------------- sending
 
-    async def submit(self, messages: Sequence[OutboundMessage], record: SubmissionSink) -> None:
+    async def submit(
+        self, messages: Sequence[OutboundMessage], record: SubmissionSink, claims: ClaimCheck
+    ) -> None:
         if not self._bound.is_set():
             raise NotBound(f"smpp {self.name} is not bound")
-        committed = AckCounter()
-        sar = self._settings.sar
+        batch = _Batch(record, claims)
         for message in messages:
-            bodies = submit_bodies(message, reference=next(self._references), sar=sar)
-            await self._unsettled.acquire()
-            parts = _Parts(message, len(bodies), functools.partial(self._settle, committed.owe()))
-            for number, body in enumerate(bodies):
-                await self._window.acquire()
-                delay = self._pace_delay()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                try:
-                    if self._transmitter is None:
-                        raise NotBound("not bound")
-                    answer = self._transmitter.send(CommandId.SUBMIT_SM, body)
-                except NotBound as exc:
-                    self._window.release()
-                    self._part_answered(record, parts, number, exc)
-                    continue
-                answer.add_done_callback(
-                    functools.partial(self._on_submit_sm_resp, record, parts, number)
+            await self._uncommitted.acquire()
+            settle = functools.partial(self._settle, batch.committed.owe())
+            if not claims.live(message.id):
+                record(claim_lapsed(message.id), functools.partial(settle, None))
+                continue
+            try:
+                bodies = submit_bodies(
+                    message, reference=next(self._references), sar=self._settings.sar
                 )
-        await committed.all_paid()
+            except ValueError as exc:  # this message cannot be encoded: it alone fails
+                refusal = Refused(
+                    message.id, State.REJECTED, Reason.UNROUTABLE, f"cannot be sent: {exc}"
+                )
+                record(refusal, functools.partial(settle, None))
+                continue
+            parts = _Parts(message, bodies, settle)
+            batch.open_parts += len(bodies)
+            for number in range(len(bodies)):
+                await self._resend_refused(batch)
+                await self._send_part(batch, parts, number)
+        while batch.open_parts:
+            if batch.resends:
+                await self._resend_refused(batch)
+            else:
+                batch.changed.clear()
+                await batch.changed.wait()
+        await batch.committed.all_paid()
 
-    def _settle(self, paid: Ack) -> None:
-        """A message's outcome is committed: its unsettled slot is free again."""
-        self._unsettled.release()
+    async def _resend_refused(self, batch: _Batch) -> None:
+        """Send again the parts the SMSC refused for its rate, oldest first."""
+        while batch.resends:
+            parts, number = batch.resends.popleft()
+            if batch.claims.live(parts.message.id):
+                await self._send_part(batch, parts, number)
+            else:
+                self._part_answered(batch, parts, number, claim_lapsed(parts.message.id))
+
+    async def _send_part(self, batch: _Batch, parts: _Parts, number: int) -> None:
+        self._window.limit = self.rate.in_flight(self._settings.window)
+        await self._window.acquire()
+        delay = self.rate.delay()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        try:
+            if self._transmitter is None:
+                raise NotBound("not bound")
+            answer = self._transmitter.send(CommandId.SUBMIT_SM, parts.bodies[number])
+        except NotBound as exc:
+            self._window.release()
+            self._part_answered(batch, parts, number, exc)
+            return
+        sequence = self._transmitter.last_sequence
+        self._unprocessed[sequence] = None
+        answer.add_done_callback(
+            functools.partial(self._on_submit_sm_resp, batch, parts, number, sequence)
+        )
+
+    def _settle(self, paid: Ack, parts: _Parts | None) -> None:
+        """A message's outcome is committed: its uncommitted slot is free, and
+        receipts that waited for the commit go on to the store."""
+        self._uncommitted.release()
         paid()
+        if parts is None or self._receipts is None:
+            return
+        for key in parts.keys:
+            awaited = self._uncommitted_parts.get(key) if key else None
+            if awaited is None or awaited.message_id != parts.message.id:
+                continue
+            del self._uncommitted_parts[key]
+            for receipt, ack in awaited.held:
+                self._receipts(receipt, ack)
 
     def _on_submit_sm_resp(
-        self, record: SubmissionSink, parts: _Parts, number: int, answer: asyncio.Future[Pdu]
+        self,
+        batch: _Batch,
+        parts: _Parts,
+        number: int,
+        sequence: int,
+        answer: asyncio.Future[Pdu],
     ) -> None:
         self._window.release()
         if answer.cancelled():
-            self._part_answered(record, parts, number, NotBound("cancelled"))
+            self._part_answered(batch, parts, number, NotBound("cancelled"))
         else:
-            self._part_answered(record, parts, number, answer.exception() or answer.result())
+            self._part_answered(batch, parts, number, answer.exception() or answer.result())
+        # Only now is the id it carried filed: until here, a receipt that came
+        # before it could still be for it.
+        self._unprocessed.pop(sequence, None)
         if self._early_order:
             self._hand_on_stale_early()  # this response may have been the last one owed
 
     def _part_answered(
-        self, record: SubmissionSink, parts: _Parts, number: int, answer: Pdu | BaseException
+        self,
+        batch: _Batch,
+        parts: _Parts,
+        number: int,
+        answer: Pdu | BaseException | RetryLater,
     ) -> None:
-        """Note one part's fate; the last answered part decides the message's."""
+        """Note one part's fate; once every part has one, the message's outcome."""
         message = parts.message
-        if isinstance(answer, BaseException):
-            parts.failed(RetryLater(message.id, self._retry_ms(message), f"connection: {answer}"))
+        if isinstance(answer, RetryLater):
+            parts.failed(answer)
+        elif isinstance(answer, BaseException):
+            parts.failed(RetryLater(message.id, _retry_ms(message), f"connection: {answer}"))
         elif answer.command_status in _SLOW_DOWN:
-            self._paused_until = time.monotonic() + self._settings.slow_down_seconds
-            retry_ms = int(self._settings.slow_down_seconds * 1000)
-            reason = Status(answer.command_status).name
-            parts.failed(RetryLater(message.id, retry_ms, reason, counts_attempt=False))
+            self._refused += 1
+            self.rate.refused()
+            parts.resends += 1
+            if parts.resends <= MAX_RESENDS:
+                batch.resends.append((parts, number))
+                batch.changed.set()
+                return
+            parts.failed(RetryLater(message.id, 1_000, status_word(answer.command_status), False))
         elif answer.command_status != Status.ROK:
-            parts.failed(
-                Refused(
-                    message.id,
-                    State.REJECTED,
-                    Reason.CARRIER_REJECTED,
-                    _status_word(answer.command_status),
-                )
-            )
+            self._refused += 1
+            refusal = status_word(answer.command_status)
+            parts.failed(Refused(message.id, State.REJECTED, Reason.CARRIER_REJECTED, refusal))
         else:
             assert isinstance(answer.body, MessageIdResp)
-            parts.ids[number] = answer.body.message_id
+            self._sent += 1
+            self.rate.accepted()
+            self._taken(parts, number, answer.body.message_id)
         parts.unanswered -= 1
+        batch.open_parts -= 1
+        if batch.open_parts == 0:
+            batch.changed.set()
         if parts.unanswered == 0:
-            outcome = parts.outcome or Submitted(
-                message.id, self.name, self._register(parts.ids, message.want_report)
-            )
-            record(outcome, parts.settle)
+            batch.record(self._outcome(parts), functools.partial(parts.settle, parts))
 
-    def _pace_delay(self) -> float:
-        """Seconds to hold for the configured rate and any slow-down the SMSC asked for."""
-        now = time.monotonic()
-        wait = max(self._paused_until - now, 0.0)
-        rate = self._settings.max_per_second
-        if rate > 0:
-            slot = max(self._next_send, now)
-            self._next_send = slot + 1.0 / rate
-            wait = max(wait, slot - now)
-        return wait
+    def _taken(self, parts: _Parts, number: int, carrier_ref: str) -> None:
+        """The SMSC took a part: file its id until the outcome is committed, and
+        pick up a receipt that came before this answer."""
+        key = carrier_key(carrier_ref, self._settings.submit_id)
+        parts.refs[number], parts.keys[number] = carrier_ref, key
+        if not parts.message.want_report:
+            return
+        awaited = _Awaited(parts.message.id, parts.message.recipient)
+        self._uncommitted_parts[key] = awaited
+        early = self._early.pop(key, None)
+        if early is not None and handsets_match(early.receipt.handset, awaited.recipient):
+            early.claimed = True
+            awaited.held.append((replace(early.receipt, message_id=awaited.message_id), early.ack))
+        elif early is not None:
+            self._early[key] = early  # for some other message
 
-    def _retry_ms(self, message: OutboundMessage) -> int:
-        return int(min(2 ** max(message.attempts - 1, 0), 60) * 1000)
+    def _outcome(self, parts: _Parts) -> SubmitOutcome:
+        taken = tuple(
+            CarrierPart(number + 1, ref, key)
+            for number, (ref, key) in enumerate(zip(parts.refs, parts.keys, strict=True))
+            if key
+        )
+        if parts.outcome is None:
+            return Submitted(parts.message.id, self.name, taken)
+        if not taken:
+            return parts.outcome
+        return replace(parts.outcome, taken=TakenParts(self.name, taken, len(parts.bodies)))
 
     # -------------------------------------------------------------- receiving
 
@@ -527,22 +629,28 @@ class SmppConnector:
 
     def _receipt(self, body: ShortMessage) -> Receipt | None:
         """The receipt a deliver_sm carries, from its TLVs when they say it all
-        (the cheap, common case), else from its text."""
+        (the cheap, common case), else from its text; its id read as declared."""
         tlvs = body.tlvs
+        text = body.short_message.decode("latin-1")
         raw_id: str | None = None
+        key = ""
         stat = ""
-        if Tag.RECEIPTED_MESSAGE_ID in tlvs and Tag.MESSAGE_STATE in tlvs:
+        if Tag.RECEIPTED_MESSAGE_ID in tlvs:
             raw_id = read_cstring_tlv(tlvs[Tag.RECEIPTED_MESSAGE_ID])
+            key = carrier_key(raw_id, self._settings.tlv_id_format)
+        if Tag.MESSAGE_STATE in tlvs:
             stat = _STAT_OF_MESSAGE_STATE.get(read_int_tlv(tlvs[Tag.MESSAGE_STATE]), "")
         error = _network_error(tlvs)
         if raw_id is None or not stat or (stat == "UNDELIV" and error is None):
-            parsed = parse_receipt_text(body.short_message.decode("latin-1"))
+            parsed = parse_receipt_text(text)
             if parsed is not None:
-                raw_id = parsed.message_id if raw_id is None else raw_id
+                if raw_id is None:
+                    raw_id = parsed.message_id
+                    key = carrier_key(raw_id, self._settings.text_id_format)
                 stat = stat or parsed.stat
                 error = numeric_field(parsed.err) if error is None else error
         if raw_id is None:
-            log.warning("smpp %s: receipt without a message id", self.name)
+            log.warning("smpp %s: a receipt without a message id: %r", self.name, text[:100])
             return None
         outcome = STAT_TO_STATE.get(stat)
         if outcome is None:
@@ -550,73 +658,59 @@ class SmppConnector:
         state, reason = outcome
         if state is State.UNDELIVERABLE and error is not None:
             reason = REASON_OF_MAP_ERROR.get(error, reason)
-        return Receipt(self.name, raw_id, state, reason, stat, wall_clock_ms())
+        now = wall_clock_ms()
+        return Receipt(
+            self.name,
+            key,
+            state,
+            reason,
+            stat,
+            now,
+            match_since=now - self._settings.validity_ms,
+            carrier_ref=raw_id,
+            handset=body.source_addr,
+            text=text,
+        )
 
     def _take_receipt(self, receipt: Receipt, ack: Ack) -> None:
-        """Pass a receipt on under the id its submission was recorded with.
+        """Hand a receipt on to the store, once the part it names is recorded.
 
-        One whose id is not known yet may have overtaken its submit_sm_resp:
-        it is held, unacknowledged, until the id is known, or until every
-        submit_sm sent before it came is answered (then it is for a message an
-        earlier bind sent, and the recorder matches it as spelled). It is not
-        held for long: an SMSC sends only so many deliver_sm unacknowledged.
+        A part answered but not committed yet holds the receipt until its
+        commit. A receipt for no part known here may have overtaken its
+        submit_sm_resp: it waits, unacknowledged, until every submit_sm sent
+        before it came is answered. Then (or straight away) it goes to the
+        store, which matches it against the recorded parts or keeps it.
         """
         assert self._receipts is not None
-        keys = correlation_keys(receipt.carrier_ref)
-        key = next((k for k in keys if k in self._carrier_ids), None)
-        if key is not None:
-            self._receipts(replace(receipt, carrier_ref=self._carrier_ids.pop(key)), ack)
-        elif len(self._early) > MAX_EARLY_RECEIPTS:
-            self._receipts(receipt, ack)
-        else:
-            sent = self._transmitter
-            early = _Early(receipt, ack, time.monotonic(), sent, sent.last_sequence if sent else 0)
-            for early_key in keys:
-                self._early[early_key] = early
-            self._early_order.append(early)
-            self._hand_on_stale_early()
+        key = receipt.carrier_key
+        awaited = self._uncommitted_parts.get(key)
+        if awaited is not None and handsets_match(receipt.handset, awaited.recipient):
+            awaited.held.append((replace(receipt, message_id=awaited.message_id), ack))
+            return
+        last_sent = next(reversed(self._unprocessed), None)
+        if len(self._early) >= MAX_EARLY_RECEIPTS or last_sent is None or key in self._early:
+            self._receipts(receipt, ack)  # no submit_sm it could have overtaken
+            return
+        early = _Early(receipt, ack, time.monotonic(), self._unprocessed, last_sent)
+        self._early[key] = early
+        self._early_order.append(early)
 
     def _hand_on_stale_early(self) -> None:
         """An early receipt that no unanswered submit_sm can explain (or that
-        waited a response timeout) never had one here: it is for a message an
-        earlier bind (another worker, before a restart) sent. It goes to the
-        recorder as spelled, which matches it in the store."""
+        waited a response timeout) names no part this bind sent: it goes to
+        the store, which knows the parts earlier binds sent."""
         stale_before = time.monotonic() - self._settings.response_timeout
         while self._early_order:
             early = self._early_order[0]
             if early.arrived >= stale_before and early.may_be_overtaken():
                 return
             self._early_order.popleft()
-            keys = correlation_keys(early.receipt.carrier_ref)
-            if self._early.get(keys[0]) is not early:
-                continue  # released when its id came
-            for key in keys:
-                self._early.pop(key, None)
+            if early.claimed:
+                continue  # its submit_sm_resp came: it waits for that commit instead
+            if self._early.get(early.receipt.carrier_key) is early:
+                del self._early[early.receipt.carrier_key]
             if self._receipts is not None:
                 self._receipts(early.receipt, early.ack)
-
-    def _register(self, ids: list[str], want_report: bool) -> str:
-        """File a message's part ids under their canonical spelling, if a receipt
-        was asked for; release the receipts that overtook them."""
-        reported = ids[0]
-        released: dict[int, _Early] = {}
-        for carrier_id in ids:
-            key = correlation_keys(carrier_id)[0]
-            if self._early:
-                early = self._early.pop(key, None)
-                if early is not None:
-                    released[id(early)] = early
-                    continue  # its receipt is here already: nothing to wait for
-            if want_report:
-                self._carrier_ids[key] = reported
-                if len(self._carrier_ids) > MAX_REMEMBERED_IDS:
-                    self._carrier_ids.popitem(last=False)
-        for early in released.values():  # held under each of its keys: once each
-            for key in correlation_keys(early.receipt.carrier_ref):
-                self._early.pop(key, None)
-            if self._receipts is not None:
-                self._receipts(replace(early.receipt, carrier_ref=reported), early.ack)
-        return reported
 
     def _mo(self, body: ShortMessage) -> InboundMessage | None:
         part = read_inbound(body)
@@ -634,32 +728,68 @@ class SmppConnector:
 
 
 @dataclass(slots=True)
+class _Awaited:
+    """A part the SMSC took whose outcome is not committed yet, and the
+    receipts that came for it meanwhile (unacknowledged)."""
+
+    message_id: int
+    recipient: str
+    held: list[tuple[Receipt, Ack]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class _Early:
     """A receipt that came before its submit_sm_resp, and its unsent deliver_sm_resp."""
 
     receipt: Receipt
     ack: Ack
     arrived: float
-    transmitter: Session | None  # sending submit_sm when it came, and how far it had got
+    # The bind's submit_sm whose answers are not processed yet, and the last
+    # of them sent when the receipt came: it can only be for one of those.
+    unprocessed: dict[int, None]
     last_sequence: int
+    claimed: bool = False  # its part's answer came; it now waits for that commit
 
     def may_be_overtaken(self) -> bool:
-        sent = self.transmitter
-        return sent is not None and sent.unanswered_since(self.last_sequence)
+        oldest = next(iter(self.unprocessed), None)
+        return oldest is not None and oldest <= self.last_sequence
+
+
+class _Batch:
+    """One ``submit`` call: where outcomes go, the parts refused for the
+    SMSC's rate waiting to be sent again, and the commits still owed."""
+
+    __slots__ = ("changed", "claims", "committed", "open_parts", "record", "resends")
+
+    def __init__(self, record: SubmissionSink, claims: ClaimCheck) -> None:
+        self.record = record
+        self.claims = claims
+        self.committed = AckCounter()
+        self.resends: deque[tuple[_Parts, int]] = deque()
+        self.open_parts = 0  # sent or to be sent again, without a final answer yet
+        self.changed = asyncio.Event()
 
 
 class _Parts:
     """The parts of one message on the wire, what their responses said, and
     what to call once the message's outcome is committed."""
 
-    __slots__ = ("ids", "message", "outcome", "settle", "unanswered")
+    __slots__ = ("bodies", "keys", "message", "outcome", "refs", "resends", "settle", "unanswered")
 
-    def __init__(self, message: OutboundMessage, count: int, settle: Ack) -> None:
+    def __init__(
+        self,
+        message: OutboundMessage,
+        bodies: list[ShortMessage],
+        settle: Callable[[_Parts | None], None],
+    ) -> None:
         self.message = message
+        self.bodies = bodies
         self.settle = settle
-        self.ids: list[str] = [""] * count
-        self.unanswered = count
-        self.outcome: SubmitOutcome | None = None
+        self.refs = [""] * len(bodies)
+        self.keys = [""] * len(bodies)
+        self.unanswered = len(bodies)
+        self.resends = 0
+        self.outcome: RetryLater | Refused | None = None
 
     def failed(self, outcome: RetryLater | Refused) -> None:
         """A retry outranks a refusal: the part that could not be sent may yet go."""
@@ -667,13 +797,8 @@ class _Parts:
             self.outcome = outcome
 
 
-def _status_word(command_status: int) -> str:
-    """How a refusal is recorded as the carrier's status: ``ESME_RSUBMITFAIL``,
-    or the code in hex when it is not one SMPP 3.4 names."""
-    try:
-        return f"ESME_{Status(command_status).name}"
-    except ValueError:
-        return f"0x{command_status:08X}"
+def _retry_ms(message: OutboundMessage) -> int:
+    return int(min(2 ** max(message.attempts - 1, 0), 60) * 1000)
 
 
 def _network_error(tlvs: dict[int, bytes]) -> int | None:
