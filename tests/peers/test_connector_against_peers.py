@@ -16,18 +16,14 @@ from typing import Any
 
 import pytest
 
-from smsgate.core.encoding import Encoding
-from smsgate.core.model import PreparedMessage
 from smsgate.core.states import Reason, State
 from smsgate.delivery.connectors.base import Ack
 from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
-from smsgate.delivery.dispatcher import Dispatcher
-from smsgate.delivery.receipts import ReceiptRecorder
-from smsgate.delivery.routing import Router
 from smsgate.store.records import InboundMessage, Receipt, Refused, SubmitOutcome, Submitted
 from smsgate.store.repo import Store
 from tests.smpp.test_connector import Live, outbound, until
 from tests.support.peers import IMPLEMENTATIONS, Peer, Peers
+from tests.support.worker import delivering, queued, until_counted
 
 pytestmark = pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 
@@ -137,50 +133,19 @@ COUNT = 40
 
 async def test_a_worker_delivers_through_each_smsc(impl: str, store: Store, peers: Peers) -> None:
     smsc = peers.smsc(impl)
-    account = await store.create_account(name="p", region="KE", timezone="Africa/Nairobi")
-    await store.add_credit(account.id, COUNT * 100)
     endings = ["000", "001", "003", "004"]
     recipients = [f"+2547123{n:03d}99" for n in range(COUNT - len(endings))]  # no rule
     recipients += [f"+254712399{e}" for e in endings]
-    await store.accept(
-        account.id,
-        dialect="eapi",
-        messages=[
-            PreparedMessage(r, 1, "SHOP", "hello", Encoding.GSM7, 1, 100, None, 0, State.QUEUED)
-            for r in recipients
-        ],
-    )
-    connector = connector_to(smsc, window=10)
-    recorder = ReceiptRecorder(store, flush_interval=0.005)
-    await connector.start(recorder, recorder.inbound)
-    assert await connector.wait_bound(5)
-    dispatcher = Dispatcher(
-        store, Router([], {}, connector), owner="w", batch_size=20, retry_base_ms=0, idle_poll=0.01
-    )
-    stopping = asyncio.Event()
-    tasks = [
-        asyncio.create_task(dispatcher.run(stopping)),
-        asyncio.create_task(recorder.run(stopping)),
-    ]
+    await queued(store, recipients)
+    account_id = (await store.accounts())[-1].id
     expected = {
         State.DELIVERED: COUNT - len(endings),
         State.UNDELIVERABLE: 2,
         State.EXPIRED: 1,
         State.REJECTED: 1,
     }
-    try:
-        deadline = asyncio.get_running_loop().time() + 20
-        while await store.count_by_state(account.id) != expected:
-            assert asyncio.get_running_loop().time() < deadline, (
-                f"final states {await store.count_by_state(account.id)}, expected {expected}"
-            )
-            await asyncio.sleep(0.05)
-    finally:
-        stopping.set()
-        dispatcher.wake()
-        recorder.wake()
-        await asyncio.gather(*tasks)
-        await connector.stop()
+    async with delivering(store, connector_to(smsc, window=10), batch_size=20):
+        await until_counted(store, account_id, expected, within=20)
     sent = Counter(e["destination"] for e in smsc.of("submit_sm"))
     assert sent == {r.lstrip("+"): 1 for r in recipients}
     assert len(smsc.of("deliver_sm_resp")) == len(smsc.of("deliver_sm")) == COUNT - 1

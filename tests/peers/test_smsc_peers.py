@@ -31,9 +31,12 @@ def connect(smsc_port: int, mode: str = "transceiver") -> PlainEsme:
 
 
 def exchange(client: PlainEsme, responses: int, delivers: int, *, ack: bool = True) -> None:
-    """Read until that many submit_sm_resp and deliver_sm came, answering each deliver_sm."""
-    while len(client.responses(CommandId.SUBMIT_SM)) < responses or (
-        len(client.requests(DELIVER)) < delivers
+    """Read until that many submit_sm_resp and deliver_sm came, answering each
+    deliver_sm (those that came in the same read as the last one too)."""
+    while (
+        len(client.responses(CommandId.SUBMIT_SM)) < responses
+        or len(client.requests(DELIVER)) < delivers
+        or client.unread
     ):
         pdu = client.read()
         if pdu.command_id == DELIVER and ack:

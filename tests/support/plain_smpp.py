@@ -83,6 +83,11 @@ class PlainEsme:
         values.update(fields)
         return self.send(CommandId.SUBMIT_SM, ShortMessage(**values))  # type: ignore[arg-type]
 
+    @property
+    def unread(self) -> int:
+        """PDUs received (and in ``received``) that ``read`` has not returned yet."""
+        return len(self._inbox)
+
     def read(self, timeout: float = 10.0) -> Pdu:
         """The next PDU; TimeoutError when none comes within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
