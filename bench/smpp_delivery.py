@@ -9,7 +9,7 @@ child process before timing starts, so the peak RSS reported is the worker's.
 The SMSC is ``smsgate smsc-sim`` in a separate process (its own core and GIL).
 This process then runs what a worker runs: a Dispatcher (``--batch-size``)
 over an SmppConnector (one transceiver bind, ``--window`` outstanding
-submit_sm) and the ReceiptRecorder, which consumes the receipts the simulator
+submit_sm) and its DeliveryRecorder, which also takes the receipts the simulator
 sends ``--receipt-delay-ms`` after each submit_sm_resp (``--no-receipts``
 queues the messages with want_report=False, so none are asked for). The store
 is polled every 0.2 s until no message is queued (asked only once the worker's
@@ -54,7 +54,6 @@ from smsgate.core.states import State
 from smsgate.delivery.connectors.base import ClaimCheck, SubmissionSink
 from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
 from smsgate.delivery.dispatcher import Dispatcher
-from smsgate.delivery.receipts import ReceiptRecorder
 from smsgate.delivery.routing import Router
 from smsgate.runtime import settle_garbage_collector
 from smsgate.smpp.pdu import (
@@ -68,7 +67,13 @@ from smsgate.smpp.pdu import (
     encode,
 )
 from smsgate.smpp.wire import NPI_E164, TON_ALPHANUMERIC, TON_INTERNATIONAL
-from smsgate.store.records import OutboundMessage, Receipt, ReceiptTally, SubmitOutcome
+from smsgate.store.records import (
+    InboundMessage,
+    OutboundMessage,
+    Receipt,
+    ReceiptTally,
+    SubmitOutcome,
+)
 from smsgate.store.repo import Store
 
 ACCEPT_BATCH = 30_000
@@ -340,8 +345,8 @@ class Phases:
     first_claim: float | None = None
     last_submission: float = 0.0
     last_receipt: float = 0.0
-    outcomes: int = 0  # outcomes handed to record_submissions
-    matched: int = 0  # receipts record_receipts matched
+    outcomes: int = 0  # outcomes recorded
+    matched: int = 0  # receipts matched
 
     def add(self, name: str, started: float, ended: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + ended - started
@@ -350,8 +355,7 @@ class Phases:
 
 def instrument(store: Store, connector: SmppConnector, phases: Phases) -> None:
     claim_due = store.claim_due
-    record_submissions = store.record_submissions
-    record_receipts = store.record_receipts
+    record_delivery = store.record_delivery
     submit = connector.submit
 
     async def timed_claim(owner: str, limit: int, lease_ms: int) -> list[OutboundMessage]:
@@ -370,19 +374,19 @@ def instrument(store: Store, connector: SmppConnector, phases: Phases) -> None:
         phases.add("connector.submit", started, time.perf_counter())
 
     async def timed_record(
-        owner: str, outcomes: Sequence[SubmitOutcome], claims: Mapping[int, int]
-    ) -> None:
+        owner: str,
+        outcomes: Sequence[SubmitOutcome],
+        claims: Mapping[int, int],
+        receipts: Sequence[Receipt],
+        inbound: Sequence[InboundMessage],
+    ) -> ReceiptTally:
         started = time.perf_counter()
-        await record_submissions(owner, outcomes, claims)
-        phases.outcomes += len(outcomes)
-        phases.last_submission = time.perf_counter()
-        phases.add("store.record_submissions", started, phases.last_submission)
-
-    async def timed_receipts(receipts: Sequence[Receipt]) -> ReceiptTally:
-        started = time.perf_counter()
-        tally = await record_receipts(receipts)
+        tally = await record_delivery(owner, outcomes, claims, receipts, inbound)
         ended = time.perf_counter()
-        phases.add("store.record_receipts", started, ended)
+        phases.add("store.record_delivery", started, ended)
+        if outcomes:
+            phases.outcomes += len(outcomes)
+            phases.last_submission = ended
         if tally.matched:
             phases.matched += tally.matched
             phases.last_receipt = ended
@@ -390,8 +394,7 @@ def instrument(store: Store, connector: SmppConnector, phases: Phases) -> None:
 
     # Instance attributes shadow the methods for this run only.
     store.claim_due = timed_claim  # type: ignore[method-assign]
-    store.record_submissions = timed_record  # type: ignore[method-assign]
-    store.record_receipts = timed_receipts  # type: ignore[method-assign]
+    store.record_delivery = timed_record  # type: ignore[method-assign]
     connector.submit = timed_submit  # type: ignore[method-assign]
 
 
@@ -439,10 +442,10 @@ async def drain(
             window=args.window,
         )
     )
-    recorder = ReceiptRecorder(store)
     dispatcher = Dispatcher(
         store, Router([], {}, connector), owner="bench-worker", batch_size=args.batch_size
     )
+    recorder = dispatcher.recorder
     phases = Phases()
     instrument(store, connector, phases)
     await connector.start(recorder, recorder.inbound)
@@ -494,10 +497,9 @@ async def drain(
         cpu_wall = time.perf_counter() - wall_started
         stopping.set()
         dispatcher.wake()
-        recorder.wake()
         await asyncio.gather(tasks[0], return_exceptions=True)
         await connector.stop()
-        await recorder.flush()
+        await recorder.idle()
         await asyncio.gather(tasks[1], return_exceptions=True)
         await store.close()
     assert phases.first_claim is not None

@@ -28,7 +28,6 @@ from smsgate.core.model import PreparedMessage
 from smsgate.core.states import State
 from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
 from smsgate.delivery.dispatcher import Dispatcher
-from smsgate.delivery.receipts import ReceiptRecorder
 from smsgate.delivery.routing import Router
 from smsgate.smpp.pdu import Status
 from smsgate.smpp.simulator import SimulatorConfig, SmscSimulator
@@ -65,9 +64,9 @@ async def run(args: argparse.Namespace, url: str) -> None:
             window=args.window,
         )
     )
-    recorder = ReceiptRecorder(store)
-    await connector.start(recorder, recorder.inbound)
     dispatcher = Dispatcher(store, Router([], {}, connector), owner="bench", lease_ms=30_000)
+    recorder = dispatcher.recorder
+    await connector.start(recorder, recorder.inbound)
     stopping = asyncio.Event()
     tasks = [
         asyncio.create_task(dispatcher.run(stopping)),
@@ -82,7 +81,6 @@ async def run(args: argparse.Namespace, url: str) -> None:
     finally:
         stopping.set()
         dispatcher.wake()
-        recorder.wake()
         await asyncio.gather(*tasks)
         await connector.stop()
         await simulator.stop()

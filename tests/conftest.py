@@ -21,6 +21,9 @@ from smsgate.store.repo import Store
 from tests.support.receiver import CallbackReceiver
 from tests.support.server import GatewayServer
 
+# The ``peers`` fixture: independent SMPP peers as subprocesses (tests/peers/README.md).
+pytest_plugins = ["tests.support.peers"]
+
 PG_ADMIN_DSN = os.environ.get("SMSGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = bool(os.environ.get("CI"))
 

@@ -31,7 +31,6 @@ from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
 from smsgate.delivery.dispatcher import Dispatcher
 from smsgate.delivery.ownership import ConnectorOwnership
 from smsgate.delivery.receipt_timeouts import ReceiptTimeouts
-from smsgate.delivery.receipts import ReceiptRecorder
 from smsgate.delivery.routing import Route, Router
 from smsgate.gateway import Gateway
 from smsgate.notify.callbacks import CallbackFormat, Notifier
@@ -51,7 +50,6 @@ class Runtime:
         self.store = store
         self.secrets = secrets
         self.router = router
-        self.receipts = ReceiptRecorder(store)
         self.dispatcher = Dispatcher(
             store,
             router,
@@ -104,9 +102,10 @@ class Runtime:
         so another worker binds those connections at once.
         """
         stopping, unbound = asyncio.Event(), asyncio.Event()
+        recorder = self.dispatcher.recorder
         private = [c for c in self.router.connectors if not c.shared]
         for connector in private:
-            await connector.start(self.receipts, self.receipts.inbound)
+            await connector.start(recorder, recorder.inbound)
             if isinstance(connector, SandboxConnector):
                 connector.resume(await self.store.awaiting_receipts(connector.name))
         started_at = self.store.clock()
@@ -115,8 +114,8 @@ class Runtime:
             [c for c in self.router.connectors if c.shared],
             owner=self.settings.worker_id,
             lease_ms=int(self.settings.connector_lease_seconds * 1000),
-            receipts=self.receipts,
-            inbound=self.receipts.inbound,
+            receipts=recorder,
+            inbound=recorder.inbound,
         )
         await ownership.renew()  # bind what is free before the first claim
         leases = asyncio.create_task(ownership.run(unbound), name="connector-leases")
@@ -126,22 +125,19 @@ class Runtime:
             asyncio.create_task(self.notifier.run(stopping), name="notifier"),
             asyncio.create_task(timeouts.run(stopping), name="receipt-timeouts"),
         ]
-        receipts = asyncio.create_task(self.receipts.run(stopping), name="receipts")
+        rematching = asyncio.create_task(recorder.run(stopping), name="receipts-rematch")
         heartbeat = asyncio.create_task(self._heartbeat(stopping, started_at), name="heartbeat")
         try:
             yield
         finally:
             stopping.set()
-            await asyncio.gather(heartbeat, return_exceptions=True)
-            self.receipts.wake()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, rematching, heartbeat, return_exceptions=True)
             for connector in self.router.connectors:
                 await connector.stop()
+            await recorder.idle()  # what came in while unbinding
             unbound.set()
             await asyncio.gather(leases, return_exceptions=True)
             await ownership.release()
-            await self.receipts.flush()
-            await asyncio.gather(receipts, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await self.store.forget_worker(self.settings.worker_id)
 

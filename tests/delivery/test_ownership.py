@@ -7,8 +7,9 @@ import asyncio
 
 from tests.smpp.test_connector import connector_for
 
+from smsgate.delivery.claims import Claims
 from smsgate.delivery.ownership import ConnectorOwnership
-from smsgate.delivery.receipts import ReceiptRecorder
+from smsgate.delivery.recorder import DeliveryRecorder
 from smsgate.smpp.simulator import SimulatorConfig, SmscSimulator
 from smsgate.store.repo import Store
 
@@ -18,7 +19,7 @@ LEASE_MS = 600
 def worker(store: Store, simulator: SmscSimulator, owner: str) -> ConnectorOwnership:
     """What one worker process holds: its own connector object for the shared account."""
     connector = connector_for(simulator, name="smsc1")
-    recorder = ReceiptRecorder(store)
+    recorder = DeliveryRecorder(store, owner, Claims(store, owner, LEASE_MS))
     return ConnectorOwnership(
         store,
         [connector],

@@ -13,10 +13,11 @@ from smsgate.core.encoding import Encoding
 from smsgate.core.model import PreparedMessage
 from smsgate.core.sandbox_rules import DEFAULT_SANDBOX_RULES
 from smsgate.core.states import Reason, State
+from smsgate.delivery.claims import Claims
 from smsgate.delivery.connectors.base import ClaimCheck, InboundSink, ReceiptSink, SubmissionSink
 from smsgate.delivery.connectors.sandbox import SandboxConnector
 from smsgate.delivery.dispatcher import Dispatcher
-from smsgate.delivery.receipts import ReceiptRecorder
+from smsgate.delivery.recorder import DeliveryRecorder
 from smsgate.delivery.routing import Router
 from smsgate.notify.callbacks import Notifier
 from smsgate.store.records import CarrierPart, OutboundMessage, Receipt, Submitted
@@ -75,15 +76,15 @@ class BrokenConnector:
 
 async def test_dispatch_and_receipts_reach_final_states(store: Store) -> None:
     account_id, ids = await account_with(store, ["+254712000011", "+254712000000", "+254712000004"])
-    recorder = ReceiptRecorder(store)
     connector = SandboxConnector(latency_ms=0, receipt_delay_ms=1, rules=DEFAULT_SANDBOX_RULES)
-    await connector.start(recorder, recorder.inbound)
     dispatcher = Dispatcher(store, Router([], {}, connector), owner="t")
+    recorder = dispatcher.recorder
+    await connector.start(recorder, recorder.inbound)
     assert await dispatcher.dispatch_once() == 3
     assert await dispatcher.dispatch_once() == 0
     while recorder.recorded < 2:
         await asyncio.sleep(0.005)
-        await recorder.flush()
+        await recorder.idle()
     states = [(await store.message(account_id, i)).state for i in ids]  # type: ignore[union-attr]
     assert states == [State.DELIVERED, State.UNDELIVERABLE, State.REJECTED]
     assert await store.balance(account_id) == 10_000 - 200  # the refused one is refunded
@@ -108,13 +109,13 @@ async def test_receipt_that_overtakes_its_submission_is_stored_and_matched_by_it
     store: Store,
 ) -> None:
     account_id, [mid] = await account_with(store, ["+254712000011"])
-    recorder = ReceiptRecorder(store)
+    recorder = DeliveryRecorder(store, "t", Claims(store, "t", 60_000))
     acknowledged: list[str] = []
     recorder(
         Receipt("sandbox", "early", State.DELIVERED, Reason.NONE, "DELIVRD", 1),
         lambda: acknowledged.append("early"),
     )
-    assert await recorder.flush()
+    await recorder.idle()
     # Stored (so acknowledged to the carrier), though it matches nothing yet.
     assert (recorder.backlog, recorder.unmatched, acknowledged) == (0, 1, ["early"])
     await store.claim_due("t", 1, lease_ms=60_000)
@@ -156,18 +157,19 @@ async def test_sandbox_receipts_survive_a_worker_restart(store: Store) -> None:
     first_life = SandboxConnector(
         latency_ms=0, receipt_delay_ms=60_000, rules=DEFAULT_SANDBOX_RULES
     )
-    recorder = ReceiptRecorder(store)
+    dispatcher = Dispatcher(store, Router([], {}, first_life), owner="t")
+    recorder = dispatcher.recorder
     await first_life.start(recorder, recorder.inbound)
-    await Dispatcher(store, Router([], {}, first_life), owner="t").dispatch_once()
+    await dispatcher.dispatch_once()
     await first_life.stop()  # the worker stops before the receipt is due
-    await recorder.flush()
+    await recorder.idle()
     assert recorder.recorded == 0
     second_life = SandboxConnector(latency_ms=0, receipt_delay_ms=1, rules=DEFAULT_SANDBOX_RULES)
     await second_life.start(recorder, recorder.inbound)
     second_life.resume(await store.awaiting_receipts("sandbox"))
     while recorder.recorded < 1:
         await asyncio.sleep(0.005)
-        await recorder.flush()
+        await recorder.idle()
     view = await store.message(account_id, mid)
     assert view is not None
     assert (view.state, view.reason) == (State.UNDELIVERABLE, Reason.ABSENT_SUBSCRIBER)

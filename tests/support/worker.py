@@ -12,7 +12,6 @@ from smsgate.core.model import PreparedMessage
 from smsgate.core.states import State
 from smsgate.delivery.connectors.base import Connector
 from smsgate.delivery.dispatcher import Dispatcher
-from smsgate.delivery.receipts import ReceiptRecorder
 from smsgate.delivery.routing import Router
 from smsgate.store.records import AcceptedBatch
 from smsgate.store.repo import Store
@@ -38,26 +37,26 @@ async def queued(store: Store, recipients: list[str], text: str = "hello") -> Ac
 @asynccontextmanager
 async def delivering(
     store: Store, connector: Connector, **dispatcher_options: Any
-) -> AsyncIterator[tuple[Dispatcher, ReceiptRecorder]]:
-    """Run a dispatcher and a receipt recorder over ``connector`` until the block ends."""
-    recorder = ReceiptRecorder(store, flush_interval=0.005)
-    await connector.start(recorder, recorder.inbound)
+) -> AsyncIterator[Dispatcher]:
+    """Run a dispatcher (and its recorder) over ``connector`` until the block ends."""
     options: dict[str, Any] = {"owner": "w", "retry_base_ms": 0, "idle_poll": 0.01}
     options.update(dispatcher_options)
     dispatcher = Dispatcher(store, Router([], {}, connector), **options)
+    recorder = dispatcher.recorder
+    await connector.start(recorder, recorder.inbound)
     stopping = asyncio.Event()
     tasks = [
         asyncio.create_task(dispatcher.run(stopping)),
         asyncio.create_task(recorder.run(stopping)),
     ]
     try:
-        yield dispatcher, recorder
+        yield dispatcher
     finally:
         stopping.set()
         dispatcher.wake()
-        recorder.wake()
         await asyncio.gather(*tasks)
         await connector.stop()
+        await recorder.idle()
 
 
 async def until_counted(

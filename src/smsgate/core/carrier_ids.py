@@ -54,6 +54,8 @@ def handsets_match(receipt_address: str, recipient: str) -> bool:
     least seven digits, a subscriber number) ends the longer. A receipt
     without a numeric address matches any recipient.
     """
+    if not receipt_address or receipt_address == recipient.lstrip("+"):
+        return True  # the common case: the carrier echoes the address it was given
     theirs = "".join(c for c in receipt_address if c in _DECIMAL_DIGITS).lstrip("0")
     if not theirs:
         return True

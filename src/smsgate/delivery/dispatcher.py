@@ -7,7 +7,7 @@ lets its leases run out, after which another worker claims the same messages
 again. That is at-least-once towards the carrier, and the duplicates are
 bounded by the connector, not the batch: a connector sends at most its
 uncommitted bound ahead of the outcomes the store has committed (see
-``delivery.submissions``). Without a crash there are none: the claims in
+``delivery.recorder``). Without a crash there are none: the claims in
 hand are renewed while their messages wait, and a connector sends only on a
 live claim (``delivery.claims``).
 
@@ -28,8 +28,8 @@ from smsgate.aio import wait_for_event
 from smsgate.core.states import UPSTREAM_REASONS, Reason, State, UpstreamCondition
 from smsgate.delivery.claims import Claims
 from smsgate.delivery.connectors.base import Ack, Connector
+from smsgate.delivery.recorder import DeliveryRecorder
 from smsgate.delivery.routing import Router
-from smsgate.delivery.submissions import SubmissionRecorder
 from smsgate.store.records import OutboundMessage, Refused, RetryLater, SubmitOutcome
 from smsgate.store.repo import Store
 
@@ -65,7 +65,9 @@ class Dispatcher:
         self._pipeline = max(pipeline, 1)
         self._wake = asyncio.Event()
         self.claims = Claims(store, owner, lease_ms)
-        self._recorder = SubmissionRecorder(store, owner, self.claims)
+        self.recorder = DeliveryRecorder(store, owner, self.claims)
+        """Where connectors send what carriers say: outcomes (through the
+        dispatcher), receipts and inbound messages."""
 
     def wake(self) -> None:
         """Called by an in-process API after it queued work, to skip the poll delay."""
@@ -100,7 +102,7 @@ class Dispatcher:
         finally:
             if in_hand:
                 await asyncio.gather(*in_hand, return_exceptions=True)
-            await self._recorder.idle()
+            await self.recorder.idle()
             renewing.cancel()
             await asyncio.gather(renewing, return_exceptions=True)
 
@@ -109,7 +111,7 @@ class Dispatcher:
         claimed = await self._claim()
         if claimed:
             await self._deliver(claimed)
-            await self._recorder.idle()
+            await self.recorder.idle()
         return len(claimed)
 
     async def _claim(self) -> list[OutboundMessage]:
@@ -137,7 +139,7 @@ class Dispatcher:
             )
             for m in exhausted
         ]
-        await asyncio.gather(self._recorder.record_all(undeliverable), self._route(ready))
+        await asyncio.gather(self.recorder.record_all(undeliverable), self._route(ready))
 
     async def _route(self, messages: Sequence[OutboundMessage]) -> None:
         """Each connector gets its share of the batch, all at once."""
@@ -157,17 +159,17 @@ class Dispatcher:
                 continue
             groups.setdefault(id(connector), (connector, []))[1].append(message)
         await asyncio.gather(
-            self._recorder.record_all(waiting),
+            self.recorder.record_all(waiting),
             *(self._submit(connector, group) for connector, group in groups.values()),
         )
 
     async def _submit(self, connector: Connector, messages: Sequence[OutboundMessage]) -> None:
-        handed = _Handover(self._recorder)
+        handed = _Handover(self.recorder)
         try:
             await connector.submit(messages, handed, self.claims)
         except Exception as exc:  # the connection, not the messages, failed
             log.warning("connector %s failed a batch of %d: %s", connector.name, len(messages), exc)
-            await self._recorder.record_all(
+            await self.recorder.record_all(
                 [
                     RetryLater(m.id, self._retry_base_ms * 2 ** (m.attempts - 1), str(exc))
                     for m in messages
@@ -189,7 +191,7 @@ class _Handover:
 
     __slots__ = ("_recorder", "condition", "message_ids")
 
-    def __init__(self, recorder: SubmissionRecorder) -> None:
+    def __init__(self, recorder: DeliveryRecorder) -> None:
         self._recorder = recorder
         self.message_ids: set[int] = set()
         self.condition: UpstreamCondition | None = None
@@ -198,4 +200,4 @@ class _Handover:
         self.message_ids.add(outcome.message_id)
         if self.condition is None and isinstance(outcome, Refused):
             self.condition = _CONDITION_OF.get(outcome.reason)
-        self._recorder(outcome, ack)
+        self._recorder.outcome(outcome, ack)

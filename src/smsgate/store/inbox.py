@@ -37,48 +37,51 @@ class InboxStore(StoreBase):
         """
         if not messages:
             return
-        now = self.clock()
+        async with self._write() as conn:
+            await self._record_inbound_in(conn, messages, self.clock())
+
+    async def _record_inbound_in(
+        self, conn: AsyncConnection, messages: Sequence[InboundMessage], now: int
+    ) -> None:
+        """``record_inbound`` in the caller's transaction."""
+        if not messages:
+            return
         r = t.reply_routes.c
         messages = [replace(mo, sender=_international(mo.sender)) for mo in messages]
-        async with self._write() as conn:
-            pairs = list({(mo.recipient, mo.sender) for mo in messages})
-            found = await conn.execute(
-                select(r.address, r.recipient, r.account_id, r.message_id, r.batch_id).where(
-                    tuple_(r.address, r.recipient).in_(pairs)
-                )
+        pairs = list({(mo.recipient, mo.sender) for mo in messages})
+        found = await conn.execute(
+            select(r.address, r.recipient, r.account_id, r.message_id, r.batch_id).where(
+                tuple_(r.address, r.recipient).in_(pairs)
             )
-            routes = {(row.address, row.recipient): row for row in found.all()}
-            unanswered = {
-                mo.recipient for mo in messages if (mo.recipient, mo.sender) not in routes
-            }
-            owners = await _shortcode_owners(conn, unanswered) if unanswered else {}
-            rows = []
-            for mo in messages:
-                route = routes.get((mo.recipient, mo.sender))
-                rows.append(
-                    {
-                        "account_id": route.account_id if route else owners.get(mo.recipient),
-                        "message_id": route.message_id if route else None,
-                        "batch_id": route.batch_id if route else None,
-                        "connector": mo.connector,
-                        "sender": mo.sender,
-                        "recipient": mo.recipient,
-                        "body": mo.body,
-                        "encoding": mo.encoding,
-                        "received_at": mo.received_at,
-                        "created_at": now,
-                    }
-                )
-            inserted = await conn.execute(
-                insert(t.inbound_messages).returning(
-                    t.inbound_messages.c.id, sort_by_parameter_order=True
-                ),
-                rows,
+        )
+        routes = {(row.address, row.recipient): row for row in found.all()}
+        unanswered = {mo.recipient for mo in messages if (mo.recipient, mo.sender) not in routes}
+        owners = await _shortcode_owners(conn, unanswered) if unanswered else {}
+        rows = []
+        for mo in messages:
+            route = routes.get((mo.recipient, mo.sender))
+            rows.append(
+                {
+                    "account_id": route.account_id if route else owners.get(mo.recipient),
+                    "message_id": route.message_id if route else None,
+                    "batch_id": route.batch_id if route else None,
+                    "connector": mo.connector,
+                    "sender": mo.sender,
+                    "recipient": mo.recipient,
+                    "body": mo.body,
+                    "encoding": mo.encoding,
+                    "received_at": mo.received_at,
+                    "created_at": now,
+                }
             )
-            ids = list(inserted.scalars())
-            await _queue_mo_forwards(
-                conn, [(i, row) for i, row in zip(ids, rows, strict=True)], now
-            )
+        inserted = await conn.execute(
+            insert(t.inbound_messages).returning(
+                t.inbound_messages.c.id, sort_by_parameter_order=True
+            ),
+            rows,
+        )
+        ids = list(inserted.scalars())
+        await _queue_mo_forwards(conn, [(i, row) for i, row in zip(ids, rows, strict=True)], now)
 
     async def inbox(self, account_id: int, after_id: int, limit: int) -> list[InboxEntry]:
         """An account's inbound messages with ids above ``after_id``, oldest first."""

@@ -129,63 +129,75 @@ class QueueStore(ReceiptStore):
         Every part the carrier took is recorded with its id, and receipts
         stored unmatched because they overtook this record are matched now.
         """
-        now = self.clock()
-        sql = self._sql
         async with self._write() as conn:
-            held = {
-                int(mid): str(recipient)
-                for mid, recipient, attempts in await sql.fetch(
-                    conn,
-                    f"SELECT id, recipient, attempts FROM messages WHERE {sql.member_of('id')}"
-                    f" AND lease_owner = ? AND {t.WAITING_FOR_DISPATCH}{sql.lock_rows}",
-                    (sql.members([o.message_id for o in outcomes]), owner),
+            await self._record_submissions_in(conn, owner, outcomes, claims, self.clock())
+
+    async def _record_submissions_in(
+        self,
+        conn: AsyncConnection,
+        owner: str,
+        outcomes: Sequence[SubmitOutcome],
+        claims: Mapping[int, int],
+        now: int,
+    ) -> None:
+        """``record_submissions`` in the caller's transaction."""
+        if not outcomes:
+            return
+        sql = self._sql
+        held = {
+            int(mid): str(recipient)
+            for mid, recipient, attempts in await sql.fetch(
+                conn,
+                f"SELECT id, recipient, attempts FROM messages WHERE {sql.member_of('id')}"
+                f" AND lease_owner = ? AND {t.WAITING_FOR_DISPATCH}{sql.lock_rows}",
+                (sql.members([o.message_id for o in outcomes]), owner),
+            )
+            if claims.get(int(mid)) == int(attempts)
+        }
+        outcomes = [o for o in outcomes if o.message_id in held]
+        submitted = [o for o in outcomes if isinstance(o, Submitted)]
+        retries = [o for o in outcomes if isinstance(o, RetryLater)]
+        refused = [o for o in outcomes if isinstance(o, Refused)]
+        await sql.update_many(
+            conn,
+            _SUBMITTED,
+            [(o.connector, o.carrier_ref, now, o.message_id) for o in submitted],
+        )
+        await self._insert_events(
+            conn, [(o.message_id, State.SUBMITTED, Reason.NONE, None) for o in submitted], now
+        )
+        if submitted:
+            after_commit(conn, lambda: _count_submitted(submitted))
+        taken = _taken_parts(outcomes)
+        await sql.insert_many(
+            conn,
+            "submitted_parts",
+            _PART_COLUMNS,
+            [
+                (
+                    mid,
+                    part.part,
+                    count,
+                    connector,
+                    part.carrier_key,
+                    part.carrier_ref,
+                    held[mid].lstrip("+"),
+                    now,
                 )
-                if claims.get(int(mid)) == int(attempts)
-            }
-            outcomes = [o for o in outcomes if o.message_id in held]
-            submitted = [o for o in outcomes if isinstance(o, Submitted)]
-            retries = [o for o in outcomes if isinstance(o, RetryLater)]
-            refused = [o for o in outcomes if isinstance(o, Refused)]
-            await sql.update_many(
-                conn,
-                _SUBMITTED,
-                [(o.connector, o.carrier_ref, now, o.message_id) for o in submitted],
+                for mid, connector, count, part in taken
+            ],
+        )
+        await sql.update_many(
+            conn,
+            _RETRY,
+            [(now + o.delay_ms, 0 if o.counts_attempt else 1, o.message_id) for o in retries],
+        )
+        if refused:
+            await self._finish(
+                conn, [(o.message_id, o.state, o.reason, o.error) for o in refused], now
             )
-            await self._insert_events(
-                conn, [(o.message_id, State.SUBMITTED, Reason.NONE, None) for o in submitted], now
-            )
-            if submitted:
-                after_commit(conn, lambda: _count_submitted(submitted))
-            taken = _taken_parts(outcomes)
-            await sql.insert_many(
-                conn,
-                "submitted_parts",
-                _PART_COLUMNS,
-                [
-                    (
-                        mid,
-                        part.part,
-                        count,
-                        connector,
-                        part.carrier_key,
-                        part.carrier_ref,
-                        held[mid].lstrip("+"),
-                        now,
-                    )
-                    for mid, connector, count, part in taken
-                ],
-            )
-            await sql.update_many(
-                conn,
-                _RETRY,
-                [(now + o.delay_ms, 0 if o.counts_attempt else 1, o.message_id) for o in retries],
-            )
-            if refused:
-                await self._finish(
-                    conn, [(o.message_id, o.state, o.reason, o.error) for o in refused], now
-                )
-            if taken:
-                await self._match_waiting_receipts(conn, taken, now)
+        if taken:
+            await self._match_waiting_receipts(conn, taken, now)
 
     async def renew_claims(self, owner: str, claims: Mapping[int, int], lease_ms: int) -> set[int]:
         """Extend ``owner``'s claims (message id -> attempt number) by a lease;

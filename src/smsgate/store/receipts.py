@@ -84,14 +84,21 @@ class ReceiptStore(FinalStates):
         """Apply each receipt to its part and message, and keep those that
         match nothing as unmatched; all in one transaction, so a connector may
         acknowledge every one of them once this returns."""
+        if not any(r.state in FINAL_STATES for r in receipts):
+            return ReceiptTally()
+        async with self._write() as conn:
+            return await self._record_receipts_in(conn, receipts, self.clock())
+
+    async def _record_receipts_in(
+        self, conn: AsyncConnection, receipts: Sequence[Receipt], now: int
+    ) -> ReceiptTally:
+        """``record_receipts`` in the caller's transaction."""
         finals = [r for r in receipts if r.state in FINAL_STATES]
         if not finals:
             return ReceiptTally()
-        now = self.clock()
-        async with self._write() as conn:
-            matched, duplicates = await self._apply_receipts(conn, finals, now)
-            unmatched = [r for index, r in enumerate(finals) if index not in matched]
-            await self._keep_unmatched(conn, unmatched, now)
+        matched, duplicates = await self._apply_receipts(conn, finals, now)
+        unmatched = [r for index, r in enumerate(finals) if index not in matched]
+        await self._keep_unmatched(conn, unmatched, now)
         return ReceiptTally(len(matched) - duplicates, len(unmatched), duplicates)
 
     async def rematch_receipts(self, received_since_ms: int) -> int:

@@ -23,6 +23,8 @@ all of it is on disk and a failure means none of it is.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from smsgate.store.accepting import AcceptingStore, _AcceptJob
 from smsgate.store.accounts import AccountStore
 from smsgate.store.admin import AdminStore
@@ -37,7 +39,13 @@ from smsgate.store.migrate import upgrade
 from smsgate.store.observing import ObservingStore
 from smsgate.store.outbox import OutboxStore
 from smsgate.store.queue import QueueStore
-from smsgate.store.records import AcceptedBatch
+from smsgate.store.records import (
+    AcceptedBatch,
+    InboundMessage,
+    Receipt,
+    ReceiptTally,
+    SubmitOutcome,
+)
 from smsgate.store.status import StatusStore
 
 __all__ = ["REFUNDED_STATES", "Store", "wall_clock_ms"]
@@ -78,3 +86,24 @@ class Store(
 
     async def close(self) -> None:
         await self.engines.dispose()
+
+    async def record_delivery(
+        self,
+        owner: str,
+        outcomes: Sequence[SubmitOutcome],
+        claims: Mapping[int, int],
+        receipts: Sequence[Receipt],
+        inbound: Sequence[InboundMessage],
+    ) -> ReceiptTally:
+        """Everything a worker learned from its carriers since the last call,
+        in one transaction: outcomes first (so a receipt that came right
+        behind its part's answer finds the part), then inbound messages and
+        receipts. On SQLite's single writer, one commit for all three instead
+        of one each is what lets delivery run at the carrier's rate."""
+        if not (outcomes or receipts or inbound):
+            return ReceiptTally()
+        now = self.clock()
+        async with self._write() as conn:
+            await self._record_submissions_in(conn, owner, outcomes, claims, now)
+            await self._record_inbound_in(conn, inbound, now)
+            return await self._record_receipts_in(conn, receipts, now)

@@ -311,7 +311,8 @@ class SmppConnector:
         # Parts whose submit_sm_resp came but whose outcome is not committed
         # yet, by key: a receipt naming one waits here until the commit. Bounded
         # by the uncommitted bound; an entry leaves at the commit.
-        self._uncommitted_parts: dict[str, _Awaited] = {}
+        # (A key can name two parts at once when the SMSC reuses ids: newest last.)
+        self._uncommitted_parts: dict[str, list[_Awaited]] = {}
         # Receipts that came before the submit_sm_resp they may name, by key
         # and in arrival order.
         self._early: dict[str, _Early] = {}
@@ -529,12 +530,18 @@ class SmppConnector:
         if parts is None or self._receipts is None:
             return
         for key in parts.keys:
-            awaited = self._uncommitted_parts.get(key) if key else None
-            if awaited is None or awaited.message_id != parts.message.id:
+            filed = self._uncommitted_parts.get(key) if key else None
+            mine = [a for a in filed or () if a.message_id == parts.message.id]
+            if not filed or not mine:
                 continue
-            del self._uncommitted_parts[key]
-            for receipt, ack in awaited.held:
-                self._receipts(receipt, ack)
+            rest = [a for a in filed if a.message_id != parts.message.id]
+            if rest:
+                self._uncommitted_parts[key] = rest
+            else:
+                del self._uncommitted_parts[key]
+            for awaited in mine:
+                for receipt, ack in awaited.held:
+                    self._receipts(receipt, ack)
 
     def _on_submit_sm_resp(
         self,
@@ -601,7 +608,7 @@ class SmppConnector:
         if not parts.message.want_report:
             return
         awaited = _Awaited(parts.message.id, parts.message.recipient)
-        self._uncommitted_parts[key] = awaited
+        self._uncommitted_parts.setdefault(key, []).append(awaited)
         early = self._early.pop(key, None)
         if early is not None and handsets_match(early.receipt.handset, awaited.recipient):
             early.claimed = True
@@ -700,10 +707,10 @@ class SmppConnector:
         """
         assert self._receipts is not None
         key = receipt.carrier_key
-        awaited = self._uncommitted_parts.get(key)
-        if awaited is not None and handsets_match(receipt.handset, awaited.recipient):
-            awaited.held.append((replace(receipt, message_id=awaited.message_id), ack))
-            return
+        for awaited in reversed(self._uncommitted_parts.get(key, ())):
+            if handsets_match(receipt.handset, awaited.recipient):  # the newest such part
+                awaited.held.append((replace(receipt, message_id=awaited.message_id), ack))
+                return
         last_sent = next(reversed(self._unprocessed), None)
         if len(self._early) >= MAX_EARLY_RECEIPTS or last_sent is None or key in self._early:
             self._receipts(receipt, ack)  # no submit_sm it could have overtaken
