@@ -98,11 +98,14 @@ class FinalStates(StoreBase):
         now: int,
         *,
         occurred: dict[int, int] | None = None,
+        events: bool = True,
     ) -> None:
         """Write final states, their events, refunds and callbacks.
 
         The caller has already locked the rows and checked they may move. Only
-        the rows that owe a refund or a callback are read back.
+        the rows that owe a refund or a callback are read back. A final state
+        a carrier's receipt decided needs no event (``events=False``): the
+        receipt is recorded on its part, with its text.
         """
         sql = self._sql
         done = occurred or {}
@@ -114,7 +117,8 @@ class FinalStates(StoreBase):
                 for mid, state, reason, _ in finals
             ],
         )
-        await self._insert_events(conn, finals, now, occurred)
+        if events:
+            await self._insert_events(conn, finals, now, occurred)
         rows = [
             _Finished(*row)
             for row in await sql.fetch(
