@@ -108,17 +108,26 @@ def messages_show(message_id: Annotated[int, typer.Argument(min=1, help="Message
         if message.attempts:
             holder = f", now held by {message.lease_owner}" if message.lease_owner else ""
             lines.append(f"  {'':20}  claimed {message.attempts} time(s){holder}")
+        history: list[tuple[int, str]] = []
+        for part in await store.message_parts(message_id):
+            which = f" part {part.part} of {part.parts}" if part.parts > 1 else ""
+            history.append(
+                (
+                    part.submitted_at,
+                    f"submitted{which} to {part.connector}, carrier id {part.carrier_ref}",
+                )
+            )
+            if part.receipt_at is not None:
+                said = f" (carrier said {part.carrier_status})" if part.carrier_status else ""
+                what = f"{part.state or ''} {part.reason or ''}".strip()
+                history.append((part.receipt_at, f"receipt{which}: {what}{said}"))
         for event in await store.message_events(message_id):
-            if event.state == State.SUBMITTED.value:
-                what = (
-                    f"submitted to {message.connector or '-'}, "
-                    f"carrier id {message.carrier_ref or '-'}"
-                )
-            else:
-                what = f"{event.state} {event.reason}".strip() + (
-                    f" (carrier said {event.carrier_status})" if event.carrier_status else ""
-                )
-            lines.append(f"  {format_time(event.occurred_at)}  {what}")
+            if event.state != State.SUBMITTED.value:  # submissions are the parts above
+                said = f" (carrier said {event.carrier_status})" if event.carrier_status else ""
+                history.append((event.occurred_at, f"{event.state} {event.reason}".strip() + said))
+        if message.done_at is not None:
+            history.append((message.done_at, f"final: {message.state} {message.reason}".strip()))
+        lines += [f"  {format_time(at)}  {what}" for at, what in sorted(history)]
         for attempt in await store.callback_attempts(message_id):
             lines.append(
                 f"  {format_time(attempt.attempted_at)}  {attempt.kind} callback attempt "

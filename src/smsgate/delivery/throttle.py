@@ -27,6 +27,7 @@ _PROBE_STEP = 1.03
 _QUIET_BEFORE_PROBING = 30.0  # seconds after a refusal before trying a higher rate
 _PROBE_EVERY = 10.0
 _OBSERVED_SPAN = 5.0  # seconds of accepted sends the rate is estimated from
+_REMEMBERED_SENDS = 200_000
 _TOLERATED_REFUSALS = 0.02  # share of recent sends refused that lowers a paced rate
 
 
@@ -38,7 +39,9 @@ class AdaptiveRate:
         self._ceiling = ceiling if ceiling > 0 else math.inf
         self.rate = self._ceiling  # sends per second; inf: as fast as the window allows
         self._next_slot = 0.0
-        self._accepted: deque[float] = deque()
+        # Bounded, so an unpaced connection keeps no more than it could need
+        # to estimate a rate when its first refusal comes.
+        self._accepted: deque[float] = deque(maxlen=_REMEMBERED_SENDS)
         self._refused: deque[float] = deque()
         self._first_accepted: float | None = None
         self._last_refusal = -math.inf
@@ -66,6 +69,8 @@ class AdaptiveRate:
         if self._first_accepted is None:
             self._first_accepted = now
         self._accepted.append(now)
+        if not self.limited:
+            return  # the deque is bounded; it is trimmed when the rate matters
         self._forget_before(now - _OBSERVED_SPAN)
         if (
             self.rate < self._ceiling
@@ -129,6 +134,13 @@ class Window:
         self.limit = max(limit, 1)
         self.in_use = 0
         self._freed = asyncio.Event()
+
+    def take(self) -> bool:
+        """Take a slot if one is free now (the common case, with no await)."""
+        if self.in_use >= self.limit:
+            return False
+        self.in_use += 1
+        return True
 
     async def acquire(self) -> None:
         while self.in_use >= self.limit:

@@ -301,6 +301,12 @@ class SmscSimulator:
         return sum(len(queue) for queue in self._held.values())
 
     @property
+    def unacknowledged(self) -> int:
+        """deliver_sm not acknowledged yet: held for a receiver, or sent and
+        awaiting their deliver_sm_resp."""
+        return self.held + sum(len(session.unanswered) for session in self._sessions)
+
+    @property
     def sessions(self) -> int:
         """Open connections, bound or not."""
         return len(self._sessions)
@@ -609,7 +615,7 @@ class _Session(asyncio.Protocol):
         self._closing = False
         self._sequences = itertools.count(1)
         self._unbind_resp: asyncio.Future[None] | None = None
-        self._unanswered: dict[int, _Outgoing] = {}  # deliver_sm by sequence
+        self.unanswered: dict[int, _Outgoing] = {}  # deliver_sm by sequence
         self.closed: asyncio.Future[None] = self._loop.create_future()
         self.mode: BindMode | None = None
         self.system_id = ""
@@ -637,7 +643,7 @@ class _Session(asyncio.Protocol):
         if self._unbind_resp is not None and not self._unbind_resp.done():
             self._unbind_resp.set_result(None)
         log.info("smsc-sim: %s disconnected (%s)", self.peer, exc or "closed")
-        unanswered, self._unanswered = list(self._unanswered.values()), {}
+        unanswered, self.unanswered = list(self.unanswered.values()), {}
         self._sim._closed(self, unanswered)
 
     def pause_writing(self) -> None:
@@ -701,7 +707,7 @@ class _Session(asyncio.Protocol):
     def deliver(self, item: _Outgoing) -> None:
         """Send a deliver_sm and remember it until its deliver_sm_resp arrives."""
         sequence = self._next_sequence()
-        self._unanswered[sequence] = item
+        self.unanswered[sequence] = item
         self._write(encode(Pdu(CommandId.DELIVER_SM, sequence, 0, item.body)))
 
     def _next_sequence(self) -> int:
@@ -773,7 +779,7 @@ class _Session(asyncio.Protocol):
         if command == CommandId.SUBMIT_SM:
             self._sim._submit(self, pdu)
         elif command == CommandId.DELIVER_SM_RESP:
-            self._unanswered.pop(pdu.sequence, None)
+            self.unanswered.pop(pdu.sequence, None)
             self._sim._deliver_sm_resp()
         elif command in _BIND_MODES:
             self._bind(pdu, _BIND_MODES[command])

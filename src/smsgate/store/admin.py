@@ -1,4 +1,5 @@
-"""What the operator's commands read: messages by filter, and a message's history.
+"""What the operator's commands read: messages by filter, and a message's history
+(its events, and the parts the carrier took with their receipts).
 
 These are the only queries without an index of their own: they walk the
 messages table from the newest id down and stop at ``limit`` matches, which
@@ -11,7 +12,7 @@ from sqlalchemy import select
 
 from smsgate.store import schema as t
 from smsgate.store.base import StoreBase, columns_of, records_of
-from smsgate.store.records import MessageEvent, MessageFilter, MessageRow
+from smsgate.store.records import MessageEvent, MessageFilter, MessageRow, PartHistory
 
 
 class AdminStore(StoreBase):
@@ -55,3 +56,15 @@ class AdminStore(StoreBase):
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return records_of(MessageEvent, rows)
+
+    async def message_parts(self, message_id: int) -> list[PartHistory]:
+        """Each part the carrier took, with its receipt, in the order sent."""
+        p = t.submitted_parts.c
+        query = (
+            select(*columns_of(t.submitted_parts, PartHistory))
+            .where(p.message_id == message_id)
+            .order_by(p.id)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return records_of(PartHistory, rows)

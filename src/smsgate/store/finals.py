@@ -15,7 +15,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsgate.core.states import Reason, State
-from smsgate.observe import events
+from smsgate.observe import events as observed
 from smsgate.store import schema as t
 from smsgate.store.base import LEASE_ENDS, StoreBase, adjust_balance, after_commit
 from smsgate.store.driver_sql import RowUpdate
@@ -100,10 +100,13 @@ class FinalStates(StoreBase):
         now: int,
         *,
         occurred: dict[int, int] | None = None,
+        events: bool = True,
     ) -> None:
         """Write final states, their events, refunds and callbacks.
 
-        The caller has already locked the rows and checked they may move.
+        The caller has already locked the rows and checked they may move. A
+        final state a carrier's receipt decided needs no event
+        (``events=False``): the receipt is recorded on its part, with its text.
         """
         sql = self._sql
         done = occurred or {}
@@ -115,7 +118,8 @@ class FinalStates(StoreBase):
                 for mid, state, reason, _ in finals
             ],
         )
-        await self._insert_events(conn, finals, now, occurred)
+        if events:
+            await self._insert_events(conn, finals, now, occurred)
         rows = [
             _Finished(*row)
             for row in await sql.fetch(
@@ -176,9 +180,9 @@ def _count_finished(rows: Sequence[_Finished]) -> None:
         took = None
         if row.submitted_at is not None and row.done_at is not None:
             took = int(row.done_at) - int(row.submitted_at)
-        events.finished(row.connector, row.state, row.reason, submit_to_final_ms=took)
+        observed.finished(row.connector, row.state, row.reason, submit_to_final_ms=took)
         if State(row.state) in REFUNDED_STATES and row.cost:
-            events.refunded(row.account_name, row.cost)
+            observed.refunded(row.account_name, row.cost)
 
 
 def storable_status(status: str) -> str:

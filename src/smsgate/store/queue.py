@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from smsgate.core.states import Reason, State
+from smsgate.core.states import State
 from smsgate.observe import events
 from smsgate.store import schema as t
 from smsgate.store.base import LEASE_ENDS, after_commit
@@ -162,9 +162,6 @@ class QueueStore(ReceiptStore):
             conn,
             _SUBMITTED,
             [(o.connector, o.carrier_ref, now, o.message_id) for o in submitted],
-        )
-        await self._insert_events(
-            conn, [(o.message_id, State.SUBMITTED, Reason.NONE, None) for o in submitted], now
         )
         if submitted:
             after_commit(conn, lambda: _count_submitted(submitted))

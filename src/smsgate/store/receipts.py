@@ -208,6 +208,7 @@ class ReceiptStore(FinalStates):
                 [(mid, state, reason, status) for mid, state, reason, status, _ in finals],
                 now,
                 occurred={mid: at for mid, _, _, _, at in finals},
+                events=False,
             )
         return set(chosen), duplicates
 

@@ -367,6 +367,21 @@ class MessageEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class PartHistory:
+    """One submitted part of a message and the carrier's receipt for it, if any."""
+
+    part: int
+    parts: int
+    connector: str
+    carrier_ref: str
+    submitted_at: int
+    state: str | None
+    reason: str | None
+    carrier_status: str | None
+    receipt_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class MessageFilter:
     """What ``smsgate messages list`` narrows to; None means any."""
 

@@ -193,6 +193,9 @@ unmatched_receipts = Table(
     Index("ix_unmatched_receipts_received", "received_at"),
 )
 
+# State changes the gateway decided itself: a carrier's refusal at submission,
+# giving up after the attempts, a receipt timeout. What carriers said about
+# parts they took (their ids, their receipts) is in ``submitted_parts``.
 delivery_events = Table(
     "delivery_events",
     metadata,

@@ -20,12 +20,14 @@ A message is sent only while its claim is live (``delivery.claims``).
 Receipts are correlated by declared id format, never guessed
 (``core.carrier_ids``): the submit_sm_resp id, the receipt text's ``id:``
 and the receipted_message_id TLV are each read the one way the settings
-declare. A receipt for a part whose submit_sm_resp this connector has seen
-but whose outcome is not committed yet is held, unacknowledged, until it is;
-one that came before the submit_sm_resp it names is held until the submit_sm
-sent before it are answered. Every other receipt goes to the store, which
-matches it against the recorded parts or keeps it as unmatched. The SMSC's
-deliver_sm is acknowledged only once that is committed.
+declare. A receipt goes to the recorder as soon as it is read, which writes
+it in the same transaction as its part's outcome or a later one; the store
+matches it against the recorded parts or keeps it as unmatched until its
+part is recorded. One for a part answered here but not committed yet names
+that message, so a reused id cannot mislead the match. One that came before
+the submit_sm_resp it names waits, unacknowledged, until the submit_sm sent
+before it are answered, so that it can name its message too. The SMSC's
+deliver_sm is acknowledged only once the receipt is committed.
 
 The hot path is shaped for tens of thousands of PDUs a second on one core: a
 response completes its part through a callback rather than a task per
@@ -44,7 +46,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from smsgate.core.carrier_ids import carrier_key, handsets_match
 from smsgate.core.encoding import Encoding
@@ -298,7 +300,7 @@ class SmppConnector:
         self.receipt_timeout_ms = settings.receipt_timeout_ms
         self._settings = settings
         self._window = Window(settings.window)
-        self._uncommitted = asyncio.Semaphore(settings.uncommitted)
+        self._uncommitted = Window(settings.uncommitted)
         self.rate = AdaptiveRate(settings.max_per_second)
         self._sessions: list[Session] = []
         self._transmitter: Session | None = None
@@ -309,9 +311,9 @@ class SmppConnector:
         self._inbound: InboundSink | None = None
         self._references = itertools.count(1)
         # Parts whose submit_sm_resp came but whose outcome is not committed
-        # yet, by key: a receipt naming one waits here until the commit. Bounded
-        # by the uncommitted bound; an entry leaves at the commit.
-        # (A key can name two parts at once when the SMSC reuses ids: newest last.)
+        # yet, by key, newest last (an SMSC that reuses ids can give one key to
+        # two of them): a receipt naming one is told its message. Bounded by the
+        # uncommitted bound; an entry leaves at the commit.
         self._uncommitted_parts: dict[str, list[_Awaited]] = {}
         # Receipts that came before the submit_sm_resp they may name, by key
         # and in arrival order.
@@ -465,7 +467,8 @@ class SmppConnector:
             raise NotBound(f"smpp {self.name} is not bound")
         batch = _Batch(record, claims)
         for message in messages:
-            await self._uncommitted.acquire()
+            if not self._uncommitted.take():
+                await self._uncommitted.acquire()
             settle = functools.partial(self._settle, batch.committed.owe())
             if not claims.live(message.id):
                 record(claim_lapsed(message.id), functools.partial(settle, None))
@@ -483,7 +486,8 @@ class SmppConnector:
             parts = _Parts(message, bodies, settle)
             batch.open_parts += len(bodies)
             for number in range(len(bodies)):
-                await self._resend_refused(batch)
+                if batch.resends:
+                    await self._resend_refused(batch)
                 await self._send_part(batch, parts, number)
         while batch.open_parts:
             if batch.resends:
@@ -503,9 +507,12 @@ class SmppConnector:
                 self._part_answered(batch, parts, number, claim_lapsed(parts.message.id))
 
     async def _send_part(self, batch: _Batch, parts: _Parts, number: int) -> None:
-        self._window.limit = self.rate.in_flight(self._settings.window)
-        await self._window.acquire()
-        delay = self.rate.delay()
+        rate, window = self.rate, self._window
+        if rate.limited:
+            window.limit = rate.in_flight(self._settings.window)
+        if not window.take():
+            await window.acquire()
+        delay = rate.delay()
         if delay > 0:
             await asyncio.sleep(delay)
         try:
@@ -524,24 +531,20 @@ class SmppConnector:
 
     def _settle(self, paid: Ack, parts: _Parts | None) -> None:
         """A message's outcome is committed: its uncommitted slot is free, and
-        receipts that waited for the commit go on to the store."""
+        the store can tell its parts apart from now on."""
         self._uncommitted.release()
         paid()
-        if parts is None or self._receipts is None:
+        if parts is None:
             return
         for key in parts.keys:
             filed = self._uncommitted_parts.get(key) if key else None
-            mine = [a for a in filed or () if a.message_id == parts.message.id]
-            if not filed or not mine:
+            if not filed:
                 continue
             rest = [a for a in filed if a.message_id != parts.message.id]
             if rest:
                 self._uncommitted_parts[key] = rest
             else:
                 del self._uncommitted_parts[key]
-            for awaited in mine:
-                for receipt, ack in awaited.held:
-                    self._receipts(receipt, ack)
 
     def _on_submit_sm_resp(
         self,
@@ -609,14 +612,22 @@ class SmppConnector:
             return
         awaited = _Awaited(parts.message.id, parts.message.recipient)
         self._uncommitted_parts.setdefault(key, []).append(awaited)
+        if not self._early:
+            return
         early = self._early.pop(key, None)
         if early is not None and handsets_match(early.receipt.handset, awaited.recipient):
             early.claimed = True
-            awaited.held.append((replace(early.receipt, message_id=awaited.message_id), early.ack))
+            # The outcome goes to the recorder in this same callback, so both
+            # are in one transaction, the outcome first.
+            self._hand_over(replace(early.receipt, message_id=awaited.message_id), early.ack)
         elif early is not None:
             self._early[key] = early  # for some other message
 
     def _outcome(self, parts: _Parts) -> SubmitOutcome:
+        if parts.outcome is None and len(parts.refs) == 1:  # the common case
+            return Submitted(
+                parts.message.id, self.name, (CarrierPart(1, parts.refs[0], parts.keys[0]),)
+            )
         taken = tuple(
             CarrierPart(number + 1, ref, key)
             for number, (ref, key) in enumerate(zip(parts.refs, parts.keys, strict=True))
@@ -694,26 +705,33 @@ class SmppConnector:
             carrier_ref=raw_id,
             handset=body.source_addr,
             text=text,
+            message_id=self._uncommitted_message(key, body.source_addr),
         )
 
-    def _take_receipt(self, receipt: Receipt, ack: Ack) -> None:
-        """Hand a receipt on to the store, once the part it names is recorded.
-
-        A part answered but not committed yet holds the receipt until its
-        commit. A receipt for no part known here may have overtaken its
-        submit_sm_resp: it waits, unacknowledged, until every submit_sm sent
-        before it came is answered. Then (or straight away) it goes to the
-        store, which matches it against the recorded parts or keeps it.
-        """
-        assert self._receipts is not None
-        key = receipt.carrier_key
+    def _uncommitted_message(self, key: str, handset: str) -> int | None:
+        """The message of the newest part filed under ``key`` whose outcome is
+        not committed yet, sent to ``handset``: what a receipt names."""
         for awaited in reversed(self._uncommitted_parts.get(key, ())):
-            if handsets_match(receipt.handset, awaited.recipient):  # the newest such part
-                awaited.held.append((replace(receipt, message_id=awaited.message_id), ack))
-                return
+            if handsets_match(handset, awaited.recipient):
+                return awaited.message_id
+        return None
+
+    def _take_receipt(self, receipt: Receipt, ack: Ack) -> None:
+        """Hand a receipt on to the recorder, naming its message when that is
+        known here (a part answered but not committed yet).
+
+        A receipt for no part known here may have overtaken its
+        submit_sm_resp: it waits, unacknowledged, until every submit_sm sent
+        before it came is answered. Then (or straight away) it goes on, and
+        the store matches it against the recorded parts or keeps it.
+        """
+        key = receipt.carrier_key
+        if receipt.message_id is not None:
+            self._hand_over(receipt, ack)
+            return
         last_sent = next(reversed(self._unprocessed), None)
         if len(self._early) >= MAX_EARLY_RECEIPTS or last_sent is None or key in self._early:
-            self._receipts(receipt, ack)  # no submit_sm it could have overtaken
+            self._hand_over(receipt, ack)  # no submit_sm it could have overtaken
             return
         early = _Early(receipt, ack, time.monotonic(), self._unprocessed, last_sent)
         self._early[key] = early
@@ -733,8 +751,11 @@ class SmppConnector:
                 continue  # its submit_sm_resp came: it waits for that commit instead
             if self._early.get(early.receipt.carrier_key) is early:
                 del self._early[early.receipt.carrier_key]
-            if self._receipts is not None:
-                self._receipts(early.receipt, early.ack)
+            self._hand_over(early.receipt, early.ack)
+
+    def _hand_over(self, receipt: Receipt, ack: Ack) -> None:
+        if self._receipts is not None:
+            self._receipts(receipt, ack)
 
     def _mo(self, body: ShortMessage) -> InboundMessage | None:
         part = read_inbound(body)
@@ -751,14 +772,12 @@ class SmppConnector:
         )
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Awaited:
-    """A part the SMSC took whose outcome is not committed yet, and the
-    receipts that came for it meanwhile (unacknowledged)."""
+    """A part the SMSC took whose outcome is not committed yet."""
 
     message_id: int
     recipient: str
-    held: list[tuple[Receipt, Ack]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
