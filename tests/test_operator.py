@@ -79,6 +79,9 @@ def test_the_default_log_names_each_problem_once_without_numbers(
             return stderr.read()
 
         wait_until(lambda: "callback" in log() and "ESME_RINVPASWD" in log(), 30, "problems")
+        # The lease holder's record of the connection reaches /metrics too.
+        failing = 'smsgate_connection_state{connector="smsc1",state="failing"} 1.0'
+        wait_until(lambda: failing in requests.get(base + "/metrics").text, 30, "failing state")
     finally:
         if demo is not None:
             demo.send_signal(signal.SIGINT)

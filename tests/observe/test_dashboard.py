@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from smsgate.observe.metrics import REGISTRY, ClusterSnapshot, render
+from smsgate.store.records import ConnectionHealth
 
 DASHBOARD = Path(__file__).parents[2] / "dashboards" / "smsgate.json"
 
@@ -24,6 +25,7 @@ def test_every_metric_the_dashboard_queries_is_exported() -> None:
         connections={"smsc1": ("worker-a", 1)},
         workers={"worker-a": ("worker", 0, 0)},
         balances={"shop": 100},
+        health={"smsc1": ConnectionHealth("smsc1", "bound", 0, None, None, 10, 2, 100, 0, 0.0)},
     )
     exported = set(re.findall(r"^(smsgate_[a-z_]+)", render(snapshot).decode(), re.M))
     # Labelled counters and histograms have no samples until used: their families say the names.
