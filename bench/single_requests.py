@@ -163,7 +163,7 @@ def main() -> None:
             "BENCH",
             env=env,
         )
-        apikey = re.search(r"apikey\s+([0-9a-f]{32})", created)
+        apikey = re.search(r"apikey:\s+([0-9a-f]{32})", created)
         if apikey is None:
             raise SystemExit(f"no apikey in: {created}")
         ports = [free_port() for _ in range(args.api_processes)]

@@ -12,12 +12,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from smsgate.store.migrate import head_revision
 from smsgate.store.repo import Store
+from tests.support.waiting import wait_until
 
 
 def free_port() -> int:
@@ -32,7 +34,7 @@ def wait_until_serving(base: str, deadline: float) -> None:
         try:
             requests.get(base + "/healthz", timeout=1)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or bound but still starting
             assert time.monotonic() < deadline, f"{base} did not come up"
             time.sleep(0.05)
 
@@ -57,38 +59,58 @@ def env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def demo(env: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "smsgate", "demo", "--port", str(port)],
+def read_banner(process: subprocess.Popen[str], deadline: float) -> str:
+    """The demo's banner, up to the line that says it listens."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    while not any(" listening on " in line for line in lines):
+        line = process.stdout.readline()
+        assert line and time.monotonic() < deadline, "".join(lines)
+        lines.append(line)
+    return "".join(lines)
+
+
+def banner_credentials(banner: str) -> dict[str, str]:
+    fields = {
+        "partnerID": r"partnerID: (\d+)",
+        "apikey": r"apikey: ([0-9a-f]+)",
+        "eapi_password": r"eapi password: (\S+)",
+        "customer_id": r"telesign customer id: (\S+)",
+        "telesign_key": r"telesign api key: (\S+)",
+        "balance": r"balance: (\S+) credits",
+    }
+    found = {key: re.search(pattern, banner) for key, pattern in fields.items()}
+    assert all(found.values()), banner
+    return {key: match.group(1) for key, match in found.items() if match}
+
+
+def start_demo(env: dict[str, str], port: int, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "smsgate", "demo", "--port", str(port), *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    assert process.stdout is not None
-    lines: list[str] = []
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGINT)
+    process.wait(30)
+
+
+@pytest.fixture
+def demo(env: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
+    port = free_port()
+    process = start_demo(env, port)
     deadline = time.monotonic() + 60
-    while not any(line.startswith("  balance") for line in lines):
-        line = process.stdout.readline()
-        assert line and time.monotonic() < deadline, "".join(lines)
-        lines.append(line)
-    banner = "".join(lines)
-    creds = {
-        "partnerID": re.search(r"partnerID : (\d+)", banner).group(1),  # type: ignore[union-attr]
-        "apikey": re.search(r"apikey    : ([0-9a-f]+)", banner).group(1),  # type: ignore[union-attr]
-        "eapi_password": re.search(r"password (\S+)", banner).group(1),  # type: ignore[union-attr]
-        "customer_id": re.search(r"customer id (\S+)", banner).group(1),  # type: ignore[union-attr]
-        "telesign_key": re.search(r"api key (\S+)", banner).group(1),  # type: ignore[union-attr]
-    }
+    creds = banner_credentials(read_banner(process, deadline))
     base = f"http://127.0.0.1:{port}"
     wait_until_serving(base, deadline)
     try:
         yield base, creds
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(30)
+        stop(process)
 
 
 def test_demo_prints_working_credentials(demo: tuple[str, dict[str, str]]) -> None:
@@ -112,7 +134,7 @@ def test_demo_prints_working_credentials(demo: tuple[str, dict[str, str]]) -> No
     [entry] = reply["responses"]
     assert entry["response-code"] == 200
     balance = requests.post(f"{base}/api/services/getbalance", json=creds).json()
-    assert balance["credit"] == "998.00"
+    assert balance["credit"] == "998.00" and printed["balance"] == "1000.00"
     deadline = time.monotonic() + 10
     while True:
         report = requests.post(
@@ -138,32 +160,76 @@ def test_accounts_commands(env: dict[str, str]) -> None:
         "--eapi-username",
         "shopuser",
         "--telesign",
+        "--option",
+        "daily_quota=500",
         env=env,
     )
     assert created.returncode == 0, created.stderr
-    assert re.search(
-        r"telesign  customer id [0-9A-F-]{36}\n +api key +[A-Za-z0-9+/=]{88}", created.stdout
-    )
-    assert "partnerID 424242" in created.stdout
-    assert re.search(r"apikey    [0-9a-f]{32}", created.stdout)
-    assert "balance   12.50" in created.stdout
-    assert re.search(r"eapi      shopuser / [A-Za-z0-9]{16}", created.stdout)
-    duplicate = smsgate("accounts", "create", "other", "--partner-id", "424242", env=env)
-    assert duplicate.returncode != 0
+    # Each secret whole on its own line, however narrow the terminal.
+    assert re.search(r"^telesign api key: [A-Za-z0-9+/=]{88}$", created.stdout, re.M)
+    assert "partnerID: 424242" in created.stdout
+    assert re.search(r"^apikey: [0-9a-f]{32}$", created.stdout, re.M)
+    assert "balance 12.50" in created.stdout
+    assert re.search(r"^eapi password: [A-Za-z0-9]{16}$", created.stdout, re.M)
+    # A clash on an identifier creates nothing: the name stays free.
+    for clash in (["--partner-id", "424242"], ["--eapi-username", "shopuser"]):
+        duplicate = smsgate("accounts", "create", "other", *clash, env=env)
+        assert duplicate.returncode == 1 and "nothing was created" in duplicate.stderr
+        assert "other" not in smsgate("accounts", "list", env=env).stdout
     credited = smsgate("accounts", "credit", "shop", "7.5", "--note", "top up", env=env)
     assert "balance 20.00" in credited.stdout
-    updated = smsgate("accounts", "update", "shop", "--callback-url", "http://x/dlr", env=env)
-    assert "callback http://x/dlr" in updated.stdout
+    debited = smsgate("accounts", "credit", "shop", "-2.5", env=env)  # no "--" needed
+    assert debited.returncode == 0 and "balance 17.50" in debited.stdout
+    updated = smsgate(
+        "accounts", "update", "shop", "--callback-url", "http://x.example/dlr",
+        "--option", "repliable=yes", "--country", "254", env=env,
+    )  # fmt: skip
+    assert updated.returncode == 0, updated.stderr
+    assert "delivery reports to: http://x.example/dlr" in updated.stdout
+    assert "repliable by default: yes" in updated.stdout and "countries: +254" in updated.stdout
     listed = smsgate("accounts", "list", env=env)
-    assert "shop" in listed.stdout and "20.00" in listed.stdout
+    assert "shop" in listed.stdout and "17.50" in listed.stdout
     shown = smsgate("accounts", "show", "shop", env=env)
-    assert "partner_apikey: 424242" in shown.stdout and "top up" in shown.stdout
-    assert "eapi_password: shopuser" in shown.stdout
+    assert "partnerID: 424242" in shown.stdout and "top up" in shown.stdout
+    assert "eapi username: shopuser" in shown.stdout and "daily quota: 500" in shown.stdout
     missing = smsgate("accounts", "show", "nobody", env=env)
-    assert missing.returncode == 1
+    assert missing.returncode == 1 and "no account named 'nobody'" in missing.stderr
     bad = smsgate("accounts", "credit", "shop", "1.234", env=env)
-    assert bad.returncode == 2 and "two decimals" in bad.stdout
+    assert bad.returncode == 2 and "two decimals" in bad.stderr
     assert head_revision() in smsgate("migrate", env=env).stdout
+
+
+def test_keys_rotate_and_delete(env: dict[str, str]) -> None:
+    created = smsgate("accounts", "create", "rot", "--partner-id", "717171", env=env).stdout
+    old_key = re.search(r"apikey: (\w+)", created).group(1)  # type: ignore[union-attr]
+    rotated = smsgate("accounts", "keys", "rot", "--rotate", "partner", env=env)
+    new_key = re.search(r"apikey: (\w+)", rotated.stdout).group(1)  # type: ignore[union-attr]
+    assert "partnerID: 717171" in rotated.stdout and new_key != old_key
+    eapi = smsgate("accounts", "keys", "rot", "--rotate", "eapi", env=env)
+    assert "eapi username: rot" in eapi.stdout
+    telesign = smsgate("accounts", "keys", "rot", "--rotate", "telesign", env=env)
+    assert re.search(r"^telesign api key: \S{88}$", telesign.stdout, re.M)
+    wrong = smsgate("accounts", "keys", "rot", "--rotate", "ssh", env=env)
+    assert wrong.returncode == 2 and "partner, eapi or telesign" in wrong.stderr
+
+    async def check(store: Store) -> None:
+        [(account, _)] = await store.credentials_for("partner_apikey", "717171")
+        assert account.name == "rot"
+
+    asyncio.run(_on_store(env, check))
+    assert smsgate("accounts", "delete", "rot", env=env).returncode == 2  # asks for --yes
+    deleted = smsgate("accounts", "delete", "rot", "--yes", env=env)
+    assert deleted.returncode == 0 and "rot" not in smsgate("accounts", "list", env=env).stdout
+    again = smsgate("accounts", "create", "rot", "--partner-id", "717171", env=env)
+    assert again.returncode == 0  # its identifiers are free again
+
+
+async def _on_store(env: dict[str, str], work: Any) -> None:
+    store = await Store.open(f"sqlite:///{env['SMSGATE_DATA_DIR']}/smsgate.sqlite3")
+    try:
+        await work(store)
+    finally:
+        await store.close()
 
 
 def test_separate_api_and_worker_processes_share_the_database(env: dict[str, str]) -> None:
@@ -171,7 +237,7 @@ def test_separate_api_and_worker_processes_share_the_database(env: dict[str, str
     created = smsgate(
         "accounts", "create", "split", "--credit", "5", "--partner-id", "515151", env=env
     )
-    apikey = re.search(r"apikey    ([0-9a-f]{32})", created.stdout).group(1)  # type: ignore[union-attr]
+    apikey = re.search(r"apikey: ([0-9a-f]{32})", created.stdout).group(1)  # type: ignore[union-attr]
     creds = {"partnerID": "515151", "apikey": apikey}
     port = free_port()
     api = subprocess.Popen(
@@ -233,11 +299,106 @@ def test_connectors_and_routes_commands(env: dict[str, str]) -> None:
     asyncio.run(bind_elsewhere())
     assert "worker-a" in smsgate("connectors", "list", env=env).stdout  # who binds it
     bad = smsgate("connectors", "add", "x", "--smpp-url", "http://nope", env=env)
-    assert bad.returncode == 2
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    window = smsgate("connectors", "add", "x", "--smpp-url", url + "&window=abc", env=env)
+    assert window.returncode == 2 and "window='abc' is not a whole number" in window.stderr
     added = smsgate("routes", "add", "--connector", "smsc1", "--prefix", "25471", env=env)
     assert added.returncode == 0 and "route 1 added" in added.stdout
     assert smsgate("routes", "add", "--connector", "ghost", env=env).returncode != 0
+    group = smsgate("routes", "add", "--connector", "smsc1", "--routing-group", "7", env=env)
+    assert group.returncode == 2 and "--routing-group" in group.stderr
     assert "25471" in smsgate("routes", "list", env=env).stdout
     assert smsgate("connectors", "remove", "smsc1", env=env).returncode == 0
     assert "25471" not in smsgate("routes", "list", env=env).stdout  # its routes went too
     assert smsgate("routes", "remove", "1", env=env).returncode == 1
+
+
+def test_messages_and_callbacks_commands(env: dict[str, str]) -> None:
+    """A message's whole history, its failed callback attempts and the receiver's answer."""
+    created = smsgate("accounts", "create", "hist", "--credit", "5", env=env).stdout
+    creds = {
+        "partnerID": re.search(r"partnerID: (\d+)", created).group(1),  # type: ignore[union-attr]
+        "apikey": re.search(r"apikey: (\w+)", created).group(1),  # type: ignore[union-attr]
+    }
+    dead = f"http://127.0.0.1:{free_port()}/dlr"
+    assert smsgate("accounts", "update", "hist", "--callback-url", dead, env=env).returncode == 0
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "smsgate", "serve", "--port", str(port)],
+        env={**env, "SMSGATE_CALLBACK_TIME_SCALE": "0.001"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_serving(base, time.monotonic() + 60)
+        reply = requests.post(
+            f"{base}/api/services/sendsms",
+            json={
+                **creds,
+                "message": "secret text",
+                "shortcode": "SMSGATE",
+                "mobile": "0712345678",
+            },
+        ).json()
+        message_id = reply["responses"][0]["messageid"]
+
+        def attempts() -> int:
+            shown = smsgate("messages", "show", str(message_id), env=env).stdout
+            return shown.count("dlr callback attempt")
+
+        wait_until(lambda: attempts() >= 2, 60, "two callback attempts")
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(30)
+    shown = smsgate("messages", "show", str(message_id), env=env).stdout
+    assert f"message {message_id} of batch" in shown and "account hist" in shown
+    assert "accepted (due" in shown and "claimed 1 time(s)" in shown
+    assert "submitted to sandbox, carrier id " in shown and "receipt: delivered" in shown
+    assert "final: delivered" in shown
+    assert f"dlr callback attempt 1 to {dead}: retry (ClientConnectorError" in shown
+    assert "secret text" not in shown and "(11 characters)" in shown
+    listed = smsgate(
+        "messages", "list", "--account", "hist", "--state", "delivered",
+        "--number", "254712345678", env=env,
+    )  # fmt: skip
+    assert "+254712345678" in listed.stdout and "1 message(s)" in listed.stdout
+    assert "0 message(s)" in smsgate("messages", "list", "--until", "1d", env=env).stdout
+    callbacks = smsgate("callbacks", "list", "--account", "hist", env=env).stdout
+    assert dead in callbacks and "ClientConnectorError" in callbacks and "pending" in callbacks
+    bad = smsgate("messages", "list", "--state", "lost", env=env)
+    assert bad.returncode == 2 and "expected one of" in bad.stderr
+
+
+def test_demo_keeps_its_credentials_and_resets_its_balance(env: dict[str, str]) -> None:
+    port = free_port()
+    first = start_demo(env, port)
+    try:
+        printed = banner_credentials(read_banner(first, time.monotonic() + 60))
+        base = f"http://127.0.0.1:{port}"
+        wait_until_serving(base, time.monotonic() + 30)
+        creds = {"partnerID": printed["partnerID"], "apikey": printed["apikey"]}
+        requests.post(
+            f"{base}/api/services/sendsms",
+            json={**creds, "message": "x", "shortcode": "SMSGATE", "mobile": "0712345678"},
+        )
+        busy = smsgate("demo", "--port", str(port), env=env)  # port taken: nothing replaced
+        assert busy.returncode == 1 and len(busy.stderr.strip().splitlines()) == 1
+    finally:
+        stop(first)
+    again = start_demo(env, port)
+    try:
+        reprinted = banner_credentials(read_banner(again, time.monotonic() + 60))
+    finally:
+        stop(again)
+    assert reprinted == {**printed, "balance": "1000.00"}
+    fresh = start_demo(env, port, "--new-credentials")
+    try:
+        renewed = banner_credentials(read_banner(fresh, time.monotonic() + 60))
+        wait_until_serving(f"http://127.0.0.1:{port}", time.monotonic() + 30)
+        old = requests.post(f"http://127.0.0.1:{port}/api/services/getbalance", json=creds)
+        assert old.json()["response-code"] == 1006  # the old key no longer works
+    finally:
+        stop(fresh)
+    assert renewed["apikey"] != printed["apikey"]
+    assert renewed["eapi_password"] != printed["eapi_password"]

@@ -332,7 +332,7 @@ def test_upload_batch_command(gateway: GatewayServer, tmp_path: Path) -> None:
     assert code == 0, output
     batch_ids = re.findall(r"batch (\d+)", output)
     assert len(batch_ids) == 3
-    assert "sent 2,500 of 2,500 rows in 3 submission(s)" in output
+    assert "accepted 2,500 of 2,500 rows in 3 submission(s) (2,500 sent;" in output
     for batch_id, expected in zip(
         batch_ids, [numbers[:1000], numbers[1000:2000], numbers[2000:]], strict=True
     ):

@@ -1,5 +1,5 @@
 """``python -m smsgate`` is the ``smsgate`` command."""
 
-from smsgate.cli import app
+from smsgate.cli import main
 
-app()
+main()

@@ -1,108 +1,257 @@
-"""The ``smsgate`` command: run the gateway and administer accounts."""
+"""The ``smsgate`` command: run the gateway and administer it.
+
+Sub-command groups live in ``smsgate.commands``; this module assembles them
+and holds the commands that run something (serve, worker, demo, smsc-sim,
+upload-batch). ``main`` is the entry point: whatever fails, the user gets one
+line that says what to do and a non-zero exit status, never a traceback.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import codecs
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import os
+import signal
+import socket
+import traceback
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import IO, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from typer.core import TyperGroup
 
 from smsgate.api.dialects.eapi import MAX_BATCH_ROWS
-from smsgate.config import Settings, SettingsError
-from smsgate.core.eapi_csv import BatchFormatError
-from smsgate.core.model import Account, AccountStatus
-from smsgate.core.pricing import format_units, to_units
-from smsgate.core.schedule import InvalidSendTime, zone
-from smsgate.core.telesign_auth import new_api_key as new_telesign_key
-from smsgate.core.telesign_auth import new_customer_id
-from smsgate.credentials import (
-    CredentialKind,
-    hash_password,
-    hash_secret,
-    new_api_key,
-    new_partner_id,
-    new_password,
+from smsgate.commands.accounts import accounts_app
+from smsgate.commands.common import (
+    CliError,
+    console,
+    describe_database,
+    open_store,
+    set_up_logging,
+    settings,
+    table,
+    with_store,
 )
+from smsgate.commands.demo import demo_banner, prepare_demo
+from smsgate.commands.messages import callbacks_app, messages_app
+from smsgate.config import Settings
+from smsgate.core.eapi_csv import BatchFormatError
 from smsgate.delivery.connectors.smpp import SmppSettings
 from smsgate.eapi_upload import (
     Backoff,
     Chunk,
+    accepted_rows,
     parse_params,
     send_batch_url,
     split_batches,
     upload_batches,
 )
-from smsgate.runtime import run_worker, serve
+from smsgate.runtime import listening_socket, run_worker, serve
+from smsgate.sandbox_lock import SandboxInUse, hold_sandbox
 from smsgate.secret_box import SecretBox
 from smsgate.store.migrate import current_revision
-from smsgate.store.records import ConnectorRow, DuplicateIdentifier
+from smsgate.store.records import ConnectorRow
 from smsgate.store.repo import Store
 
-app = typer.Typer(help="smsgate: a self-hosted bulk SMS gateway.", no_args_is_help=True)
-accounts_app = typer.Typer(help="Create and manage customer accounts.", no_args_is_help=True)
-app.add_typer(accounts_app, name="accounts")
-console = Console()
-
-T = TypeVar("T")
-
-DEMO_ACCOUNT = "demo"
-DEMO_SENDER = "SMSGATE"
-DEMO_CREDITS = "1000"
+log = logging.getLogger(__name__)
 
 
-def _settings(**overrides: object) -> Settings:
-    try:
-        return Settings.from_env(None, **{k: v for k, v in overrides.items() if v is not None})
-    except SettingsError as exc:
-        console.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from None
+class _OneLineFailures(TyperGroup):
+    """Whatever a command raises becomes one line on standard error and an
+    exit status (2: bad input or configuration, 1: anything else), never a
+    traceback; click's own usage errors, --help and exits pass through."""
 
-
-def _with_store(work: Callable[[Store], Awaitable[T]]) -> T:
-    async def run() -> T:
-        store = await Store.open(_settings().effective_database_url)
+    def invoke(self, ctx: Any) -> Any:
         try:
-            return await work(store)
-        finally:
-            await store.close()
+            return super().invoke(ctx)
+        except CliError as exc:
+            typer.echo(f"smsgate: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("SMSGATE_LOG_LEVEL", "").upper() == "DEBUG":
+                traceback.print_exc()
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            typer.echo(
+                f"smsgate: unexpected failure: {type(exc).__name__}: {first} "
+                "(SMSGATE_LOG_LEVEL=DEBUG shows where)",
+                err=True,
+            )
+            raise typer.Exit(1) from None
 
-    return asyncio.run(run())
+
+app = typer.Typer(
+    cls=_OneLineFailures,
+    help="smsgate: a self-hosted bulk SMS gateway. Settings come from SMSGATE_* "
+    "environment variables (see the README); options given here win.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(messages_app, name="messages")
+app.add_typer(callbacks_app, name="callbacks")
 
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+def _version() -> str:
+    try:
+        return version("smsgate")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"smsgate {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the embedded SQLite database and secret.key live "
+            "[default: the per-user data directory, ~/.local/share/smsgate on Linux].",
+            envvar="SMSGATE_DATA_DIR",
+            file_okay=False,
+        ),
+    ] = None,
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """smsgate: a self-hosted bulk SMS gateway."""
+    if data_dir is not None:
+        os.environ["SMSGATE_DATA_DIR"] = str(data_dir)
+
+
+# Placeholders in --help by what an option holds, instead of its Python type.
+_METAVARS = {
+    "url": "URL", "callback_url": "URL", "mo_url": "URL", "smpp_url": "URL",
+    "sender": "SENDER", "region": "CC", "timezone": "ZONE", "country": "CODE",
+    "option": "KEY=VALUE", "param": "KEY=VALUE", "unset": "KEY", "rotate": "KIND",
+    "credit": "CREDITS", "amount": "CREDITS", "note": "TEXT", "host": "HOST", "port": "PORT",
+    "state": "STATE", "since": "TIME", "until": "TIME", "number": "NUMBER", "account": "NAME",
+    "name": "NAME", "connector": "NAME", "username": "USER", "password": "PASS",
+    "partner_id": "ID", "eapi_username": "USER", "prefix": "DIGITS", "rules": "RULES",
+    "system_id": "ID", "encoding": "CODEC", "data_dir": "DIR", "file": "FILE",
+}  # fmt: skip
+
+
+def _readable_help(command: Any) -> None:
+    """Name each option's placeholder after what it holds (URL, N, KEY=VALUE)."""
+    for param in getattr(command, "params", []):
+        if getattr(param, "is_flag", False):
+            continue
+        if param.name in _METAVARS:
+            param.metavar = _METAVARS[param.name]
+        elif param.type_descriptor.annotation in (int, float):
+            param.metavar = "N"
+        else:
+            param.metavar = "TEXT"
+    for sub in getattr(command, "commands", {}).values():
+        _readable_help(sub)
+
+
+def main() -> None:
+    """The ``smsgate`` command, with readable placeholders in its help."""
+    command = typer.main.get_command(app)
+    _readable_help(command)
+    command.main(prog_name="smsgate")
+
+
+_HOST = typer.Option(help="Address to bind.", envvar="SMSGATE_HOST")
+_PORT = typer.Option(min=1, max=65535, help="Port to bind.", envvar="SMSGATE_PORT")
+
+
+def _start(current: Settings, *, with_workers: bool) -> tuple[socket.socket, IO[str] | None]:
+    """Take the sandbox lock and bind the port before anything else happens,
+    so a second process or a taken port changes nothing and says why."""
+    lock = None
+    if with_workers:
+        try:
+            lock = hold_sandbox(current)
+        except SandboxInUse as exc:
+            raise CliError(str(exc)) from None
+    try:
+        sock = listening_socket(current.host, current.port)
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on {current.host}:{current.port}: {exc.strerror or exc}; "
+            "stop what uses it or pick another --port"
+        ) from None
+    return sock, lock
+
+
+def _banner(current: Settings, what: str) -> str:
+    return (
+        f"smsgate {_version()} {what} on http://{current.host}:{current.port} "
+        f"({describe_database(current)}; data directory {current.data_dir})"
+    )
 
 
 @app.command("serve")
 def serve_command(
-    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
-    workers: Annotated[bool, typer.Option(help="Also run dispatch and callbacks here.")] = True,
+    host: Annotated[str, _HOST] = Settings.host,
+    port: Annotated[int, _PORT] = Settings.port,
+    workers: Annotated[
+        bool,
+        typer.Option(help="Also run the delivery workers (dispatch, receipts, callbacks) here."),
+    ] = True,
 ) -> None:
     """Run the HTTP API (and, by default, the delivery workers) in one process."""
-    _logging()
-    settings = _settings(host=host, port=port)
-    console.print(
-        f"smsgate listening on http://{settings.host}:{settings.port} ({_describe_db(settings)})"
-    )
-    asyncio.run(serve(settings, with_workers=workers))
+    current = settings(host=host, port=port)
+    set_up_logging(current)
+    sock, _lock = _start(current, with_workers=workers)
+    asyncio.run(_check_database(current))
+    typer.echo(_banner(current, "listening" + ("" if workers else " (API only)")))
+    asyncio.run(serve(current, sock, with_workers=workers))
+
+
+async def _check_database(current: Settings) -> None:
+    """Open (and migrate) the database once up front, so a database problem is
+    one line before anything serves."""
+    store = await open_store(current)
+    await store.close()
 
 
 @app.command("worker")
 def worker_command() -> None:
-    """Run only the delivery workers (dispatcher, receipts, callbacks)."""
-    _logging()
-    asyncio.run(run_worker(_settings()))
+    """Run only the delivery workers (dispatcher, receipts, callbacks).
+
+    With SMSGATE_METRICS_PORT set, the worker also answers /healthz, /readyz
+    and /metrics on that port."""
+    current = settings()
+    set_up_logging(current)
+    try:
+        lock = hold_sandbox(current)
+    except SandboxInUse as exc:
+        raise CliError(str(exc)) from None
+    metrics_sock = None
+    if current.metrics_port:
+        try:
+            metrics_sock = listening_socket(current.host, current.metrics_port)
+        except OSError as exc:
+            raise CliError(
+                f"cannot listen on {current.host}:{current.metrics_port} for metrics: "
+                f"{exc.strerror or exc}; free it or change SMSGATE_METRICS_PORT"
+            ) from None
+    asyncio.run(_check_database(current))
+    where = f", metrics on :{current.metrics_port}" if metrics_sock else ""
+    typer.echo(
+        f"smsgate {_version()} worker {current.worker_id} ({describe_database(current)}; "
+        f"data directory {current.data_dir}{where})"
+    )
+    asyncio.run(run_worker(current, metrics_sock))
+    del lock
 
 
 @app.command("migrate")
@@ -112,332 +261,38 @@ def migrate_command() -> None:
     async def work(store: Store) -> str | None:
         return await current_revision(store.engines)
 
-    revision = _with_store(work)
-    console.print(f"schema at revision {revision}")
+    revision = with_store(work)
+    typer.echo(f"schema at revision {revision} ({describe_database(settings())})")
 
 
 @app.command("demo")
 def demo_command(
-    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
-) -> None:
-    """Create (or refresh) a demo account, print its credentials, and serve."""
-    _logging()
-    settings = _settings(port=port)
-
-    box = SecretBox.for_settings(settings)
-
-    async def prepare(store: Store) -> tuple[Account, DemoCredentials]:
-        account = await store.account_by_name(DEMO_ACCOUNT)
-        if account is None:
-            account = await store.create_account(
-                name=DEMO_ACCOUNT,
-                region=settings.default_region,
-                timezone=settings.default_timezone,
-                senders=[DEMO_SENDER],
-            )
-            await store.add_credit(account.id, to_units(DEMO_CREDITS), "demo credit")
-        identifiers = dict(await store.identifiers(account.id))
-        issued = DemoCredentials(
-            partner_id=identifiers.get(CredentialKind.PARTNER_APIKEY) or new_partner_id(),
-            apikey=new_api_key(),
-            eapi_password=new_password(),
-            customer_id=identifiers.get(CredentialKind.TELESIGN_KEY) or new_customer_id(),
-            telesign_key=new_telesign_key(),
-        )
-        # Each run prints fresh secrets: the old ones were shown once and are gone.
-        for kind, identifier, secret_hash, sealed in (
-            (CredentialKind.PARTNER_APIKEY, issued.partner_id, hash_secret(issued.apikey), None),
-            (
-                CredentialKind.EAPI_PASSWORD,
-                DEMO_ACCOUNT,
-                hash_password(issued.eapi_password),
-                None,
-            ),
-            (
-                CredentialKind.TELESIGN_KEY,
-                issued.customer_id,
-                hash_secret(issued.telesign_key),
-                box.encrypt(issued.telesign_key),
-            ),
-        ):
-            await store.revoke_credentials(account.id, kind)
-            await store.add_credential(
-                account.id,
-                kind=kind,
-                identifier=identifier,
-                secret_hash=secret_hash,
-                sealed_secret=sealed,
-            )
-        refreshed = await store.account(account.id)
-        assert refreshed is not None
-        return refreshed, issued
-
-    account, issued = _with_store(prepare)
-    base = f"http://{settings.host}:{settings.port}"
-    # Plain output: Rich would wrap the long curl lines and break copy-paste.
-    typer.echo(_demo_banner(base, account, issued))
-    asyncio.run(serve(settings))
-
-
-@dataclass(frozen=True)
-class DemoCredentials:
-    partner_id: str
-    apikey: str
-    eapi_password: str
-    customer_id: str
-    telesign_key: str
-
-
-def _demo_banner(base: str, account: Account, issued: DemoCredentials) -> str:
-    partner_id, apikey = issued.partner_id, issued.apikey
-    creds = f'"partnerID":"{partner_id}","apikey":"{apikey}"'
-    eapi = f"username={DEMO_ACCOUNT}&password={issued.eapi_password}"
-    return f"""
-smsgate demo — SQLite + sandbox carrier
-  partnerID : {partner_id}
-  apikey    : {apikey}
-  shortcode : {DEMO_SENDER}
-  eapi      : username {DEMO_ACCOUNT}, password {issued.eapi_password}
-  telesign  : customer id {issued.customer_id}
-              api key {issued.telesign_key}
-  balance   : {format_units(account.balance)} credits
-
-Send one SMS (GET):
-  curl '{base}/api/services/sendsms/?apikey={apikey}&partnerID={partner_id}&message=Hello&shortcode={DEMO_SENDER}&mobile=0712345678'
-
-Send to several numbers (POST JSON):
-  curl -X POST {base}/api/services/sendsms/ -H 'Content-Type: application/json' \\
-    -d '{{{creds},"message":"Hello","shortcode":"{DEMO_SENDER}","mobile":"254712345678,254722000000"}}'
-
-Send distinct messages (sendbulk):
-  curl -X POST {base}/api/services/sendbulk/ -H 'Content-Type: application/json' \\
-    -d '{{"count":2,"smslist":[{{{creds},"pass_type":"plain","clientsmsid":1,"mobile":"254712345678","message":"Hi Ann","shortcode":"{DEMO_SENDER}"}},{{{creds},"clientsmsid":2,"mobile":"254733000001","message":"Hi Bob","shortcode":"{DEMO_SENDER}"}}]}}'
-
-Delivery report (use a messageid from above) and balance:
-  curl -X POST {base}/api/services/getdlr/ -H 'Content-Type: application/json' -d '{{{creds},"messageID":"1"}}'
-  curl -X POST {base}/api/services/getbalance/ -H 'Content-Type: application/json' -d '{{{creds}}}'
-
-EAPI (pipe-delimited replies):
-  curl '{base}/eapi/submission/send_sms/2/2.0?{eapi}&msisdn=254712345678&message=Hello'
-  curl '{base}/eapi/user/get_credits/1/1.1?{eapi}'
-
-Telesign-style bulk SMS (Basic auth here; the official SDK signs with HMAC):
-  curl -u '{issued.customer_id}:{issued.telesign_key}' {base}/v1/verify/bulk_sms \\
-    -d recipients=254712345678,254733000001 -d template='Your code is 1234'
-
-Sandbox outcomes by number ending: 000 absent subscriber, 001 unknown, 002 sender
-blacklisted, 003 expired, 004 refused by carrier (refunded), 005 delivered and the
-handset replies; anything else is delivered.
-"""
-
-
-def _describe_db(settings: Settings) -> str:
-    url = settings.effective_database_url
-    return "SQLite " + url.removeprefix("sqlite:///") if url.startswith("sqlite") else "PostgreSQL"
-
-
-@accounts_app.command("create")
-def accounts_create(
-    name: Annotated[str, typer.Argument(help="Unique account name.")],
-    sender: Annotated[
-        list[str] | None,
-        typer.Option(help="Registered sender id (repeatable); none means any valid sender."),
-    ] = None,
-    region: Annotated[str | None, typer.Option(help="Default region for national numbers.")] = None,
-    timezone: Annotated[str | None, typer.Option(help="Time zone for local send times.")] = None,
-    credit: Annotated[str, typer.Option(help="Opening credit.")] = "0",
-    callback_url: Annotated[str | None, typer.Option(help="Delivery report URL.")] = None,
-    partner_id: Annotated[
-        str | None, typer.Option(help="partnerID to issue (default: random).")
-    ] = None,
-    eapi_username: Annotated[
-        str | None, typer.Option(help="Also issue an EAPI username (with a generated password).")
-    ] = None,
-    telesign: Annotated[
-        bool, typer.Option(help="Also issue a Telesign-style customer id and API key.")
+    port: Annotated[int, _PORT] = Settings.port,
+    new_credentials: Annotated[
+        bool, typer.Option(help="Issue new demo credentials instead of keeping the last ones.")
     ] = False,
 ) -> None:
-    """Create an account and print its credentials (secrets are shown once)."""
-    settings = _settings()
-    tz = timezone or settings.default_timezone
-    try:
-        zone(tz)
-        opening = to_units(credit)
-    except (InvalidSendTime, ValueError) as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+    """Create (or reset) the demo account, print its credentials and examples, and serve.
 
-    async def work(store: Store) -> tuple[Account, str, str]:
-        if await store.account_by_name(name):
-            raise typer.BadParameter(f"account {name!r} exists")
-        account = await store.create_account(
-            name=name,
-            region=(region or settings.default_region).upper(),
-            timezone=tz,
-            senders=sender or [],
-            dlr_callback_url=callback_url,
-        )
-        issued_id = partner_id or new_partner_id()
-        apikey = new_api_key()
-        await store.add_credential(
-            account.id,
-            kind=CredentialKind.PARTNER_APIKEY,
-            identifier=issued_id,
-            secret_hash=hash_secret(apikey),
-        )
-        if eapi_username:
-            await store.add_credential(
-                account.id,
-                kind=CredentialKind.EAPI_PASSWORD,
-                identifier=eapi_username,
-                secret_hash=hash_password(eapi_password),
-            )
-        if telesign:
-            await store.add_credential(
-                account.id,
-                kind=CredentialKind.TELESIGN_KEY,
-                identifier=customer_id,
-                secret_hash=hash_secret(telesign_key),
-                sealed_secret=SecretBox.for_settings(settings).encrypt(telesign_key),
-            )
-        if opening:
-            await store.add_credit(account.id, opening, "opening credit")
-        refreshed = await store.account(account.id)
-        assert refreshed is not None
-        return refreshed, issued_id, apikey
+    Run again, it keeps the credentials and resets the balance to 1,000 credits."""
+    current = settings(port=port)
+    set_up_logging(current)
+    sock, _lock = _start(current, with_workers=True)
 
-    eapi_password = new_password()
-    customer_id, telesign_key = new_customer_id(), new_telesign_key()
-    try:
-        account, issued_id, apikey = _with_store(work)
-    except DuplicateIdentifier as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
-    console.print(f"account {account.name} (id {account.id})")
-    console.print(f"partnerID {issued_id}")
-    console.print(f"apikey    {apikey}")
-    if eapi_username:
-        console.print(f"eapi      {eapi_username} / {eapi_password}")
-    if telesign:
-        console.print(f"telesign  customer id {customer_id}")
-        console.print(f"          api key     {telesign_key}")
-    console.print(f"balance   {format_units(account.balance)}")
+    async def prepare() -> str:
+        store = await open_store(current)
+        try:
+            account, issued = await prepare_demo(store, current, new_credentials=new_credentials)
+        finally:
+            await store.close()
+        base = f"http://{current.host}:{current.port}"
+        where = f"{describe_database(current)}; data directory {current.data_dir}"
+        return demo_banner(base, account, issued, where)
 
-
-@accounts_app.command("list")
-def accounts_list() -> None:
-    """List accounts with their balance."""
-    accounts = _with_store(lambda store: store.accounts())
-    table = Table("id", "name", "status", "region", "time zone", "balance", "callback")
-    for account in accounts:
-        table.add_row(
-            str(account.id),
-            account.name,
-            account.status.value,
-            account.region,
-            account.timezone,
-            format_units(account.balance),
-            account.dlr_callback_url or "",
-        )
-    console.print(table)
-
-
-@accounts_app.command("credit")
-def accounts_credit(
-    name: str,
-    amount: Annotated[str, typer.Argument(help="Credits to add (negative to debit).")],
-    note: Annotated[str, typer.Option(help="Ledger note.")] = "",
-) -> None:
-    """Add credit to an account (a ledger entry)."""
-    try:
-        units = to_units(amount)
-    except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-
-    async def work(store: Store) -> int:
-        account = await _require(store, name)
-        return await store.add_credit(account.id, units, note)
-
-    console.print(f"balance {format_units(_with_store(work))}")
-
-
-@accounts_app.command("update")
-def accounts_update(
-    name: str,
-    callback_url: Annotated[
-        str | None, typer.Option(help="Delivery report URL ('' to remove).")
-    ] = None,
-    sender: Annotated[list[str] | None, typer.Option(help="Replace registered sender ids.")] = None,
-    suspend: Annotated[
-        bool | None, typer.Option("--suspend/--activate", help="Suspend or re-activate.")
-    ] = None,
-    mo_url: Annotated[
-        str | None, typer.Option(help="URL inbound replies are forwarded to ('' to remove).")
-    ] = None,
-) -> None:
-    """Change an account's callback URLs, sender ids or status."""
-    changes: dict[str, object] = {}
-    if callback_url is not None:
-        changes["dlr_callback_url"] = callback_url or None
-    if sender is not None:
-        changes["senders"] = sender
-    if suspend is not None:
-        changes["status"] = (AccountStatus.SUSPENDED if suspend else AccountStatus.ACTIVE).value
-
-    async def work(store: Store) -> Account:
-        account = await _require(store, name)
-        if mo_url is not None:
-            options = {**account.options, "mo_callback_url": mo_url or None}
-            changes["options"] = {k: v for k, v in options.items() if v is not None}
-        return await store.update_account(account.id, **changes)
-
-    account = _with_store(work)
-    console.print(
-        f"account {account.name}: {account.status.value}, "
-        f"callback {account.dlr_callback_url or '-'}, "
-        f"replies to {account.options.get('mo_callback_url') or '-'}, "
-        f"senders {list(account.senders)}"
-    )
-
-
-@accounts_app.command("show")
-def accounts_show(name: str) -> None:
-    """Show an account, its identifiers, message states and recent ledger entries."""
-
-    async def work(store: Store) -> None:
-        account = await _require(store, name)
-        console.print(f"[bold]{account.name}[/bold] (id {account.id}) {account.status.value}")
-        console.print(f"  region {account.region}, time zone {account.timezone}")
-        console.print(f"  balance {format_units(account.balance)}")
-        console.print(f"  senders {', '.join(account.senders) or 'any'}")
-        console.print(f"  callback {account.dlr_callback_url or '-'}")
-        for kind, identifier in await store.identifiers(account.id):
-            console.print(f"  {kind}: {identifier}")
-        states = await store.count_by_state(account.id)
-        console.print(
-            "  messages " + (", ".join(f"{s.value} {n}" for s, n in states.items()) or "none")
-        )
-        table = Table("ledger id", "kind", "amount", "balance after", "note")
-        for entry in (await store.ledger_entries(account.id))[-10:]:
-            table.add_row(
-                str(entry.id),
-                entry.kind,
-                format_units(entry.amount),
-                format_units(entry.balance_after),
-                entry.note,
-            )
-        console.print(table)
-
-    _with_store(work)
-
-
-async def _require(store: Store, name: str) -> Account:
-    account = await store.account_by_name(name)
-    if account is None:
-        console.print(f"[red]no account named {name!r}[/red]")
-        raise typer.Exit(1)
-    return account
+    # Plain output: Rich would wrap the long curl lines and break copy-paste.
+    typer.echo(asyncio.run(prepare()))
+    typer.echo(_banner(current, "listening"))
+    asyncio.run(serve(current, sock))
 
 
 @app.command("upload-batch")
@@ -469,8 +324,7 @@ def upload_batch_command(
         send_batch_url(url)
         codecs.lookup(encoding)
     except (ValueError, LookupError) as exc:
-        console.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(2) from None
+        raise CliError(str(exc), 2) from None
     # A first pass counts the rows for the progress bar, and finds an unreadable
     # header or a wrong --encoding before anything is sent.
     try:
@@ -480,8 +334,7 @@ def upload_batch_command(
                 for chunk in split_batches(stream, rows_per_batch=rows_per_batch, encoding=encoding)
             )
     except (BatchFormatError, UnicodeDecodeError) as exc:
-        console.print(f"[red]{escape(str(file))}: {escape(str(exc))}[/red]")
-        raise typer.Exit(2) from None
+        raise CliError(f"{file}: {exc}", 2) from None
     if not total:
         console.print(f"{escape(str(file))} has a header but no rows; nothing sent")
         return
@@ -519,8 +372,11 @@ def upload_batch_command(
             on_retry=retrying,
         )
 
+    stored = accepted_rows(summary.batch_ids, base_url=url, username=username, password=password)
+    taken = "an unknown number of" if stored is None else f"{stored:,}"
     console.print(
-        f"sent {summary.rows_sent:,} of {total:,} rows in {summary.chunks_sent} submission(s); "
+        f"accepted {taken} of {total:,} rows in {summary.chunks_sent} submission(s) "
+        f"({summary.rows_sent:,} sent; skipped rows were unusable); "
         f"batch ids {', '.join(map(str, summary.batch_ids)) or 'none'}"
     )
     for failure in summary.failures:
@@ -558,8 +414,7 @@ def smsc_sim_command(
     try:
         outcome_rules = DEFAULT_SANDBOX_RULES if rules is None else parse_sandbox_rules(rules)
     except ValueError as exc:
-        console.print(f"[red]--rules: {escape(str(exc))}[/red]")
-        raise typer.Exit(2) from None
+        raise CliError(f"--rules: {exc}", 2) from None
     try:
         config = SimulatorConfig(
             host=host,
@@ -571,17 +426,23 @@ def smsc_sim_command(
             throttle_every=throttle_every,
         )
     except ValueError as exc:
-        console.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(2) from None
-    _logging()
+        raise CliError(str(exc), 2) from None
+    set_up_logging(settings())
 
     async def run() -> None:
+        # Explicit handlers: a shell starts a background job (smsc-sim … &)
+        # with SIGINT ignored, and Python would then never raise KeyboardInterrupt.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         simulator = SmscSimulator(config)
         try:
             await simulator.start()
         except OSError as exc:
-            console.print(f"[red]cannot listen on {host}:{port}: {escape(str(exc))}[/red]")
-            raise typer.Exit(1) from None
+            raise CliError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port"
+            ) from None
         url = (
             f"smpp://{quote(system_id, safe='')}:{quote(password, safe='')}@{host}:{simulator.port}"
         )
@@ -592,14 +453,12 @@ def smsc_sim_command(
         typer.echo(f"smsc-sim listening on {host}:{simulator.port} ({url}); Ctrl-C to stop")
         typer.echo(f"outcomes by number ending: {endings or 'none'}; anything else is delivered")
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await simulator.stop()
 
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        typer.echo("smsc-sim stopped")
+    asyncio.run(run())
+    typer.echo("smsc-sim stopped")
 
 
 connectors_app = typer.Typer(help="Carrier connections (SMPP) workers use.", no_args_is_help=True)
@@ -617,32 +476,27 @@ def connectors_add(
     ],
 ) -> None:
     """Add (or replace) an SMPP connector; workers pick it up when they start."""
-    settings = _settings()
-    try:
-        SmppSettings.from_url(smpp_url)
-    except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    sealed = SecretBox.for_settings(settings).encrypt(smpp_url)
-    _with_store(lambda store: store.add_connector(name, "smpp", sealed))
-    console.print(f"connector {name} saved (restart workers to use it)")
+    current = settings()
+    check_smpp_url(smpp_url)
+    sealed = SecretBox.for_settings(current).encrypt(smpp_url)
+    with_store(lambda store: store.add_connector(name, "smpp", sealed))
+    typer.echo(f"connector {name} saved (restart workers to use it)")
 
 
 @connectors_app.command("list")
 def connectors_list() -> None:
     """List connectors (passwords are not shown)."""
-    settings = _settings()
-    box = SecretBox.for_settings(settings)
-    table = Table("name", "kind", "host", "system_id", "bind", "window", "tps", "bound by")
+    box = SecretBox.for_settings(settings())
+    grid = table("name", "kind", "host", "system_id", "bind", "window", "tps", "bound by")
 
     async def read(store: Store) -> tuple[list[ConnectorRow], dict[str, tuple[str, int]], int]:
         return await store.connectors(), await store.connector_leases(), store.clock()
 
-    rows, leases, now = _with_store(read)
+    rows, leases, now = with_store(read)
     for row in rows:
         smpp = SmppSettings.from_url(box.decrypt(row.sealed_url))
         owner, until = leases.get(row.name, ("-", 0))
-        table.add_row(
+        grid.add_row(
             row.name,
             row.kind,
             f"{smpp.host}:{smpp.port}",
@@ -652,16 +506,15 @@ def connectors_list() -> None:
             str(smpp.max_per_second or "-"),
             owner if until > now else "-",  # the worker holding its lease, if any
         )
-    console.print(table)
+    console.print(grid)
 
 
 @connectors_app.command("remove")
 def connectors_remove(name: str) -> None:
     """Remove a connector and the routes that use it."""
-    if not _with_store(lambda store: store.remove_connector(name)):
-        console.print(f"[red]no connector {name!r}[/red]")
-        raise typer.Exit(1)
-    console.print(f"connector {name} removed")
+    if not with_store(lambda store: store.remove_connector(name)):
+        raise CliError(f"no connector {name!r} (smsgate connectors list shows them)")
+    typer.echo(f"connector {name} removed")
 
 
 @routes_app.command("add")
@@ -669,41 +522,67 @@ def routes_add(
     connector: Annotated[str, typer.Option(help="Connector name (or 'sandbox').")],
     prefix: Annotated[str, typer.Option(help="Destination prefix in digits; empty for all.")] = "",
     routing_group: Annotated[
-        int | None, typer.Option(help="Only messages of this routing group (1-3).")
+        int | None, typer.Option(min=1, max=3, help="Only messages of this routing group (1-3).")
     ] = None,
     priority: Annotated[int, typer.Option(help="Lower is tried first among equal prefixes.")] = 100,
 ) -> None:
     """Add a route; a route whose connector is down is skipped for the next one."""
-    if prefix and not prefix.isdigit():
-        console.print("[red]prefix must be digits[/red]")
-        raise typer.Exit(2)
+    if prefix and not (prefix.isdigit() and len(prefix) <= 15):
+        raise CliError(f"--prefix {prefix!r}: up to 15 digits", 2)
 
     async def work(store: Store) -> int:
         known = {row.name for row in await store.connectors()} | {"sandbox"}
         if connector not in known:
-            raise typer.BadParameter(f"no connector {connector!r}")
+            raise CliError(f"no connector {connector!r}: add it first (smsgate connectors add)", 2)
         return await store.add_route(
             prefix=prefix, routing_group=routing_group, connector=connector, priority=priority
         )
 
-    console.print(f"route {_with_store(work)} added")
+    typer.echo(f"route {with_store(work)} added")
 
 
 @routes_app.command("list")
 def routes_list() -> None:
     """List routes in the order they are tried."""
-    rows = _with_store(lambda store: store.routes())
-    table = Table("id", "prefix", "routing group", "connector", "priority")
+    rows = with_store(lambda store: store.routes())
+    grid = table("id", "prefix", "routing group", "connector", "priority")
     for row in sorted(rows, key=lambda r: (-len(r.prefix), r.routing_group is None, r.priority)):
         group = "" if row.routing_group is None else str(row.routing_group)
-        table.add_row(str(row.id), row.prefix or "*", group, row.connector, str(row.priority))
-    console.print(table)
+        grid.add_row(str(row.id), row.prefix or "*", group, row.connector, str(row.priority))
+    console.print(grid)
 
 
 @routes_app.command("remove")
 def routes_remove(route_id: int) -> None:
     """Remove a route by id."""
-    if not _with_store(lambda store: store.remove_route(route_id)):
-        console.print(f"[red]no route {route_id}[/red]")
-        raise typer.Exit(1)
-    console.print(f"route {route_id} removed")
+    if not with_store(lambda store: store.remove_route(route_id)):
+        raise CliError(f"no route {route_id} (smsgate routes list shows them)")
+    typer.echo(f"route {route_id} removed")
+
+
+_SMPP_NUMBERS = {"window": int, "tps": float, "enquire_link": float}
+
+
+def check_smpp_url(url: str) -> SmppSettings:
+    """The URL's settings, with a plain complaint for a bad one (window=abc)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        query = dict(parse_qsl(urlsplit(url).query))
+    except ValueError as exc:
+        raise CliError(f"--smpp-url: {exc}", 2) from None
+    for key, kind in _SMPP_NUMBERS.items():
+        if key in query:
+            try:
+                if kind(query[key]) < 0:
+                    raise ValueError
+            except ValueError:
+                raise CliError(
+                    f"--smpp-url: {key}={query[key]!r} is not a "
+                    f"{'whole number' if kind is int else 'number'} of 0 or more",
+                    2,
+                ) from None
+    try:
+        return SmppSettings.from_url(url)
+    except ValueError as exc:
+        raise CliError(f"--smpp-url: {exc}", 2) from None

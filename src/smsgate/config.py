@@ -1,8 +1,10 @@
 """Runtime settings, read once from ``SMSGATE_*`` environment variables.
 
 Everything has a default that makes ``smsgate serve`` work on a laptop with no
-set-up (SQLite under ``./smsgate-data``, sandbox carrier); production deployments
-override the few settings that matter (database URL, bind address, carrier).
+set-up (SQLite in the user's data directory, sandbox carrier); production
+deployments override the few settings that matter (database URL, bind address,
+carrier). The data directory does not depend on the current directory, so
+every command run from anywhere finds the same database.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
+import platformdirs
 
 from smsgate.core.networks import DEFAULT_NETWORK_PREFIXES
 from smsgate.core.pricing import PriceTable
 from smsgate.core.sandbox_rules import DEFAULT_SANDBOX_RULES, SandboxRule, parse_sandbox_rules
 from smsgate.core.states import UpstreamCondition
+from smsgate.observe.logs import FORMATS, LEVELS
 
 ENV_PREFIX = "SMSGATE_"
 
@@ -35,7 +39,7 @@ class Settings:
     of the callback outbox so tests can exercise hour-long schedules in milliseconds.
     """
 
-    data_dir: Path = Path("smsgate-data")
+    data_dir: Path = field(default_factory=lambda: default_data_dir())
     database_url: str = ""
     sqlite_synchronous: str = "FULL"
     host: str = "127.0.0.1"
@@ -68,6 +72,13 @@ class Settings:
     sandbox_upstream: str = ""
     secret_key: str = ""
     smpp_url: str = ""
+    log_level: str = "INFO"
+    log_format: str = "text"
+    log_message_text: bool = False
+    metrics_token: str = ""
+    metrics_port: int = 0
+    metrics_max_accounts: int = 200
+    heartbeat_seconds: float = 5.0
 
     @property
     def effective_database_url(self) -> str:
@@ -86,7 +97,7 @@ class Settings:
             "database_url": str,
             "sqlite_synchronous": _sqlite_synchronous,
             "host": str,
-            "port": int,
+            "port": _port,
             "worker_id": str,
             "dispatch_batch_size": int,
             "dispatch_idle_poll": float,
@@ -113,6 +124,13 @@ class Settings:
             "sandbox_upstream": _upstream_condition,
             "secret_key": str,
             "smpp_url": str,
+            "log_level": _log_level,
+            "log_format": _log_format,
+            "log_message_text": _flag,
+            "metrics_token": str,
+            "metrics_port": _port,
+            "metrics_max_accounts": int,
+            "heartbeat_seconds": _positive,
         }
         for name, reader in readers.items():
             raw = source.get(ENV_PREFIX + name.upper())
@@ -124,6 +142,46 @@ class Settings:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()}: {exc}") from exc
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory (``~/.local/share/smsgate`` on Linux)."""
+    return Path(platformdirs.user_data_dir("smsgate", appauthor=False))
+
+
+def _log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in LEVELS:
+        raise ValueError(f"expected one of {', '.join(LEVELS)}")
+    return value
+
+
+def _log_format(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in FORMATS:
+        raise ValueError(f"expected one of {', '.join(FORMATS)}")
+    return value
+
+
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in {"0", "1", "true", "false", "yes", "no", "on", "off"}:
+        raise ValueError("expected 1 or 0")
+    return value in {"1", "true", "yes", "on"}
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError("expected a port from 1 to 65535 (0: none)")
+    return value
+
+
+def _positive(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("expected a positive number of seconds")
+    return value
 
 
 def _float_list(raw: str) -> tuple[float, ...]:

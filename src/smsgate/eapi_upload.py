@@ -302,3 +302,40 @@ def upload_batches(
         if own_client:
             http.close()
     return summary
+
+
+GET_REPORT_PATH = "/eapi/status_reports/get_report/2/2.0"
+
+
+def accepted_rows(
+    batch_ids: Iterable[int],
+    *,
+    base_url: str,
+    username: str,
+    password: str,
+    client: httpx.Client | None = None,
+) -> int | None:
+    """How many messages the gateway stored for these batches (rows it skipped
+    as unusable are not among them), read from ``get_report``; None if a
+    report could not be read."""
+    http = client or httpx.Client(timeout=httpx.Timeout(300.0, connect=10.0))
+    total = 0
+    try:
+        for batch_id in batch_ids:
+            body = _form_body(
+                {"username": username, "password": password, "batch_id": str(batch_id)}
+            )
+            try:
+                response = http.post(
+                    base_url.rstrip("/") + GET_REPORT_PATH, content=body, headers=_FORM
+                )
+            except httpx.HTTPError:
+                return None
+            status, _, rows = response.content.decode(CHARSET).partition("\n")
+            if response.status_code != 200 or not status.startswith("0|"):
+                return None
+            total += sum(1 for line in rows.splitlines() if line.strip())
+    finally:
+        if client is None:
+            http.close()
+    return total

@@ -11,6 +11,7 @@ import asyncio
 import functools
 import hashlib
 import itertools
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from smsgate.core.schedule import local_midnight
 from smsgate.core.states import UpstreamCondition
 from smsgate.core.submit import Preparation, prepare
 from smsgate.credentials import CredentialKind, secret_verifies
+from smsgate.observe import events
 from smsgate.store.records import (
     AcceptedBatch,
     AlreadyAccepted,
@@ -219,6 +221,7 @@ class Gateway:
         test_mode: bool,
         all_or_nothing: bool,
     ) -> Submission:
+        started = time.perf_counter()
         now = self.store.clock()
         window_start = 0 if memo is None or memo.window_ms is None else now - memo.window_ms
         if memo is not None and not test_mode:
@@ -238,7 +241,9 @@ class Gateway:
             reply_address=self.settings.reply_address,
         )
         accepted = preparation.accepted
+        refused = [i.code.value for i in preparation.items if isinstance(i, Rejection)]
         if not accepted or (all_or_nothing and len(accepted) < len(preparation.items)):
+            events.messages_refused(dialect, refused)
             return Submission(preparation, None, (), account.balance)
         if test_mode and preparation.total_cost > account.balance:
             raise InsufficientCredit(account.balance, preparation.total_cost)
@@ -260,6 +265,14 @@ class Gateway:
         )
         if not test_mode:
             self._on_queued()
+            events.accepted(
+                dialect,
+                account.name,
+                messages=len(accepted),
+                cost=preparation.total_cost,
+                seconds=(time.perf_counter() - started),
+                refused=refused,
+            )
         return _submission(preparation, batch)
 
     async def _require_upstream(self, now: int) -> None:

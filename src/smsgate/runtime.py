@@ -13,12 +13,14 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 import uvicorn
 from starlette.applications import Starlette
 
+from smsgate.aio import wait_for_event
 from smsgate.api.app import create_app
 from smsgate.api.dialects import advanta, eapi, telesign
 from smsgate.config import Settings
@@ -32,6 +34,8 @@ from smsgate.delivery.receipt_timeouts import ReceiptTimeouts
 from smsgate.delivery.routing import Route, Router
 from smsgate.gateway import Gateway
 from smsgate.notify.callbacks import CallbackFormat, Notifier
+from smsgate.observe import metrics
+from smsgate.observe.endpoints import observe_routes
 from smsgate.secret_box import SecretBox
 from smsgate.store.repo import Store
 
@@ -82,6 +86,7 @@ class Runtime:
             settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous
         )
         secrets = SecretBox.for_settings(settings)
+        metrics.account_label.limit = settings.metrics_max_accounts
         return cls(settings, store, secrets, await load_router(store, settings, secrets))
 
     async def close(self) -> None:
@@ -103,6 +108,7 @@ class Runtime:
             await connector.start(recorder, recorder.inbound)
             if isinstance(connector, SandboxConnector):
                 connector.resume(await self.store.awaiting_receipts(connector.name))
+        started_at = self.store.clock()
         ownership = ConnectorOwnership(
             self.store,
             [c for c in self.router.connectors if c.shared],
@@ -120,17 +126,31 @@ class Runtime:
             asyncio.create_task(timeouts.run(stopping), name="receipt-timeouts"),
         ]
         rematching = asyncio.create_task(recorder.run(stopping), name="receipts-rematch")
+        heartbeat = asyncio.create_task(self._heartbeat(stopping, started_at), name="heartbeat")
         try:
             yield
         finally:
             stopping.set()
-            await asyncio.gather(*tasks, rematching, return_exceptions=True)
+            await asyncio.gather(*tasks, rematching, heartbeat, return_exceptions=True)
             for connector in self.router.connectors:
                 await connector.stop()
             await recorder.idle()  # what came in while unbinding
             unbound.set()
             await asyncio.gather(leases, return_exceptions=True)
             await ownership.release()
+            with contextlib.suppress(Exception):
+                await self.store.forget_worker(self.settings.worker_id)
+
+    async def _heartbeat(self, stopping: asyncio.Event, started_at: int) -> None:
+        """Report this worker in every ``heartbeat_seconds`` (what /readyz reads)."""
+        # The first report waits a moment, so it can already say the dispatcher claims.
+        pause = min(1.0, self.settings.heartbeat_seconds)
+        while not await wait_for_event(stopping, pause):
+            try:
+                await self.store.heartbeat(self.settings.worker_id, "worker", started_at)
+            except Exception as exc:
+                log.warning("worker heartbeat not stored: %s", exc)
+            pause = self.settings.heartbeat_seconds
 
     def app(self, *, with_workers: bool) -> Starlette:
         @contextlib.asynccontextmanager
@@ -143,6 +163,10 @@ class Runtime:
                 yield
 
         return create_app(self.gateway, self.secrets, lifespan)  # type: ignore[return-value]
+
+    def observe_app(self) -> Starlette:
+        """A worker's own small HTTP server: /healthz, /readyz and /metrics."""
+        return Starlette(routes=observe_routes(self.store, self.settings))
 
 
 async def load_router(store: Store, settings: Settings, secrets: SecretBox) -> Router:
@@ -182,32 +206,87 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
-async def serve(settings: Settings, *, with_workers: bool = True) -> None:
+def listening_socket(host: str, port: int) -> socket.socket:
+    """Bind the HTTP port before anything else starts, so a taken port is
+    reported at once and no worker or bind starts in a process that cannot serve.
+
+    Raises ``OSError`` (the port is taken, the address is not ours).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, with SIGINT and SIGTERM asking it to stop and nothing more.
+
+    uvicorn re-raises a caught signal once it has stopped serving, which
+    interrupted closing the database mid-way (a traceback on every Ctrl-C).
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        handled = (signal.SIGINT, signal.SIGTERM)
+        for sig in handled:
+            loop.add_signal_handler(sig, self._stop)
+        try:
+            yield
+        finally:
+            for sig in handled:
+                loop.remove_signal_handler(sig)
+
+    def _stop(self) -> None:
+        self.should_exit = True
+
+
+def _server(app: Starlette) -> uvicorn.Server:
+    # log_config=None: our logging set-up (observe.logs) stays in charge.
+    return _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+
+
+async def serve(settings: Settings, sock: socket.socket, *, with_workers: bool = True) -> None:
+    """Serve the API on the already bound ``sock`` (see ``listening_socket``)
+    until SIGINT or SIGTERM."""
     runtime = await Runtime.open(settings)
     try:
-        config = uvicorn.Config(
-            runtime.app(with_workers=with_workers),
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-        )
-        await uvicorn.Server(config).serve()
+        await _server(runtime.app(with_workers=with_workers)).serve(sockets=[sock])
     finally:
         await runtime.close()
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: Settings, metrics_sock: socket.socket | None = None) -> None:
+    """The workers, until SIGTERM or SIGINT; with ``metrics_sock``, also their
+    /healthz, /readyz and /metrics on it."""
     runtime = await Runtime.open(settings)
     settle_garbage_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    listener = None
     try:
         async with runtime.workers():
+            if metrics_sock is not None:
+                server = uvicorn.Server(
+                    uvicorn.Config(
+                        runtime.observe_app(), log_config=None, access_log=False, lifespan="off"
+                    )
+                )
+                server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+                listener = asyncio.create_task(server.serve(sockets=[metrics_sock]))
             log.info("worker %s running", settings.worker_id)
             await stop.wait()
+            if listener is not None:
+                server.should_exit = True
+                await listener
     finally:
         await runtime.close()

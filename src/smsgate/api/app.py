@@ -1,4 +1,5 @@
-"""ASGI application assembly: dialect routes, timing header, last-resort errors."""
+"""ASGI application assembly: dialect routes, health and metrics, timing header,
+last-resort errors."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smsgate.api.dialects.advanta import AdvantaApi
 from smsgate.api.dialects.eapi import EapiApi
 from smsgate.api.dialects.telesign import TelesignApi
 from smsgate.gateway import Gateway
+from smsgate.observe.endpoints import observe_routes
 from smsgate.secret_box import SecretBox
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,6 @@ class ServerTiming:
         await self.app(scope, receive, timed_send)
 
 
-async def _health(request: Request) -> Response:
-    return Response(orjson.dumps({"status": "ok"}), media_type="application/json")
-
-
 async def _server_error(request: Request, exc: Exception) -> Response:
     """Nothing should reach here; if it does, answer JSON, never a stack trace."""
     log.exception("unhandled error on %s", request.url.path, exc_info=exc)
@@ -63,7 +60,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 def create_app(gateway: Gateway, secrets: SecretBox, lifespan: Lifespan | None = None) -> ASGIApp:
     routes = [
-        Route("/healthz", _health),
+        *observe_routes(gateway.store, gateway.settings),
         *AdvantaApi(gateway).routes(),
         *EapiApi(gateway).routes(),
         *TelesignApi(gateway, secrets).routes(),

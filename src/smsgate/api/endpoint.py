@@ -5,6 +5,9 @@ no input explains. A storage failure that a retry can cure (database down,
 connection lost, pool exhausted) gets the dialect's "try again" answer, so
 clients retry rather than give up; anything else is logged with its trace and
 gets the dialect's internal-error answer, never a bare 500 page.
+
+This is also where every refused request is logged and counted, once for
+all dialects (``observe.events.request_refused``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from smsgate.api.errors import is_transient_storage_error
+from smsgate.observe import events
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +36,14 @@ def guarded(
     unavailable: Callable[[], Response],
     internal: Callable[[], Response],
 ) -> Endpoint:
+    # Each dialect's error class lives in its module: api/dialects/<dialect>.py.
+    dialect = dialect_error.__module__.rsplit(".", 1)[-1]
+
     async def endpoint(request: Request) -> Response:
         try:
             return await handler(request)
         except dialect_error as exc:
+            events.request_refused(dialect, getattr(exc, "code", "-"), str(exc), request.url.path)
             return render_error(exc)
         except Exception as exc:
             if is_transient_storage_error(exc):

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsgate.core.model import Account, AccountStatus
 from smsgate.store import schema as t
 from smsgate.store.base import StoreBase, adjust_balance, columns_of, records_of
-from smsgate.store.records import DuplicateIdentifier, LedgerEntry
+from smsgate.store.records import DuplicateIdentifier, LedgerEntry, NewCredential
 
 
 class AccountStore(StoreBase):
@@ -32,7 +33,12 @@ class AccountStore(StoreBase):
         allowed_country_codes: Sequence[int] = (),
         dlr_callback_url: str | None = None,
         options: dict[str, object] | None = None,
+        credentials: Sequence[NewCredential] = (),
+        credit: int = 0,
     ) -> Account:
+        """Create an account with its credentials and opening credit, all or
+        nothing: a clash on an identifier (``DuplicateIdentifier``) or on the
+        name (``IntegrityError``) leaves nothing behind."""
         async with self._write() as conn:
             result = await conn.execute(
                 insert(t.accounts).returning(t.accounts.c.id),
@@ -50,9 +56,37 @@ class AccountStore(StoreBase):
                 },
             )
             account_id = result.scalar_one()
+            for credential in credentials:
+                await self._insert_credential(conn, account_id, credential)
+            if credit:
+                await self._credit(conn, account_id, credit, "opening credit")
         account = await self.account(account_id)
         assert account is not None
         return account
+
+    async def delete_account(self, account_id: int) -> None:
+        """Remove an account and everything it owns (messages, their events,
+        callbacks, ledger, inbox, credentials) in one transaction."""
+        own = {"account_id": account_id}
+        of_messages = "message_id IN (SELECT id FROM messages WHERE account_id = :account_id)"
+        statements = (
+            "DELETE FROM callback_attempts WHERE callback_id IN"
+            " (SELECT id FROM callback_outbox WHERE account_id = :account_id)",
+            "DELETE FROM callback_outbox WHERE account_id = :account_id",
+            f"DELETE FROM delivery_events WHERE {of_messages}",
+            "DELETE FROM ledger WHERE account_id = :account_id",
+            "DELETE FROM reply_routes WHERE account_id = :account_id",
+            "DELETE FROM inbound_messages WHERE account_id = :account_id",
+            f"UPDATE inbound_messages SET message_id = NULL, batch_id = NULL WHERE {of_messages}",
+            "DELETE FROM idempotency_keys WHERE account_id = :account_id",
+            "DELETE FROM messages WHERE account_id = :account_id",
+            "DELETE FROM batches WHERE account_id = :account_id",
+            "DELETE FROM credentials WHERE account_id = :account_id",
+            "DELETE FROM accounts WHERE id = :account_id",
+        )
+        async with self._write() as conn:
+            for statement in statements:
+                await conn.execute(text(statement), own)
 
     async def update_account(self, account_id: int, **changes: Any) -> Account:
         allowed = {
@@ -104,29 +138,53 @@ class AccountStore(StoreBase):
     ) -> None:
         """Attach a credential; identifiers are unique per kind across accounts."""
         async with self._write() as conn:
-            taken = (
-                await conn.execute(
-                    select(t.credentials.c.account_id).where(
-                        t.credentials.c.kind == kind,
-                        t.credentials.c.identifier == identifier,
-                        t.credentials.c.revoked_at.is_(None),
-                        t.credentials.c.account_id != account_id,
-                    )
-                )
-            ).first()
-            if taken:
-                raise DuplicateIdentifier(f"{kind} identifier {identifier!r} is in use")
-            await conn.execute(
-                insert(t.credentials),
-                {
-                    "account_id": account_id,
-                    "kind": kind,
-                    "identifier": identifier,
-                    "secret_hash": secret_hash,
-                    "sealed_secret": sealed_secret,
-                    "created_at": self.clock(),
-                },
+            await self._insert_credential(
+                conn, account_id, NewCredential(kind, identifier, secret_hash, sealed_secret)
             )
+
+    async def replace_credential(self, account_id: int, credential: NewCredential) -> None:
+        """Revoke the account's credentials of this kind and add the new one, in
+        one transaction (a clash leaves the old ones in force)."""
+        async with self._write() as conn:
+            await conn.execute(
+                update(t.credentials)
+                .where(
+                    t.credentials.c.account_id == account_id,
+                    t.credentials.c.kind == credential.kind,
+                    t.credentials.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=self.clock())
+            )
+            await self._insert_credential(conn, account_id, credential)
+
+    async def _insert_credential(
+        self, conn: AsyncConnection, account_id: int, credential: NewCredential
+    ) -> None:
+        taken = (
+            await conn.execute(
+                select(t.credentials.c.account_id).where(
+                    t.credentials.c.kind == credential.kind,
+                    t.credentials.c.identifier == credential.identifier,
+                    t.credentials.c.revoked_at.is_(None),
+                    t.credentials.c.account_id != account_id,
+                )
+            )
+        ).first()
+        if taken:
+            raise DuplicateIdentifier(
+                f"{credential.kind} identifier {credential.identifier!r} is in use"
+            )
+        await conn.execute(
+            insert(t.credentials),
+            {
+                "account_id": account_id,
+                "kind": credential.kind,
+                "identifier": credential.identifier,
+                "secret_hash": credential.secret_hash,
+                "sealed_secret": credential.sealed_secret,
+                "created_at": self.clock(),
+            },
+        )
 
     async def revoke_credentials(self, account_id: int, kind: str) -> int:
         """Revoke every active credential of a kind (key rotation); returns how many."""
@@ -228,20 +286,35 @@ class AccountStore(StoreBase):
     async def add_credit(self, account_id: int, amount: int, note: str = "") -> int:
         """Top up (or, with a negative amount, debit) an account; returns the new balance."""
         async with self._write() as conn:
-            balance = await adjust_balance(conn, account_id, amount)
-            if balance is None:
-                raise LookupError(f"no account {account_id}")
-            await conn.execute(
-                insert(t.ledger),
-                {
-                    "account_id": account_id,
-                    "amount": amount,
-                    "balance_after": balance,
-                    "kind": "topup" if amount >= 0 else "debit",
-                    "note": note,
-                    "created_at": self.clock(),
-                },
-            )
+            return await self._credit(conn, account_id, amount, note)
+
+    async def set_balance(self, account_id: int, target: int, note: str) -> int:
+        """Bring the balance to ``target`` with one ledger entry of the difference."""
+        async with self._write() as conn:
+            current = (
+                await conn.execute(
+                    select(t.accounts.c.balance).where(t.accounts.c.id == account_id)
+                )
+            ).scalar_one()
+            if int(current) == target:
+                return target
+            return await self._credit(conn, account_id, target - int(current), note)
+
+    async def _credit(self, conn: AsyncConnection, account_id: int, amount: int, note: str) -> int:
+        balance = await adjust_balance(conn, account_id, amount)
+        if balance is None:
+            raise LookupError(f"no account {account_id}")
+        await conn.execute(
+            insert(t.ledger),
+            {
+                "account_id": account_id,
+                "amount": amount,
+                "balance_after": balance,
+                "kind": "topup" if amount >= 0 else "debit",
+                "note": note,
+                "created_at": self.clock(),
+            },
+        )
         return int(balance)
 
     async def balance(self, account_id: int) -> int:

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import fields
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsgate.core.encoding import Encoding
@@ -29,6 +29,13 @@ R = TypeVar("R")
 LEASE_ENDS = "lease_owner = NULL, lease_until = NULL"
 """The assignments that end a message's claim."""
 
+_AFTER_COMMIT = "smsgate.after_commit"
+
+
+def after_commit(conn: AsyncConnection, hook: Callable[[], None]) -> None:
+    """Run ``hook`` once the ``StoreBase._write`` transaction of ``conn`` commits."""
+    conn.info[_AFTER_COMMIT].append(hook)
+
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -38,6 +45,8 @@ class StoreBase:
     engines: Engines
     clock: Clock
     _sql: DriverSql
+    # When this process's dispatcher last polled the queue (its heartbeat reports it).
+    last_claim_ms: int | None = None
 
     @property
     def is_postgres(self) -> bool:
@@ -45,8 +54,17 @@ class StoreBase:
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction; what ``after_commit`` registered in it runs once
+        it has committed (metrics count only work that is on disk)."""
+        committed: list[Callable[[], None]] = []
         async with self.engines.writer.begin() as conn:
-            yield conn
+            conn.info[_AFTER_COMMIT] = committed
+            try:
+                yield conn
+            finally:
+                conn.info.pop(_AFTER_COMMIT, None)
+        for hook in committed:
+            hook()
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
@@ -78,7 +96,7 @@ def columns_of(table: Any, record: Any) -> list[Any]:
     return [table.c[field.name] for field in fields(record)]
 
 
-def records_of(record: type[R], rows: Sequence[Row[Any]]) -> list[R]:
+def records_of(record: type[R], rows: Sequence[Any]) -> list[R]:
     """Rows whose column names are the record's fields, as records."""
     return [record(**row._asdict()) for row in rows]
 

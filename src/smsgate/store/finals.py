@@ -15,8 +15,9 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsgate.core.states import Reason, State
+from smsgate.observe import events as observed
 from smsgate.store import schema as t
-from smsgate.store.base import LEASE_ENDS, StoreBase, adjust_balance
+from smsgate.store.base import LEASE_ENDS, StoreBase, adjust_balance, after_commit
 from smsgate.store.driver_sql import RowUpdate
 
 REFUNDED_STATES = frozenset({State.REJECTED, State.FAILED})
@@ -26,7 +27,8 @@ _CARRIER_STATUS_WIDTH: int = t.delivery_events.c.carrier_status.type.length  # t
 
 
 class _Finished(NamedTuple):
-    """A message that just reached its final state and owes a refund or a callback."""
+    """A message that just reached its final state, with what its refund, callback and
+    metrics need."""
 
     id: int
     account_id: int
@@ -44,6 +46,8 @@ class _Finished(NamedTuple):
     dialect: str
     dlr_callback_url: str | None
     timezone: str
+    connector: str | None
+    account_name: str
 
 
 _FINISHED = RowUpdate(
@@ -53,14 +57,12 @@ _FINISHED = RowUpdate(
 )
 
 
-# Only these rows are read back after a final state: refunds and callbacks need them.
-_OWING_SQL = (
+# The rows read back after a final state: refunds, callbacks and the metrics need them.
+_FINISHED_SQL = (
     f"SELECT {', '.join('m.' + name for name in _Finished._fields[:13])},"
-    " b.dialect, a.dlr_callback_url, a.timezone"
+    " b.dialect, a.dlr_callback_url, a.timezone, m.connector, a.name"
     " FROM messages m JOIN batches b ON b.id = m.batch_id JOIN accounts a ON a.id = m.account_id"
-    " WHERE {ids} AND (m.state IN ("
-    + ", ".join(f"'{state.value}'" for state in sorted(REFUNDED_STATES))
-    + ") OR (m.want_report AND a.dlr_callback_url IS NOT NULL))"
+    " WHERE {ids}"
 )
 
 
@@ -102,10 +104,9 @@ class FinalStates(StoreBase):
     ) -> None:
         """Write final states, their events, refunds and callbacks.
 
-        The caller has already locked the rows and checked they may move. Only
-        the rows that owe a refund or a callback are read back. A final state
-        a carrier's receipt decided needs no event (``events=False``): the
-        receipt is recorded on its part, with its text.
+        The caller has already locked the rows and checked they may move. A
+        final state a carrier's receipt decided needs no event
+        (``events=False``): the receipt is recorded on its part, with its text.
         """
         sql = self._sql
         done = occurred or {}
@@ -123,10 +124,11 @@ class FinalStates(StoreBase):
             _Finished(*row)
             for row in await sql.fetch(
                 conn,
-                _OWING_SQL.format(ids=sql.member_of("m.id")),
+                _FINISHED_SQL.format(ids=sql.member_of("m.id")),
                 (sql.members([mid for mid, *_ in finals]),),
             )
         ]
+        after_commit(conn, lambda: _count_finished(rows))
         await self._refund(conn, [row for row in rows if State(row.state) in REFUNDED_STATES], now)
         callbacks = [
             {
@@ -171,6 +173,16 @@ class FinalStates(StoreBase):
                     }
                 )
             await conn.execute(insert(t.ledger), entries)
+
+
+def _count_finished(rows: Sequence[_Finished]) -> None:
+    for row in rows:
+        took = None
+        if row.submitted_at is not None and row.done_at is not None:
+            took = int(row.done_at) - int(row.submitted_at)
+        observed.finished(row.connector, row.state, row.reason, submit_to_final_ms=took)
+        if State(row.state) in REFUNDED_STATES and row.cost:
+            observed.refunded(row.account_name, row.cost)
 
 
 def storable_status(status: str) -> str:

@@ -7,6 +7,7 @@ together do not race each other through the same revision.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -44,6 +45,7 @@ async def current_revision(engines: Engines) -> str | None:
         )
 
 
+@functools.cache
 def head_revision() -> str:
     """The newest revision this code knows: what a current database is at."""
     from alembic.script import ScriptDirectory

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from sqlalchemy import func, or_, select, text, true, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smsgate.observe import events
 from smsgate.store import schema as t
-from smsgate.store.base import StoreBase, columns_of, records_of
+from smsgate.store.base import StoreBase, after_commit, columns_of, records_of
 from smsgate.store.driver_sql import RowUpdate
-from smsgate.store.records import CallbackAttempt, CallbackJob
+from smsgate.store.records import CallbackAttempt, CallbackAttemptView, CallbackJob, CallbackView
 
 _DELIVERED = RowUpdate(
     "callback_outbox",
@@ -28,6 +30,9 @@ _RETRIED = RowUpdate(
 _GIVEN_UP = RowUpdate(
     "callback_outbox", (("last_error", "text", "{v}"),), "state = 'failed', lease_until = NULL"
 )
+
+# Enough of a receiver's answer to tell what went wrong, bounded per attempt.
+_ANSWER_WIDTH = 500
 
 
 class OutboxStore(StoreBase):
@@ -75,6 +80,98 @@ class OutboxStore(StoreBase):
             await sql.update_many(conn, _DELIVERED, delivered)
             await sql.update_many(conn, _RETRIED, retried)
             await sql.update_many(conn, _GIVEN_UP, given_up)
+            await self._keep_attempts(conn, attempts, now)
+
+    async def _keep_attempts(
+        self, conn: AsyncConnection, attempts: Sequence[CallbackAttempt], now: int
+    ) -> None:
+        """Each attempt with the receiver's answer (``callback_attempts``), for
+        the operator; the outbox row keeps only the latest. Counted once committed."""
+        if not attempts:
+            return
+        sql = self._sql
+        jobs = {
+            row[0]: row[1:]
+            for row in await sql.fetch(
+                conn,
+                "SELECT id, message_id, attempts, dialect, kind FROM callback_outbox"
+                f" WHERE {sql.member_of('id')}",
+                (sql.members([a.job_id for a in attempts]),),
+            )
+        }
+        rows, outcomes = [], []
+        for attempt in attempts:
+            if attempt.job_id not in jobs:
+                continue
+            message_id, number, dialect, kind = jobs[attempt.job_id]
+            outcome = _outcome(attempt)
+            answer = attempt.error or (None if attempt.status is None else f"HTTP {attempt.status}")
+            rows.append(
+                (
+                    attempt.job_id,
+                    message_id,
+                    number,
+                    outcome,
+                    None if answer is None else answer[:_ANSWER_WIDTH],
+                    now,
+                )
+            )
+            outcomes.append((dialect, kind, outcome))
+        await sql.insert_many(
+            conn,
+            "callback_attempts",
+            ("callback_id", "message_id", "attempt", "outcome", "answer", "attempted_at"),
+            rows,
+        )
+        after_commit(conn, lambda: _count_attempts(outcomes))
+
+    async def callbacks(
+        self,
+        *,
+        account_id: int | None = None,
+        state: str | None = None,
+        limit: int = 50,
+    ) -> list[CallbackView]:
+        """The newest callbacks (optionally of one account, in one state), newest first."""
+        c = t.callback_outbox.c
+        query = (
+            select(
+                c.id,
+                c.account_id,
+                c.message_id,
+                c.dialect,
+                c.kind,
+                c.url,
+                c.state,
+                c.attempts,
+                c.next_attempt_at,
+                c.last_error,
+                c.created_at,
+                c.sent_at,
+            )
+            .order_by(c.id.desc())
+            .limit(limit)
+        )
+        if account_id is not None:
+            query = query.where(c.account_id == account_id)
+        if state is not None:
+            query = query.where(c.state == state)
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return records_of(CallbackView, rows)
+
+    async def callback_attempts(self, message_id: int) -> list[CallbackAttemptView]:
+        """Every callback attempt made for one message, oldest first."""
+        a, c = t.callback_attempts.c, t.callback_outbox.c
+        query = (
+            select(a.callback_id, c.kind, c.url, a.attempt, a.outcome, a.answer, a.attempted_at)
+            .join(t.callback_outbox, c.id == a.callback_id)
+            .where(a.message_id == message_id)
+            .order_by(a.id)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return records_of(CallbackAttemptView, rows)
 
     async def callback_states(self, account_id: int) -> dict[str, int]:
         c = t.callback_outbox.c
@@ -87,3 +184,14 @@ class OutboxStore(StoreBase):
                 )
             ).all()
         return {state: int(count) for state, count in rows}
+
+
+def _outcome(attempt: CallbackAttempt) -> str:
+    if attempt.delivered:
+        return "delivered"
+    return "retry" if attempt.retry_at is not None else "failed"
+
+
+def _count_attempts(outcomes: Sequence[tuple[str, str, str]]) -> None:
+    for dialect, kind, outcome in outcomes:
+        events.callback_attempted(dialect, kind, outcome)

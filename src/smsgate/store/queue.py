@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsgate.core.states import State
+from smsgate.observe import events
 from smsgate.store import schema as t
-from smsgate.store.base import LEASE_ENDS
+from smsgate.store.base import LEASE_ENDS, after_commit
 from smsgate.store.driver_sql import RowUpdate
 from smsgate.store.receipts import UNMATCHED_COLUMNS, ReceiptStore
 from smsgate.store.records import (
@@ -85,6 +86,11 @@ def _outbound(row: Sequence[Any]) -> OutboundMessage:
     return record
 
 
+def _count_submitted(submitted: Sequence[Submitted]) -> None:
+    for connector, count in Counter(o.connector for o in submitted).items():
+        events.submitted(connector, count)
+
+
 class QueueStore(ReceiptStore):
     """Claiming due messages and recording submission outcomes."""
 
@@ -106,6 +112,7 @@ class QueueStore(ReceiptStore):
         )
         async with self._write() as conn:
             rows = await sql.fetch(conn, claim, (owner, now + lease_ms, now, now, limit))
+        self.last_claim_ms = now  # the worker heartbeat reports it: this worker claims
         return [_outbound(row) for row in rows]
 
     async def record_submissions(
@@ -156,6 +163,8 @@ class QueueStore(ReceiptStore):
             _SUBMITTED,
             [(o.connector, o.carrier_ref, now, o.message_id) for o in submitted],
         )
+        if submitted:
+            after_commit(conn, lambda: _count_submitted(submitted))
         taken = _taken_parts(outcomes)
         await sql.insert_many(
             conn,

@@ -204,6 +204,17 @@ class DailyQuotaExceeded(Exception):
         self.adding = adding
 
 
+@dataclass(frozen=True, slots=True)
+class NewCredential:
+    """A credential to attach: its secret only as a hash, or sealed where the
+    gateway must be able to use it."""
+
+    kind: str
+    identifier: str
+    secret_hash: str
+    sealed_secret: str | None = None
+
+
 class DuplicateIdentifier(Exception):
     """A credential identifier (partnerID, username, customer id) is already in use."""
 
@@ -286,6 +297,101 @@ class RouteRow:
     routing_group: int | None
     connector: str
     priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackView:
+    """A callback as the operator sees it (``smsgate callbacks list``)."""
+
+    id: int
+    account_id: int
+    message_id: int | None
+    dialect: str
+    kind: str
+    url: str
+    state: str
+    attempts: int
+    next_attempt_at: int
+    last_error: str | None
+    created_at: int
+    sent_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackAttemptView:
+    """One try at a callback and what the receiver answered, as the operator sees it."""
+
+    callback_id: int
+    kind: str
+    url: str
+    attempt: int
+    outcome: str
+    answer: str | None
+    attempted_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    """A stored message as ``smsgate messages list/show`` prints it."""
+
+    id: int
+    batch_id: int
+    account_id: int
+    recipient: str
+    sender: str
+    body: str
+    segments: int
+    cost: int
+    client_ref: str | None
+    state: str
+    reason: str
+    attempts: int
+    created_at: int
+    due_at: int
+    submitted_at: int | None
+    done_at: int | None
+    lease_owner: str | None
+    connector: str | None
+    carrier_ref: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEvent:
+    """A state change of a message, as ``delivery_events`` recorded it."""
+
+    state: str
+    reason: str
+    carrier_status: str | None
+    occurred_at: int
+    recorded_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class PartHistory:
+    """One submitted part of a message and the carrier's receipt for it, if any."""
+
+    part: int
+    parts: int
+    connector: str
+    carrier_ref: str
+    submitted_at: int
+    state: str | None
+    reason: str | None
+    carrier_status: str | None
+    receipt_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFilter:
+    """What ``smsgate messages list`` narrows to; None means any."""
+
+    account_id: int | None = None
+    recipient: str | None = None
+    batch_id: int | None = None
+    state: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+    limit: int = 50
 
 
 @dataclass(frozen=True, slots=True)

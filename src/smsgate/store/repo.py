@@ -11,7 +11,9 @@ from one module per concern, each readable on its own:
 - ``queue``: claims of due messages and the outcomes connectors report;
 - ``receipts``: carrier receipts matched to submitted messages;
 - ``finals``: a final state with its event, refund and callback;
-- ``outbox``: callbacks to customer URLs.
+- ``outbox``: callbacks to customer URLs and each attempt at them;
+- ``observing``: what ``/metrics`` and ``/readyz`` read, and worker heartbeats;
+- ``admin``: what the operator's message commands read.
 
 Every write that the gateway promises to a customer is one transaction:
 accepting a batch writes the batch, its messages (which are also the queue
@@ -25,6 +27,7 @@ from collections.abc import Mapping, Sequence
 
 from smsgate.store.accepting import AcceptingStore, _AcceptJob
 from smsgate.store.accounts import AccountStore
+from smsgate.store.admin import AdminStore
 from smsgate.store.base import Clock, wall_clock_ms
 from smsgate.store.connections import ConnectionStore
 from smsgate.store.driver_sql import DriverSql
@@ -33,6 +36,7 @@ from smsgate.store.finals import REFUNDED_STATES
 from smsgate.store.group_commit import GroupCommit
 from smsgate.store.inbox import InboxStore
 from smsgate.store.migrate import upgrade
+from smsgate.store.observing import ObservingStore
 from smsgate.store.outbox import OutboxStore
 from smsgate.store.queue import QueueStore
 from smsgate.store.records import (
@@ -52,9 +56,11 @@ class Store(
     AcceptingStore,
     StatusStore,
     InboxStore,
+    ObservingStore,
     ConnectionStore,
     QueueStore,
     OutboxStore,
+    AdminStore,
 ):
     def __init__(self, engines: Engines, clock: Clock = wall_clock_ms) -> None:
         self.engines = engines

@@ -368,3 +368,31 @@ routes = Table(
     Column("priority", SmallInteger, nullable=False, server_default="100"),
     Column("created_at", BigInteger, nullable=False),
 )
+
+# Every callback attempt and the receiver's answer, so an operator can see
+# why a report has not arrived (smsgate messages show, callbacks list).
+callback_attempts = Table(
+    "callback_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("callback_id", ForeignKey("callback_outbox.id", ondelete="CASCADE"), nullable=False),
+    Column("message_id", Id),
+    Column("attempt", SmallInteger, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("answer", Text),
+    Column("attempted_at", BigInteger, nullable=False),
+    Index("ix_callback_attempts_callback", "callback_id"),
+    Index("ix_callback_attempts_message", "message_id"),
+)
+
+# Each worker process reports in on a timer: when it was last seen and when
+# its dispatcher last polled the queue, which is what /readyz asks of the cluster.
+worker_heartbeats = Table(
+    "worker_heartbeats",
+    metadata,
+    Column("worker", String(128), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("seen_at", BigInteger, nullable=False),
+    Column("last_claim_at", BigInteger),
+)

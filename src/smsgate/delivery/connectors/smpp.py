@@ -130,6 +130,11 @@ class NotBound(ConnectionError):
     """No usable bind right now; the messages are retried later."""
 
 
+def _first(delay: float, settings: SmppSettings) -> int:
+    """WARNING for the first failure in a row, DEBUG for the retries after it."""
+    return logging.WARNING if delay == settings.reconnect_min_seconds else logging.DEBUG
+
+
 class BindRefused(ConnectionRefusedError):
     """The SMSC answered the bind with an error status (a wrong password…)."""
 
@@ -391,10 +396,22 @@ class SmppConnector:
                 await self._keep_alive()
             except BindRefused as exc:
                 self._failure(exc)
-                log.warning("smpp %s: %s; binding again in %.1fs", self.name, exc, delay)
+                log.log(
+                    _first(delay, self._settings),
+                    "smpp %s: %s; binding again in %.1fs",
+                    self.name,
+                    exc,
+                    delay,
+                )
             except (OSError, TimeoutError, ConnectionError) as exc:
                 self._failure(exc)
-                log.warning("smpp %s: %s; reconnecting in %.1fs", self.name, exc, delay)
+                log.log(
+                    _first(delay, self._settings),
+                    "smpp %s: %s; reconnecting in %.1fs",
+                    self.name,
+                    exc,
+                    delay,
+                )
             self._bound.clear()
             for session in self._sessions:
                 await session.close()
