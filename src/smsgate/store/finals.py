@@ -7,8 +7,8 @@ that owes them, whichever path got there.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import insert
@@ -57,12 +57,15 @@ _FINISHED = RowUpdate(
 )
 
 
-# The rows read back after a final state: refunds, callbacks and the metrics need them.
-_FINISHED_SQL = (
+# Only these rows are read back after a final state: refunds and callbacks
+# need them (the metrics count the rest from what the caller knows).
+_OWING_SQL = (
     f"SELECT {', '.join('m.' + name for name in _Finished._fields[:13])},"
     " b.dialect, a.dlr_callback_url, a.timezone, m.connector, a.name"
     " FROM messages m JOIN batches b ON b.id = m.batch_id JOIN accounts a ON a.id = m.account_id"
-    " WHERE {ids}"
+    " WHERE {ids} AND (m.state IN ("
+    + ", ".join(f"'{state.value}'" for state in sorted(REFUNDED_STATES))
+    + ") OR (m.want_report AND a.dlr_callback_url IS NOT NULL))"
 )
 
 
@@ -101,12 +104,17 @@ class FinalStates(StoreBase):
         *,
         occurred: dict[int, int] | None = None,
         events: bool = True,
+        connector: str | Mapping[int, str] | None = None,
+        submitted: Mapping[int, int] | None = None,
     ) -> None:
         """Write final states, their events, refunds and callbacks.
 
         The caller has already locked the rows and checked they may move. A
         final state a carrier's receipt decided needs no event
         (``events=False``): the receipt is recorded on its part, with its text.
+        Only the rows that owe a refund or a callback are read back; the
+        metrics count the others from ``connector`` (one for all, or per
+        message) and ``submitted`` (when each was submitted, where known).
         """
         sql = self._sql
         done = occurred or {}
@@ -124,11 +132,11 @@ class FinalStates(StoreBase):
             _Finished(*row)
             for row in await sql.fetch(
                 conn,
-                _FINISHED_SQL.format(ids=sql.member_of("m.id")),
+                _OWING_SQL.format(ids=sql.member_of("m.id")),
                 (sql.members([mid for mid, *_ in finals]),),
             )
         ]
-        after_commit(conn, lambda: _count_finished(rows))
+        after_commit(conn, lambda: _count_finished(finals, rows, done, connector, submitted))
         await self._refund(conn, [row for row in rows if State(row.state) in REFUNDED_STATES], now)
         callbacks = [
             {
@@ -175,12 +183,23 @@ class FinalStates(StoreBase):
             await conn.execute(insert(t.ledger), entries)
 
 
-def _count_finished(rows: Sequence[_Finished]) -> None:
-    for row in rows:
-        took = None
-        if row.submitted_at is not None and row.done_at is not None:
-            took = int(row.done_at) - int(row.submitted_at)
-        observed.finished(row.connector, row.state, row.reason, submit_to_final_ms=took)
+def _count_finished(
+    finals: Sequence[tuple[int, State, Reason, str | None]],
+    owing: Sequence[_Finished],
+    done: Mapping[int, int],
+    connector: str | Mapping[int, str] | None,
+    submitted: Mapping[int, int] | None,
+) -> None:
+    counts: Counter[tuple[str | None, str, str]] = Counter()
+    times: dict[str | None, list[int]] = defaultdict(list)
+    for mid, state, reason, _ in finals:
+        name = connector if connector is None or isinstance(connector, str) else connector.get(mid)
+        counts[name, state.value, reason.value] += 1
+        at = None if submitted is None else submitted.get(mid)
+        if at is not None and mid in done:
+            times[name].append(done[mid] - at)
+    observed.finished(counts, times)
+    for row in owing:
         if State(row.state) in REFUNDED_STATES and row.cost:
             observed.refunded(row.account_name, row.cost)
 

@@ -191,7 +191,10 @@ class QueueStore(ReceiptStore):
         )
         if refused:
             await self._finish(
-                conn, [(o.message_id, o.state, o.reason, o.error) for o in refused], now
+                conn,
+                [(o.message_id, o.state, o.reason, o.error) for o in refused],
+                now,
+                connector={o.message_id: o.taken.connector for o in refused if o.taken},
             )
         if taken:
             await self._match_waiting_receipts(conn, taken, now)

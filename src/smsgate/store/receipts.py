@@ -137,6 +137,7 @@ class ReceiptStore(FinalStates):
                     conn,
                     [(mid, State.UNKNOWN, Reason.NO_RECEIPT, "no receipt") for mid in ids],
                     now,
+                    connector=connector,
                 )
         return len(ids)
 
@@ -203,12 +204,15 @@ class ReceiptStore(FinalStates):
             conn, {mid: recorded[mid] for mid in open_messages if recorded.get(mid)}
         )
         if finals:
+            first_parts = {mid: items[0][0] for mid, items in recorded.items()}
             await self._finish(
                 conn,
                 [(mid, state, reason, status) for mid, state, reason, status, _ in finals],
                 now,
                 occurred={mid: at for mid, _, _, _, at in finals},
                 events=False,
+                connector={mid: recorded[mid][0][1].connector for mid, *_ in finals},
+                submitted={mid: first_parts[mid].submitted_at for mid, *_ in finals},
             )
         return set(chosen), duplicates
 
