@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 import requests
 
+from smsgate.core.states import Reason, State
 from smsgate.store.migrate import head_revision
+from smsgate.store.records import ConnectionHealth, Receipt
 from smsgate.store.repo import Store
 from tests.support.waiting import wait_until
 
@@ -289,15 +291,32 @@ def test_connectors_and_routes_commands(env: dict[str, str]) -> None:
     assert "smsc1" in listed and "127.0.0.1:2775" in listed and "s3cret" not in listed
     assert "worker-a" not in listed
 
+    assert "never reported" in listed
+
     async def bind_elsewhere() -> None:  # as a running worker would
         store = await Store.open(f"sqlite:///{env['SMSGATE_DATA_DIR']}/smsgate.sqlite3")
         try:
             assert await store.hold_connector_lease("smsc1", "worker-a", 60_000)
+            failing = ConnectionHealth(
+                "smsc1", "failing", 0, "bind_transceiver refused: ESME_RINVPASWD", 0, 20, 0, 0, 0, 0
+            )
+            await store.report_health("worker-a", [failing])
+            await store.record_receipts(
+                [
+                    Receipt(
+                        "smsc1", "77", State.DELIVERED, Reason.NONE, "DELIVRD", 1, carrier_ref="4d"
+                    )
+                ]
+            )
         finally:
             await store.close()
 
     asyncio.run(bind_elsewhere())
-    assert "worker-a" in smsgate("connectors", "list", env=env).stdout  # who binds it
+    listed = smsgate("connectors", "list", env=env).stdout
+    assert "worker-a" in listed  # who binds it, and what the bind is doing
+    assert "failing since 1970-01-01 00:00:00Z: bind_transceiver refused: ESME_RINVPASWD" in listed
+    unmatched = smsgate("receipts", "unmatched", env=env).stdout
+    assert "smsc1" in unmatched and "4d" in unmatched and "delivered" in unmatched
     bad = smsgate("connectors", "add", "x", "--smpp-url", "http://nope", env=env)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     window = smsgate("connectors", "add", "x", "--smpp-url", url + "&window=abc", env=env)

@@ -30,6 +30,7 @@ from smsgate.commands.common import (
     CliError,
     console,
     describe_database,
+    format_time,
     open_store,
     set_up_logging,
     settings,
@@ -38,6 +39,7 @@ from smsgate.commands.common import (
 )
 from smsgate.commands.demo import demo_banner, prepare_demo
 from smsgate.commands.messages import callbacks_app, messages_app
+from smsgate.commands.receipts import receipts_app
 from smsgate.config import Settings
 from smsgate.core.eapi_csv import BatchFormatError
 from smsgate.delivery.connectors.smpp import SmppSettings
@@ -54,7 +56,7 @@ from smsgate.runtime import listening_socket, run_worker, serve
 from smsgate.sandbox_lock import SandboxInUse, hold_sandbox
 from smsgate.secret_box import SecretBox
 from smsgate.store.migrate import current_revision
-from smsgate.store.records import ConnectorRow
+from smsgate.store.records import ConnectionHealth, ConnectorRow
 from smsgate.store.repo import Store
 
 log = logging.getLogger(__name__)
@@ -464,6 +466,7 @@ def smsc_sim_command(
 connectors_app = typer.Typer(help="Carrier connections (SMPP) workers use.", no_args_is_help=True)
 routes_app = typer.Typer(help="Which connector carries which destinations.", no_args_is_help=True)
 app.add_typer(connectors_app, name="connectors")
+app.add_typer(receipts_app, name="receipts")
 app.add_typer(routes_app, name="routes")
 
 
@@ -485,14 +488,21 @@ def connectors_add(
 
 @connectors_app.command("list")
 def connectors_list() -> None:
-    """List connectors (passwords are not shown)."""
+    """List connectors (passwords are not shown) with what each is doing now."""
     box = SecretBox.for_settings(settings())
-    grid = table("name", "kind", "host", "system_id", "bind", "window", "tps", "bound by")
+    grid = table("name", "kind", "host", "system_id", "bind", "window", "tps", "bound by", "state")
 
-    async def read(store: Store) -> tuple[list[ConnectorRow], dict[str, tuple[str, int]], int]:
-        return await store.connectors(), await store.connector_leases(), store.clock()
+    async def read(
+        store: Store,
+    ) -> tuple[list[ConnectorRow], dict[str, tuple[str, int]], dict[str, ConnectionHealth], int]:
+        return (
+            await store.connectors(),
+            await store.connector_leases(),
+            await store.connection_health(),
+            store.clock(),
+        )
 
-    rows, leases, now = with_store(read)
+    rows, leases, health, now = with_store(read)
     for row in rows:
         smpp = SmppSettings.from_url(box.decrypt(row.sealed_url))
         owner, until = leases.get(row.name, ("-", 0))
@@ -505,8 +515,27 @@ def connectors_list() -> None:
             str(smpp.window),
             str(smpp.max_per_second or "-"),
             owner if until > now else "-",  # the worker holding its lease, if any
+            describe_health(health.get(row.name), now),
         )
     console.print(grid)
+
+
+STALE_HEALTH_MS = 30_000
+"""A holder reports every couple of seconds; a report older than this is old news."""
+
+
+def describe_health(report: ConnectionHealth | None, now: int) -> str:
+    """``bound``, ``failing since … (last error)``…, as the holder last reported it."""
+    if report is None:
+        return "never reported"
+    text = f"{report.state} since {format_time(report.since)}"
+    if report.state == "failing" and report.last_error:
+        text += f": {report.last_error}"
+    if report.state == "bound" and report.paced_rate:
+        text += f", paced at {report.paced_rate:.1f}/s"
+    if now - report.updated_at > STALE_HEALTH_MS:
+        text += f" (last report {format_time(report.updated_at)})"
+    return text
 
 
 @connectors_app.command("remove")

@@ -33,7 +33,7 @@ from smsgate.core.carrier_ids import handsets_match
 from smsgate.core.states import FINAL_STATES, Reason, State
 from smsgate.store.driver_sql import RowUpdate
 from smsgate.store.finals import FinalStates, storable_status
-from smsgate.store.records import Receipt, ReceiptTally
+from smsgate.store.records import Receipt, ReceiptTally, UnmatchedReceipt
 
 RECEIPT_TEXT_WIDTH = 1_000
 """How much of a receipt's raw text is kept for the operator."""
@@ -115,6 +115,17 @@ class ReceiptStore(FinalStates):
                 (received_since_ms,),
             )
             return await self._retry_unmatched(conn, rows, now)
+
+    async def unmatched_receipts(self, limit: int = 100) -> list[UnmatchedReceipt]:
+        """The newest receipts that matched no submitted part, for the operator."""
+        async with self._read() as conn:
+            rows = await self._sql.fetch(
+                conn,
+                "SELECT id, connector, carrier_ref, handset, state, carrier_status,"
+                " receipt_text, received_at FROM unmatched_receipts ORDER BY id DESC LIMIT ?",
+                (limit,),
+            )
+        return [UnmatchedReceipt(*row) for row in rows]
 
     async def end_unreported(
         self, connector: str, submitted_before_ms: int, limit: int = 1_000

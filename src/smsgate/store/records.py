@@ -416,3 +416,17 @@ class ConnectionHealth:
     paced_rate: float
     owner: str = ""
     updated_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class UnmatchedReceipt:
+    """A stored receipt that named no part this gateway recorded, for the operator."""
+
+    id: int
+    connector: str
+    carrier_ref: str
+    handset: str
+    state: str
+    carrier_status: str
+    receipt_text: str | None
+    received_at: int
