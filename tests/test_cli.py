@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 import requests
+from typer.testing import CliRunner
 
+from smsgate.cli import app
 from smsgate.core.states import Reason, State
 from smsgate.store.migrate import head_revision
 from smsgate.store.records import ConnectionHealth, Receipt
@@ -42,13 +44,12 @@ def wait_until_serving(base: str, deadline: float) -> None:
 
 
 def smsgate(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "smsgate", *args],
-        env=env,
-        text=True,
-        capture_output=True,
-        timeout=60,
-    )
+    """Run a command in this process: what it prints and its exit status are
+    the command group's own, as the installed command's are (the commands
+    that serve run as real processes below). Importing the gateway once
+    instead of once a command keeps these tests quick."""
+    result = CliRunner().invoke(app, list(args), env=env)
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
 
 
 @pytest.fixture

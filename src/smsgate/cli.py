@@ -24,7 +24,6 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from typer.core import TyperGroup
 
-from smsgate.api.dialects.eapi import MAX_BATCH_ROWS
 from smsgate.commands.accounts import accounts_app
 from smsgate.commands.common import (
     CliError,
@@ -41,8 +40,8 @@ from smsgate.commands.demo import demo_banner, prepare_demo
 from smsgate.commands.messages import callbacks_app, messages_app
 from smsgate.commands.receipts import receipts_app
 from smsgate.config import Settings
-from smsgate.core.eapi_csv import BatchFormatError
-from smsgate.delivery.connectors.smpp import SmppSettings
+from smsgate.core.eapi_csv import MAX_BATCH_ROWS, BatchFormatError
+from smsgate.delivery.connectors.smpp_settings import SmppSettings
 from smsgate.eapi_upload import (
     Backoff,
     Chunk,
@@ -52,7 +51,6 @@ from smsgate.eapi_upload import (
     split_batches,
     upload_batches,
 )
-from smsgate.runtime import listening_socket, run_worker, serve
 from smsgate.sandbox_lock import SandboxInUse, hold_sandbox
 from smsgate.secret_box import SecretBox
 from smsgate.store.migrate import current_revision
@@ -177,6 +175,8 @@ _PORT = typer.Option(min=1, max=65535, help="Port to bind.", envvar="SMSGATE_POR
 def _start(current: Settings, *, with_workers: bool) -> tuple[socket.socket, IO[str] | None]:
     """Take the sandbox lock and bind the port before anything else happens,
     so a second process or a taken port changes nothing and says why."""
+    from smsgate.runtime import listening_socket  # the server's stack, for these commands only
+
     lock = None
     if with_workers:
         try:
@@ -210,6 +210,8 @@ def serve_command(
     ] = True,
 ) -> None:
     """Run the HTTP API (and, by default, the delivery workers) in one process."""
+    from smsgate.runtime import serve  # the server's stack, for these commands only
+
     current = settings(host=host, port=port)
     set_up_logging(current)
     sock, _lock = _start(current, with_workers=workers)
@@ -231,6 +233,11 @@ def worker_command() -> None:
 
     With SMSGATE_METRICS_PORT set, the worker also answers /healthz, /readyz
     and /metrics on that port."""
+    from smsgate.runtime import (  # the server's stack, for these commands only
+        listening_socket,
+        run_worker,
+    )
+
     current = settings()
     set_up_logging(current)
     try:
@@ -277,6 +284,8 @@ def demo_command(
     """Create (or reset) the demo account, print its credentials and examples, and serve.
 
     Run again, it keeps the credentials and resets the balance to 1,000 credits."""
+    from smsgate.runtime import serve  # the server's stack, for these commands only
+
     current = settings(port=port)
     set_up_logging(current)
     sock, _lock = _start(current, with_workers=True)

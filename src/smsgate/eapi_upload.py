@@ -30,8 +30,13 @@ from urllib.parse import urlencode
 
 import httpx
 
-from smsgate.api.dialects.eapi import CHARSET, MAX_BATCH_ROWS
-from smsgate.core.eapi_csv import BatchFormatError, parse_batch, raw_records
+from smsgate.core.eapi_csv import (
+    CHARSET,
+    MAX_BATCH_ROWS,
+    BatchFormatError,
+    parse_batch,
+    raw_records,
+)
 from smsgate.core.eapi_text import GREEK_LATIN1_CARRIAGE
 
 __all__ = [

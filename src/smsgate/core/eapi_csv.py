@@ -78,6 +78,11 @@ DEFAULT_MAX_LENGTHS: Mapping[str, int] = MappingProxyType(
 )
 """Per-column character limits (lower-case names); columns not listed are not cut."""
 
+CHARSET = "iso-8859-1"
+"""What EAPI clients send and read: its 7-bit text is GSM carried in Latin-1."""
+MAX_BATCH_ROWS = 30_000
+"""Rows one send_batch may carry."""
+
 
 # Not frozen: a frozen dataclass costs three times as much to build, and a
 # bulk request builds 30,000 of these. Treat instances as immutable.

@@ -28,7 +28,13 @@ from smsgate.api.dialects.eapi_options import (
 )
 from smsgate.api.endpoint import guarded
 from smsgate.api.params import RequestParams, read_params
-from smsgate.core.eapi_csv import BatchFormatError, BatchTooLarge, parse_batch
+from smsgate.core.eapi_csv import (
+    CHARSET,
+    MAX_BATCH_ROWS,
+    BatchFormatError,
+    BatchTooLarge,
+    parse_batch,
+)
 from smsgate.core.eapi_text import latin1_gsm_to_text, text_to_latin1_gsm
 from smsgate.core.model import Account, MessageRequest
 from smsgate.core.pricing import format_units
@@ -49,9 +55,7 @@ from smsgate.store.records import (
 
 DIALECT = "eapi"
 BASE = "/eapi"
-CHARSET = "iso-8859-1"
 MAX_STOP_DUP_ID = 2_147_483_647
-MAX_BATCH_ROWS = 30_000
 MAX_INBOX_RECORDS = 1_000
 MAX_DESCRIPTION = 255
 REPORT_FIELDS = ("body", "completed_time", "created_time", "credits", "origin_address", "source_id")
