@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from callbacks import serve as serve_receiver
+from smsgate.api.dialects import advanta
 from smsgate.core.encoding import Encoding
 from smsgate.core.model import PreparedMessage
 from smsgate.core.states import State
@@ -55,6 +57,7 @@ from smsgate.delivery.connectors.base import ClaimCheck, SubmissionSink
 from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
 from smsgate.delivery.dispatcher import Dispatcher
 from smsgate.delivery.routing import Router
+from smsgate.notify.callbacks import Notifier
 from smsgate.runtime import settle_garbage_collector
 from smsgate.smpp.pdu import (
     Bind,
@@ -182,7 +185,9 @@ def prepared(start: int, stop: int, want_report: bool) -> list[PreparedMessage]:
     ]
 
 
-async def queue_messages(url: str, count: int, want_report: bool) -> None:
+async def queue_messages(
+    url: str, count: int, want_report: bool, callback_url: str | None = None
+) -> None:
     store = await Store.open(url)
     try:
         waiting = await store.count_by_state()
@@ -195,6 +200,7 @@ async def queue_messages(url: str, count: int, want_report: bool) -> None:
             region="KE",
             timezone="Africa/Nairobi",
             senders=[SENDER],
+            dlr_callback_url=callback_url,
         )
         await store.add_credit(account.id, count * COST, "bench")
         for start in range(0, count, ACCEPT_BATCH):
@@ -204,8 +210,10 @@ async def queue_messages(url: str, count: int, want_report: bool) -> None:
         await store.close()
 
 
-def queue_in_child(url: str, count: int, want_report: bool) -> None:
-    asyncio.run(queue_messages(url, count, want_report))
+def queue_in_child(
+    url: str, count: int, want_report: bool, callback_url: str | None = None
+) -> None:
+    asyncio.run(queue_messages(url, count, want_report, callback_url))
 
 
 # ---------------------------------------------------------------- the floor
@@ -345,6 +353,7 @@ class Phases:
     first_claim: float | None = None
     last_submission: float = 0.0
     last_receipt: float = 0.0
+    last_push: float = 0.0
     outcomes: int = 0  # outcomes recorded
     matched: int = 0  # receipts matched
 
@@ -468,6 +477,10 @@ async def drain(
         asyncio.create_task(dispatcher.run(stopping), name="dispatcher"),
         asyncio.create_task(recorder.run(stopping), name="receipts"),
     ]
+    notifier = None
+    if args.callbacks:  # the pushes share the worker's loop and writer, as in production
+        notifier = Notifier(store, {advanta.DIALECT: advanta.CALLBACKS})
+        tasks.append(asyncio.create_task(notifier.run(stopping), name="notifier"))
     states: dict[State, int] = {}
 
     async def none_queued() -> bool:
@@ -493,6 +506,14 @@ async def drain(
                 deadline,
                 "every receipt to be recorded",
             )
+        if notifier is not None:
+            pushes = notifier
+
+            async def pushed() -> bool:
+                return pushes.delivered >= count
+
+            await wait_until(lambda: pushes.delivered >= count, pushed, deadline, "every push")
+            phases.last_push = time.perf_counter()
     finally:
         if profile is not None:
             profile.disable()
@@ -505,7 +526,7 @@ async def drain(
         await asyncio.gather(tasks[0], return_exceptions=True)
         await connector.stop()
         await recorder.idle()
-        await asyncio.gather(tasks[1], return_exceptions=True)
+        await asyncio.gather(*tasks[1:], return_exceptions=True)
         await store.close()
     assert phases.first_claim is not None
     return Drain(
@@ -541,6 +562,9 @@ def report(args: argparse.Namespace, engine: str, result: Drain, floor: float) -
     if result.receipts_seconds is not None:
         every = rate(count, result.receipts_seconds)
         print(f"  every receipt recorded                          {every}")
+    if args.callbacks:
+        pushed = rate(count, result.phases.last_push - (result.phases.first_claim or 0))
+        print(f"  every delivery report pushed to the receiver    {pushed}")
     print(
         f"  worker peak RSS {result.rss_peak_mib:6.0f} MiB"
         f" ({result.rss_before_mib:.0f} MiB bound, before the drain)"
@@ -586,6 +610,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--receipt-delay-ms", type=float, default=200)
     parser.add_argument("--no-receipts", action="store_true", help="queue want_report=False")
+    parser.add_argument(
+        "--callbacks",
+        action="store_true",
+        help="push each final state to a local receiver from the same worker",
+    )
     parser.add_argument("--timeout", type=float, default=600, help="give up after this long")
     parser.add_argument(
         "--loop",
@@ -600,8 +629,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = os.environ.get("SMSGATE_BENCH_DATABASE_URL") or f"sqlite:///{tmp}/bench.sqlite3"
         engine = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
+        receiver = None
+        callback_url = None
+        if args.callbacks:
+            receiver_port = free_port()
+            receiver = multiprocessing.get_context("spawn").Process(
+                target=serve_receiver, args=(receiver_port,), daemon=True
+            )
+            receiver.start()
+            callback_url = f"http://127.0.0.1:{receiver_port}/dlr"
         child = multiprocessing.get_context("spawn").Process(
-            target=queue_in_child, args=(url, args.messages, want_report)
+            target=queue_in_child, args=(url, args.messages, want_report, callback_url)
         )
         child.start()
         child.join()
@@ -619,6 +657,8 @@ def main() -> None:
             result: Drain = run(drain(url, port, simulator.cpu_seconds, args), args.loop)
         finally:
             simulator.stop()
+            if receiver is not None:
+                receiver.terminate()
     report(args, engine, result, floor)
     if result.profile is not None:
         print_profile(result.profile, args.profile, args.profile_lines)
