@@ -94,7 +94,7 @@ def test_default_style_numbers_from_one_and_reports_each_after_its_response(
         assert answer.command_id == CommandId.ENQUIRE_LINK_RESP
     acked = smsc.wait_for("deliver_sm_resp", 3)
     assert [e["message_id"] for e in acked] == ids
-    assert [e["destination"] for e in smsc.of("submit_sm")] == numbers(3)
+    assert [e["destination"] for e in smsc.wait_for("submit_sm", 3)] == numbers(3)
 
 
 ID_STYLES = {
@@ -118,7 +118,7 @@ def test_id_styles(impl: str, style: str, peers: Peers) -> None:
         assert all(str(uuid.UUID(i)) == i for i in ids)
     else:
         assert ids == ID_STYLES[style]
-    assert [e["message_id"] for e in smsc.of("submit_sm")] == ids
+    assert [e["message_id"] for e in smsc.wait_for("submit_sm", 12)] == ids
 
 
 def test_wrong_credentials_are_refused_by_name(impl: str, peers: Peers) -> None:
@@ -229,6 +229,7 @@ def test_throttle_refuses_beyond_the_rate(impl: str, peers: Peers) -> None:
     assert rate <= accepted <= rate + int(elapsed * rate) + 1 < burst
     assert set(statuses) == {Status.ROK, Status.RTHROTTLED}
     assert statuses[:rate] == [Status.ROK] * rate
+    smsc.wait_for("submit_sm", burst)
     throttled = smsc.of("submit_sm", status=Status.RTHROTTLED)
     assert len(throttled) == burst - accepted
     assert all(e["message_id"] == "" for e in throttled)
@@ -257,7 +258,7 @@ def test_each_part_of_a_long_message_gets_its_own_id_and_receipt(impl: str, peer
         receipted = sorted(receipt(p).message_id for p in client.requests(DELIVER))
     assert ids == ["1", "2", "3"]
     assert receipted == ids
-    events = smsc.of("submit_sm")
+    events = smsc.wait_for("submit_sm", 3)
     assert [bytes.fromhex(e["short_message"]) for e in events] == parts
     assert {e["esm_class"] for e in events} == {ESM_UDHI}
 
@@ -309,7 +310,7 @@ def test_unacknowledged_deliver_sm_is_sent_again_on_the_next_bind(impl: str, pee
         second.respond(again)
         smsc.wait_for("deliver_sm_resp")
     assert smsc.wait_for("close", 2)[1]["unacknowledged"] == 0
-    assert [e["attempt"] for e in smsc.of("deliver_sm")] == [1, 2]
+    assert [e["attempt"] for e in smsc.wait_for("deliver_sm", 2)] == [1, 2]
 
 
 def test_receipts_wait_for_a_receiver_to_bind(impl: str, peers: Peers) -> None:
@@ -367,7 +368,7 @@ def test_events_record_what_arrived(impl: str, peers: Peers) -> None:
     with connect(smsc.port) as client:
         client.submit("254712345678", text, data_coding=8, tlvs=sar, registered_delivery=0)
         exchange(client, 1, 0)
-    [event] = smsc.of("submit_sm")
+    [event] = smsc.wait_for("submit_sm")
     assert event["destination"] == "254712345678"
     assert event["source"] == "SHOP"
     assert (event["data_coding"], event["esm_class"], event["registered_delivery"]) == (8, 0, 0)
