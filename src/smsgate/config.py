@@ -79,6 +79,9 @@ class Settings:
     metrics_port: int = 0
     metrics_max_accounts: int = 200
     heartbeat_seconds: float = 5.0
+    console_login_attempts: int = 5
+    console_lockout_seconds: float = 300.0
+    console_session_hours: float = 12.0
 
     @property
     def effective_database_url(self) -> str:
@@ -131,6 +134,9 @@ class Settings:
             "metrics_port": _port,
             "metrics_max_accounts": int,
             "heartbeat_seconds": _positive,
+            "console_login_attempts": int,
+            "console_lockout_seconds": _positive,
+            "console_session_hours": _positive,
         }
         for name, reader in readers.items():
             raw = source.get(ENV_PREFIX + name.upper())
