@@ -38,6 +38,7 @@ from smsgate.commands.common import (
 )
 from smsgate.commands.demo import demo_banner, prepare_demo
 from smsgate.commands.messages import callbacks_app, messages_app
+from smsgate.commands.operators import operators_app
 from smsgate.commands.receipts import receipts_app
 from smsgate.config import Settings
 from smsgate.core.eapi_csv import MAX_BATCH_ROWS, BatchFormatError
@@ -97,6 +98,7 @@ app = typer.Typer(
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(messages_app, name="messages")
 app.add_typer(callbacks_app, name="callbacks")
+app.add_typer(operators_app, name="operators")
 
 
 def _version() -> str:

@@ -1,0 +1,76 @@
+"""The dashboard's traffic chart: messages per minute by state, as inline SVG.
+
+Drawn on the server so the page needs no charting script and reads the same
+without JavaScript; the figures behind it are also given as a table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from smsgate.core.states import State
+
+# What the chart tells apart, and which stored states each line counts.
+SERIES: dict[str, tuple[str, frozenset[str]]] = {
+    "waiting": ("#8a8a8a", frozenset({State.ACCEPTED, State.SCHEDULED, State.QUEUED})),
+    "submitted": ("#1f6fd1", frozenset({State.SUBMITTED})),
+    "delivered": ("#1d8a3a", frozenset({State.DELIVERED})),
+    "failed": (
+        "#c2331f",
+        frozenset(
+            {
+                State.UNDELIVERABLE,
+                State.EXPIRED,
+                State.REJECTED,
+                State.FAILED,
+                State.CANCELLED,
+                State.UNKNOWN,
+            }
+        ),
+    ),
+}
+WIDTH, HEIGHT, MINUTES = 600, 160, 60
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str
+    colour: str
+    points: str  # the SVG polyline's points
+    total: int
+
+
+@dataclass(frozen=True)
+class Chart:
+    lines: list[Line]
+    peak: int
+    minutes: list[int]  # start of each minute shown, oldest first (ms)
+    counts: dict[str, list[int]]  # series -> messages per minute, oldest first
+
+
+def traffic_chart(rows: Sequence[tuple[int, str, int]], now_ms: int) -> Chart:
+    """``rows`` are (minute start, state, messages) of the last hour."""
+    last = now_ms - now_ms % 60_000
+    minutes = [last - (MINUTES - 1 - i) * 60_000 for i in range(MINUTES)]
+    index = {minute: i for i, minute in enumerate(minutes)}
+    counts = {name: [0] * MINUTES for name in SERIES}
+    for minute, state, count in rows:
+        for name, (_, states) in SERIES.items():
+            if state in states and minute in index:
+                counts[name][index[minute]] += count
+    peak = max(1, *(max(values) for values in counts.values()))
+    step = WIDTH / (MINUTES - 1)
+    lines = [
+        Line(
+            name,
+            colour,
+            " ".join(
+                f"{i * step:.1f},{HEIGHT - value * (HEIGHT - 4) / peak:.1f}"
+                for i, value in enumerate(counts[name])
+            ),
+            sum(counts[name]),
+        )
+        for name, (colour, _) in SERIES.items()
+    ]
+    return Chart(lines, peak, minutes, counts)

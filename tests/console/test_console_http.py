@@ -1,0 +1,202 @@
+"""The console over real HTTP: log-in and its limits, CSRF, who sees what,
+message search and history, the ledger form, and the sandbox's phones."""
+
+from __future__ import annotations
+
+import re
+
+import requests
+
+from smsgate.core.states import State
+from tests.console.support import csrf_of, new_login, signed_in
+from tests.support.server import GatewayServer, TestAccount
+
+
+def send(server: GatewayServer, account: TestAccount, mobile: str, text: str) -> int:
+    reply = requests.post(
+        f"{server.base_url}/api/services/sendsms/",
+        json={**account.creds, "message": text, "shortcode": "SMSGATE", "mobile": mobile},
+        timeout=10,
+    ).json()
+    return int(reply["responses"][0]["messageid"])
+
+
+def final(server: GatewayServer, message_id: int) -> None:
+    def done() -> bool:
+        row = server.call(server.rt.store.message_row(message_id))
+        return row is not None and row.done_at is not None
+
+    server.wait_until(done, what=f"message {message_id} final")
+
+
+def test_pages_need_a_session_and_login_goes_back(gateway: GatewayServer) -> None:
+    base = gateway.base_url
+    reply = requests.get(f"{base}/console/messages?state=queued", timeout=10)
+    assert reply.url.startswith(f"{base}/console/login?next=")
+    password = new_login(gateway, "ops")
+    session = requests.Session()
+    form = session.get(reply.url, timeout=10).text
+    assert 'value="/console/messages?state=queued"' in form
+    signed = session.post(
+        f"{base}/console/login",
+        data={
+            "csrf": csrf_of(form),
+            "login": "ops",
+            "password": password,
+            "next": "/console/messages?state=queued",
+        },
+        timeout=10,
+    )
+    assert signed.url == f"{base}/console/messages?state=queued"
+    cookie = signed.history[0].headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/console" in cookie
+    # Logging out ends the session in the database, not just in the browser.
+    token = session.cookies.get("smsgate_console", path="/console")
+    session.post(f"{base}/console/logout", data={"csrf": csrf_of(signed.text)}, timeout=10)
+    replayed = requests.get(f"{base}/console/", cookies={"smsgate_console": token}, timeout=10)
+    assert "/console/login" in replayed.url
+
+
+def test_wrong_passwords_lock_the_login(sqlite_gateway: GatewayServer) -> None:
+    base = sqlite_gateway.base_url
+    password = new_login(sqlite_gateway, "ops")
+    session = requests.Session()
+    csrf = csrf_of(session.get(f"{base}/console/login", timeout=10).text)
+
+    def attempt(secret: str) -> requests.Response:
+        return session.post(
+            f"{base}/console/login",
+            data={"csrf": csrf, "login": "ops", "password": secret},
+            timeout=10,
+            allow_redirects=False,
+        )
+
+    unknown = session.post(
+        f"{base}/console/login",
+        data={"csrf": csrf, "login": "nobody", "password": "x"},
+        timeout=10,
+    )
+    assert unknown.status_code == 401 and "wrong login or password" in unknown.text
+    for _ in range(sqlite_gateway.settings.console_login_attempts):
+        assert attempt("wrong").status_code == 401
+    locked = attempt(password)  # even the right password, while locked
+    assert locked.status_code == 429 and "too many failed log-ins" in locked.text
+    assert "smsgate_console=" not in locked.headers.get("set-cookie", "")
+
+
+def test_posts_without_the_csrf_token_are_refused(sqlite_gateway: GatewayServer) -> None:
+    base = sqlite_gateway.base_url
+    account = sqlite_gateway.create_account(credit="10")
+    session, _ = signed_in(sqlite_gateway, "ops", new_login(sqlite_gateway, "ops"))
+    forged = session.post(
+        f"{base}/console/accounts/{account.id}/credit",
+        data={"amount": "500", "direction": "topup", "note": "forged"},
+        timeout=10,
+    )
+    assert forged.status_code == 403 and "expired or did not come from the console" in forged.text
+    wrong = session.post(
+        f"{base}/console/accounts/{account.id}/credit",
+        data={"csrf": "guess", "amount": "500", "note": "forged"},
+        timeout=10,
+    )
+    assert wrong.status_code == 403
+    assert sqlite_gateway.call(sqlite_gateway.rt.store.balance(account.id)) == 1000
+    login = requests.post(f"{base}/console/login", data={"login": "ops", "password": "x"})
+    assert login.status_code == 403
+
+
+def test_top_up_needs_a_note_and_writes_the_ledger(gateway: GatewayServer) -> None:
+    base = gateway.base_url
+    account = gateway.create_account(credit="10")
+    session, csrf = signed_in(gateway, "ops", new_login(gateway, "ops"))
+    url = f"{base}/console/accounts/{account.id}/credit"
+    no_note = session.post(url, data={"csrf": csrf, "amount": "5", "note": " "}, timeout=10)
+    assert no_note.status_code == 400 and "a note is required" in no_note.text
+    bad = session.post(url, data={"csrf": csrf, "amount": "5.001", "note": "x"}, timeout=10)
+    assert bad.status_code == 400
+    debit = session.post(
+        url, data={"csrf": csrf, "amount": "2.50", "direction": "debit", "note": "refund"}
+    )
+    assert debit.status_code == 200 and "7.50 credits" in debit.text
+    entries = gateway.call(gateway.rt.store.ledger_entries(account.id))
+    assert [(e.kind, e.amount, e.note) for e in entries][-1] == ("debit", -250, "refund")
+
+
+def test_account_users_see_only_their_account(gateway: GatewayServer) -> None:
+    base = gateway.base_url
+    mine = gateway.create_account(name="mine")
+    theirs = gateway.create_account(name="theirs")
+    own_id = send(gateway, mine, "254712000001", "mine")
+    other_id = send(gateway, theirs, "254712000002", "theirs")
+    final(gateway, own_id)
+    session, csrf = signed_in(gateway, "mine-user", new_login(gateway, "mine-user", "mine"))
+    assert session.get(f"{base}/console/messages/{own_id}", timeout=10).status_code == 200
+    # Another account's message and a message that does not exist answer alike.
+    assert session.get(f"{base}/console/messages/{other_id}", timeout=10).status_code == 403
+    assert session.get(f"{base}/console/messages/999999", timeout=10).status_code == 403
+    listed = session.get(f"{base}/console/messages?account={theirs.id}", timeout=10).text
+    assert f'data-message="{own_id}"' in listed and f'data-message="{other_id}"' not in listed
+    assert session.get(f"{base}/console/accounts/{theirs.id}", timeout=10).status_code == 403
+    assert session.get(f"{base}/console/phones", timeout=10).status_code == 403
+    topup = session.post(
+        f"{base}/console/accounts/{mine.id}/credit",
+        data={"csrf": csrf, "amount": "100", "note": "self-service"},
+        timeout=10,
+    )
+    assert topup.status_code == 403
+
+
+def test_message_search_pages_and_history(gateway: GatewayServer) -> None:
+    base = gateway.base_url
+    account = gateway.create_account(credit="200")
+    ids = [send(gateway, account, f"2547120001{i:02d}", f"hello {i}") for i in range(55)]
+    for message_id in (ids[0], ids[-1]):
+        final(gateway, message_id)
+    session, _ = signed_in(gateway, "ops", new_login(gateway, "ops"))
+    first = session.get(f"{base}/console/messages?account={account.id}", timeout=10).text
+    shown = [int(i) for i in re.findall(r'data-message="(\d+)"', first)]
+    assert shown == sorted(ids, reverse=True)[:50]
+    older = re.search(r'href="(/console/messages\?[^"]+before=\d+)"', first)
+    assert older, first
+    rest = session.get(base + older.group(1).replace("&amp;", "&"), timeout=10).text
+    assert [int(i) for i in re.findall(r'data-message="(\d+)"', rest)] == sorted(ids)[:5][::-1]
+    by_number = session.get(f"{base}/console/messages?number=254712000107", timeout=10).text
+    assert re.findall(r'data-message="(\d+)"', by_number) == [str(ids[7])]
+    none = session.get(f"{base}/console/messages?dialect=eapi", timeout=10).text
+    assert "No messages match." in none
+    bad = session.get(f"{base}/console/messages?batch=abc", timeout=10)
+    assert bad.status_code == 400 and "batch must be a whole number" in bad.text
+    history = session.get(f"{base}/console/messages/{ids[0]}", timeout=10).text
+    row = gateway.call(gateway.rt.store.message_row(ids[0]))
+    assert row is not None and row.state == State.DELIVERED
+    assert row.carrier_ref and row.carrier_ref in history
+    assert "DELIVRD" in history and "hello 0" in history
+
+
+def test_a_reply_from_a_sandbox_phone_reaches_the_inbox(sqlite_gateway: GatewayServer) -> None:
+    base = sqlite_gateway.base_url
+    account = sqlite_gateway.create_account()
+    params = {
+        **account.eapi_creds,
+        "msisdn": "254712000300",
+        "message": "Yes or no?",
+        "repliable": "1",
+    }
+    sent = requests.get(f"{base}/eapi/submission/send_sms/2/2.0", params=params, timeout=10)
+    message_id = int(sent.text.split("|")[2])
+    final(sqlite_gateway, message_id)
+    session, csrf = signed_in(sqlite_gateway, "ops", new_login(sqlite_gateway, "ops"))
+    phones = session.get(f"{base}/console/phones", timeout=10).text
+    assert "+254712000300" in phones
+    phone = session.get(f"{base}/console/phones/+254712000300", timeout=10).text
+    assert "Yes or no?" in phone
+    answered = session.post(
+        f"{base}/console/phones/+254712000300/reply",
+        data={"csrf": csrf, "to": sqlite_gateway.settings.reply_address, "text": "Yes please"},
+        timeout=10,
+    )
+    assert answered.status_code == 200 and "Yes please" in answered.text
+    inbox = requests.get(
+        f"{base}/eapi/reception/get_inbox/1/1.1", params=account.eapi_creds, timeout=10
+    ).text
+    assert "Yes please" in inbox and "254712000300" in inbox
