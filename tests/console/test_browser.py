@@ -208,6 +208,9 @@ def test_top_up_shows_the_ledger_line(
     expect(line).to_contain_text("25.50")
     assert server.call(server.rt.store.balance(account.id)) == before + 2550
     screenshot(page, "account")
+    page.get_by_role("link", name="Batches").click()
+    expect(page.locator("tr[data-batch]").first).to_be_visible()
+    screenshot(page, "batches")
 
 
 def test_an_account_user_cannot_open_another_accounts_message(

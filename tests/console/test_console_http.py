@@ -200,3 +200,45 @@ def test_a_reply_from_a_sandbox_phone_reaches_the_inbox(sqlite_gateway: GatewayS
         f"{base}/eapi/reception/get_inbox/1/1.1", params=account.eapi_creds, timeout=10
     ).text
     assert "Yes please" in inbox and "254712000300" in inbox
+
+
+def test_a_scheduled_batch_is_cancelled_and_refunded(gateway: GatewayServer) -> None:
+    base = gateway.base_url
+    account = gateway.create_account(name="sched", credit="10")
+    stranger = gateway.create_account(name="stranger")
+    reply = requests.post(
+        f"{base}/api/services/sendsms/",
+        json={
+            **account.creds,
+            "message": "tomorrow",
+            "shortcode": "SMSGATE",
+            "mobile": "254712000501,254712000502",
+            "timeToSend": str(int(gateway.rt.store.clock() / 1000) + 86_400),
+        },
+        timeout=10,
+    ).json()
+    message_id = int(reply["responses"][0]["messageid"])
+    row = gateway.call(gateway.rt.store.message_row(message_id))
+    assert row is not None and row.state == State.SCHEDULED
+    batch = row.batch_id
+    assert gateway.call(gateway.rt.store.balance(account.id)) == 800
+
+    outsider, outsider_csrf = signed_in(
+        gateway, "stranger-user", new_login(gateway, "stranger-user", "stranger")
+    )
+    assert outsider.get(f"{base}/console/batches/{batch}", timeout=10).status_code == 403
+    refused = outsider.post(
+        f"{base}/console/batches/{batch}/cancel", data={"csrf": outsider_csrf}, timeout=10
+    )
+    assert refused.status_code == 403
+    assert f'data-batch="{batch}"' not in outsider.get(f"{base}/console/batches").text
+    assert stranger.id != account.id
+
+    owner, csrf = signed_in(gateway, "sched-user", new_login(gateway, "sched-user", "sched"))
+    page = owner.get(f"{base}/console/batches/{batch}", timeout=10).text
+    assert 'data-progress="scheduled">2<' in page
+    done = owner.post(f"{base}/console/batches/{batch}/cancel", data={"csrf": csrf}, timeout=10)
+    assert done.status_code == 200
+    assert "cancelled 2 messages, refunded 2.00 credits" in done.text
+    assert 'data-progress="cancelled">2<' in done.text
+    assert gateway.call(gateway.rt.store.balance(account.id)) == 1000

@@ -26,7 +26,7 @@ from smsgate.console.chart import traffic_chart
 from smsgate.console.forms import FormError, form_of, optional_int
 from smsgate.console.render import local_ms, render
 from smsgate.core.encoding import Encoding, is_gsm7
-from smsgate.core.pricing import to_units
+from smsgate.core.pricing import format_units, to_units
 from smsgate.core.states import State
 from smsgate.delivery.connectors.sandbox import SandboxConnector
 from smsgate.store.console import MessageQuery
@@ -72,6 +72,9 @@ class ConsolePages:
                     Route("/logout", self.page(self.logout), methods=["POST"]),
                     Route("/messages", self.page(self.messages)),
                     Route("/messages/{id:int}", self.page(self.message)),
+                    Route("/batches", self.page(self.batches)),
+                    Route("/batches/{id:int}", self.page(self.batch)),
+                    Route("/batches/{id:int}/cancel", self.page(self.cancel), methods=["POST"]),
                     Route("/accounts", self.page(self.accounts)),
                     Route("/accounts/{id:int}", self.page(self.account)),
                     Route(
@@ -275,6 +278,56 @@ class ConsolePages:
             parts=await self.store.part_receipts(message_id),
             callbacks=await self.store.callback_attempts(message_id),
         )
+
+    # ------------------------------------------------------------ batches
+
+    async def batches(self, request: Request, viewer: Viewer) -> Response:
+        try:
+            before = optional_int(request.query_params.get("before"), "before")
+        except FormError as exc:
+            raise Refused(400, str(exc)) from None
+        found = await self.store.recent_batches(viewer.user.account_id, before, PAGE_SIZE)
+        older = f"?before={found[-1].id}" if len(found) == PAGE_SIZE else None
+        zone = await self._zone(viewer)
+        return render(request, viewer, "batches", zone, title="Batches", batches=found, older=older)
+
+    async def batch(self, request: Request, viewer: Viewer, notice: str = "") -> Response:
+        batch_id = int(request.path_params["id"])
+        found = await self.store.batch(batch_id) if batch_id < 2**63 else None
+        if viewer.user.account_id is not None and (
+            found is None or found.account_id != viewer.user.account_id
+        ):
+            raise Refused(403, "this batch belongs to another account")
+        if found is None:
+            raise Refused(404, f"no batch {batch_id}")
+        progress = await self.store.batch_progress(batch_id)
+        waiting = sum(progress.get(s, 0) for s in (State.SCHEDULED, State.QUEUED))
+        zone = await self._zone(viewer)
+        return render(
+            request,
+            viewer,
+            "batch",
+            zone,
+            title=f"Batch {batch_id}",
+            batch=found,
+            progress=sorted(progress.items()),
+            waiting=waiting,
+            notice=notice,
+        )
+
+    async def cancel(self, request: Request, viewer: Viewer) -> Response:
+        batch_id = int(request.path_params["id"])
+        found = await self.store.batch(batch_id) if batch_id < 2**63 else None
+        self._own(viewer, found.account_id if found else None)
+        if found is None:
+            raise Refused(404, f"no batch {batch_id}")
+        taken = await self.store.cancel_batch(batch_id)
+        notice = (
+            f"cancelled {taken.messages} messages, refunded {format_units(taken.refunded)} credits"
+            if taken.messages
+            else "nothing left to cancel: every message has left or is leaving"
+        )
+        return await self.batch(request, viewer, notice)
 
     # ------------------------------------------------------------ accounts
 

@@ -14,7 +14,8 @@ from one module per concern, each readable on its own:
 - ``outbox``: callbacks to customer URLs and each attempt at them;
 - ``observing``: what ``/metrics`` and ``/readyz`` read, and worker heartbeats;
 - ``admin``: what the operator's message commands read;
-- ``console``: the web console's users, sessions and pages.
+- ``console``: the web console's users, sessions and pages;
+- ``batches``: batches' progress, and cancelling what has not left.
 
 Every write that the gateway promises to a customer is one transaction:
 accepting a batch writes the batch, its messages (which are also the queue
@@ -30,6 +31,7 @@ from smsgate.store.accepting import AcceptingStore, _AcceptJob
 from smsgate.store.accounts import AccountStore
 from smsgate.store.admin import AdminStore
 from smsgate.store.base import Clock, wall_clock_ms
+from smsgate.store.batches import BatchStore
 from smsgate.store.connections import ConnectionStore
 from smsgate.store.console import ConsoleStore
 from smsgate.store.driver_sql import DriverSql
@@ -64,6 +66,7 @@ class Store(
     OutboxStore,
     AdminStore,
     ConsoleStore,
+    BatchStore,
 ):
     def __init__(self, engines: Engines, clock: Clock = wall_clock_ms) -> None:
         self.engines = engines
