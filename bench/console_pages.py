@@ -303,9 +303,10 @@ def main() -> None:
         floors = [(page, served, bare.median_ms(query)) for page, served, query in results]
     engine = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
     print(f"{engine}, {args.messages:,} messages (filled in {filled_s:.1f} s)")
-    print(f"{'page':32} {'server ms':>10} {'bare query ms':>14}")
+    print(f"{'page':40} {'server ms':>10} {'floor: bare query ms':>21} {'ratio':>7}")
     for page, served, floor in floors:
-        print(f"{'/console/' + page:32} {served:10.2f} {floor:14.2f}")
+        ratio = served / floor if floor else float("inf")
+        print(f"{'/console/' + page:40} {served:10.2f} {floor:21.2f} {ratio:6.1f}x")
 
 
 if __name__ == "__main__":
