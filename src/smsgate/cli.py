@@ -42,7 +42,7 @@ from smsgate.commands.operators import operators_app
 from smsgate.commands.receipts import receipts_app
 from smsgate.config import Settings
 from smsgate.core.eapi_csv import MAX_BATCH_ROWS, BatchFormatError
-from smsgate.delivery.connectors.smpp_settings import SmppSettings
+from smsgate.delivery.connectors.smpp_settings import SmppSettings, checked_smpp_url
 from smsgate.eapi_upload import (
     Backoff,
     Chunk,
@@ -600,29 +600,9 @@ def routes_remove(route_id: int) -> None:
     typer.echo(f"route {route_id} removed")
 
 
-_SMPP_NUMBERS = {"window": int, "tps": float, "enquire_link": float}
-
-
 def check_smpp_url(url: str) -> SmppSettings:
     """The URL's settings, with a plain complaint for a bad one (window=abc)."""
-    from urllib.parse import parse_qsl, urlsplit
-
     try:
-        query = dict(parse_qsl(urlsplit(url).query))
-    except ValueError as exc:
-        raise CliError(f"--smpp-url: {exc}", 2) from None
-    for key, kind in _SMPP_NUMBERS.items():
-        if key in query:
-            try:
-                if kind(query[key]) < 0:
-                    raise ValueError
-            except ValueError:
-                raise CliError(
-                    f"--smpp-url: {key}={query[key]!r} is not a "
-                    f"{'whole number' if kind is int else 'number'} of 0 or more",
-                    2,
-                ) from None
-    try:
-        return SmppSettings.from_url(url)
+        return checked_smpp_url(url)
     except ValueError as exc:
         raise CliError(f"--smpp-url: {exc}", 2) from None

@@ -242,3 +242,40 @@ def test_a_scheduled_batch_is_cancelled_and_refunded(gateway: GatewayServer) -> 
     assert "cancelled 2 messages, refunded 2.00 credits" in done.text
     assert 'data-progress="cancelled">2<' in done.text
     assert gateway.call(gateway.rt.store.balance(account.id)) == 1000
+
+
+def test_operators_add_and_remove_connections_and_routes(sqlite_gateway: GatewayServer) -> None:
+    base = sqlite_gateway.base_url
+    session, csrf = signed_in(sqlite_gateway, "ops", new_login(sqlite_gateway, "ops"))
+
+    def post(path: str, **fields: str) -> requests.Response:
+        return session.post(f"{base}/console{path}", data={"csrf": csrf, **fields}, timeout=10)
+
+    bad = post("/connections", name="smsc1", url="smpp://u:p@127.0.0.1:2775?window=abc")
+    assert bad.status_code == 400 and "window=&#39;abc&#39; is not a whole number" in bad.text
+    saved = post("/connections", name="smsc1", url="smpp://acme:s3cret@127.0.0.1:2775?window=7")
+    assert saved.status_code == 200 and "connection smsc1 saved" in saved.text
+    assert "s3cret" not in saved.text and 'data-connection="smsc1"' in saved.text
+    unknown = post("/routes", prefix="2547", connector="nowhere")
+    assert unknown.status_code == 400
+    added = post("/routes", prefix="2547", connector="smsc1", priority="5")
+    assert added.status_code == 200
+    (route,) = sqlite_gateway.call(sqlite_gateway.rt.store.routes())
+    assert (route.prefix, route.connector, route.priority) == ("2547", "smsc1", 5)
+    assert post(f"/routes/{route.id}/remove").status_code == 200
+    assert sqlite_gateway.call(sqlite_gateway.rt.store.routes()) == []
+    assert post("/connections/smsc1/remove").status_code == 200
+    assert sqlite_gateway.call(sqlite_gateway.rt.store.connectors()) == []
+
+    sqlite_gateway.create_account(name="shop")
+    user, user_csrf = signed_in(
+        sqlite_gateway, "shop-user", new_login(sqlite_gateway, "shop-user", "shop")
+    )
+    assert user.get(f"{base}/console/connections", timeout=10).status_code == 403
+    forbidden = user.post(
+        f"{base}/console/connections",
+        data={"csrf": user_csrf, "name": "x", "url": "smpp://a:b@127.0.0.1:2775"},
+        timeout=10,
+    )
+    assert forbidden.status_code == 403
+    assert sqlite_gateway.call(sqlite_gateway.rt.store.connectors()) == []

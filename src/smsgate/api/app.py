@@ -69,7 +69,7 @@ def create_app(
     """The dialects, health and metrics, and the web console; ``sandboxes`` are
     the sandbox carriers of this process, whose handsets the console answers as."""
     routes = [
-        *ConsolePages(gateway.store, gateway.settings, sandboxes).routes(),
+        *ConsolePages(gateway.store, gateway.settings, secrets, sandboxes).routes(),
         *observe_routes(gateway.store, gateway.settings),
         *AdvantaApi(gateway).routes(),
         *EapiApi(gateway).routes(),

@@ -23,12 +23,14 @@ from smsgate.config import Settings
 from smsgate.console import auth
 from smsgate.console.auth import Viewer
 from smsgate.console.chart import traffic_chart
+from smsgate.console.connections import ConnectionPages
 from smsgate.console.forms import FormError, form_of, optional_int
 from smsgate.console.render import local_ms, render
 from smsgate.core.encoding import Encoding, is_gsm7
 from smsgate.core.pricing import format_units, to_units
 from smsgate.core.states import State
 from smsgate.delivery.connectors.sandbox import SandboxConnector
+from smsgate.secret_box import SecretBox
 from smsgate.store.console import MessageQuery
 from smsgate.store.records import InboundMessage
 from smsgate.store.repo import Store
@@ -48,12 +50,17 @@ class Refused(Exception):
         self.status = status
 
 
-class ConsolePages:
+class ConsolePages(ConnectionPages):
     def __init__(
-        self, store: Store, settings: Settings, sandboxes: Sequence[SandboxConnector]
+        self,
+        store: Store,
+        settings: Settings,
+        secrets: SecretBox,
+        sandboxes: Sequence[SandboxConnector],
     ) -> None:
         self.store = store
         self.settings = settings
+        self.secrets = secrets
         self.sandboxes = list(sandboxes)
         # What the sandbox delivered is found under its connector names,
         # whichever process ran it.
@@ -80,6 +87,27 @@ class ConsolePages:
                     Route(
                         "/accounts/{id:int}/credit",
                         self.page(self.credit, operators_only=True),
+                        methods=["POST"],
+                    ),
+                    Route("/connections", self.page(self.connections, operators_only=True)),
+                    Route(
+                        "/connections",
+                        self.page(self.add_connection, operators_only=True),
+                        methods=["POST"],
+                    ),
+                    Route(
+                        "/connections/{name}/remove",
+                        self.page(self.remove_connection, operators_only=True),
+                        methods=["POST"],
+                    ),
+                    Route(
+                        "/routes",
+                        self.page(self.add_route, operators_only=True),
+                        methods=["POST"],
+                    ),
+                    Route(
+                        "/routes/{id:int}/remove",
+                        self.page(self.remove_route, operators_only=True),
                         methods=["POST"],
                     ),
                     Route("/phones", self.page(self.phones, operators_only=True)),

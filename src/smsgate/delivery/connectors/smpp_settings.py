@@ -175,3 +175,27 @@ _OPTIONS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "validity_hours": ("validity_hours", _positive),
     "receipt_timeout_hours": ("receipt_timeout_hours", _positive),
 }
+
+
+_NUMBERS: dict[str, type[int] | type[float]] = {"window": int, "tps": float, "enquire_link": float}
+
+
+def checked_smpp_url(url: str) -> SmppSettings:
+    """The URL's settings, refusing a bad one with a plain sentence
+    (``window='abc' is not a whole number of 0 or more``): what an operator
+    typing a URL (the command line, the console) is told."""
+    try:
+        query = dict(parse_qsl(urlsplit(url).query))
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+    for key, kind in _NUMBERS.items():
+        if key in query:
+            try:
+                if kind(query[key]) < 0:
+                    raise ValueError
+            except ValueError:
+                raise ValueError(
+                    f"{key}={query[key]!r} is not a "
+                    f"{'whole number' if kind is int else 'number'} of 0 or more"
+                ) from None
+    return SmppSettings.from_url(url)
