@@ -279,3 +279,55 @@ def test_operators_add_and_remove_connections_and_routes(sqlite_gateway: Gateway
     )
     assert forbidden.status_code == 403
     assert sqlite_gateway.call(sqlite_gateway.rt.store.connectors()) == []
+
+
+def test_an_account_user_rotates_a_key_and_sets_its_urls(sqlite_gateway: GatewayServer) -> None:
+    base = sqlite_gateway.base_url
+    account = sqlite_gateway.create_account(name="shop")
+    other = sqlite_gateway.create_account(name="other")
+    session, csrf = signed_in(
+        sqlite_gateway, "shop-user", new_login(sqlite_gateway, "shop-user", "shop")
+    )
+    page = f"{base}/console/accounts/{account.id}"
+    rotated = session.post(f"{page}/keys", data={"csrf": csrf, "kind": "partner"}, timeout=10)
+    assert rotated.status_code == 200 and "shown once" in rotated.text
+    apikey = re.search(r"<code data-secret>([0-9a-f]{32})</code>", rotated.text)
+    assert apikey and apikey.group(1) != account.apikey
+    # The new key sends, the old one is refused; the secret is not on the page again.
+    sms = {"message": "hi", "shortcode": "SMSGATE", "mobile": "0712345678"}
+
+    def send_with(key: str) -> dict[str, object]:
+        reply = requests.post(
+            f"{base}/api/services/sendsms/",
+            json={"partnerID": account.partner_id, "apikey": key, **sms},
+            timeout=10,
+        )
+        return dict(reply.json())
+
+    sqlite_gateway.wait_until(
+        lambda: "responses" in send_with(apikey.group(1)), what="the new key works"
+    )
+    sqlite_gateway.wait_until(
+        lambda: "responses" not in send_with(account.apikey), what="the old key stops"
+    )
+    assert apikey.group(1) not in session.get(page, timeout=10).text
+
+    bad = session.post(f"{page}/urls", data={"csrf": csrf, "dlr_url": "ftp://x"}, timeout=10)
+    assert bad.status_code == 400
+    saved = session.post(
+        f"{page}/urls",
+        data={
+            "csrf": csrf,
+            "dlr_url": "https://shop.example/dlr",
+            "mo_url": "https://shop.example/mo",
+        },
+        timeout=10,
+    )
+    assert saved.status_code == 200 and "callback URLs saved" in saved.text
+    stored = sqlite_gateway.call(sqlite_gateway.rt.store.account(account.id))
+    assert stored is not None and stored.dlr_callback_url == "https://shop.example/dlr"
+    assert stored.options["mo_callback_url"] == "https://shop.example/mo"
+    elsewhere = session.post(
+        f"{base}/console/accounts/{other.id}/keys", data={"csrf": csrf, "kind": "eapi"}, timeout=10
+    )
+    assert elsewhere.status_code == 403

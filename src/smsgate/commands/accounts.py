@@ -39,6 +39,7 @@ from smsgate.credentials import (
     new_partner_id,
     new_password,
 )
+from smsgate.key_issuing import Issued, KeyKind, rotate_key
 from smsgate.secret_box import SecretBox
 from smsgate.store.records import DuplicateIdentifier, NewCredential
 from smsgate.store.repo import Store
@@ -266,16 +267,6 @@ def accounts_create(
     print_secrets(issued)
 
 
-@dataclass
-class Issued:
-    """Credentials just issued, printed once."""
-
-    partner_id: str | None = None
-    apikey: str | None = None
-    eapi: tuple[str, str] | None = None
-    telesign: tuple[str, str] | None = None
-
-
 def print_secrets(issued: Issued) -> None:
     """One line each, plain (no colour, no wrapping), so each copies whole."""
     lines = []
@@ -452,12 +443,6 @@ def accounts_show(name: Annotated[str, typer.Argument(help="Account name.")]) ->
     with_store(work)
 
 
-class KeyKind:
-    PARTNER = "partner"
-    EAPI = "eapi"
-    TELESIGN = "telesign"
-
-
 @accounts_app.command("keys")
 def accounts_keys(
     name: Annotated[str, typer.Argument(help="Account name.")],
@@ -482,37 +467,12 @@ def accounts_keys(
 
     async def work(store: Store) -> Issued:
         account = await require(store, name)
-        identifiers = dict(await store.identifiers(account.id))
-        issued = Issued()
-        if rotate == KeyKind.PARTNER:
-            issued.partner_id = identifiers.get(CredentialKind.PARTNER_APIKEY) or new_partner_id()
-            issued.apikey = new_api_key()
-            credential = NewCredential(
-                CredentialKind.PARTNER_APIKEY, issued.partner_id, hash_secret(issued.apikey)
-            )
-        elif rotate == KeyKind.EAPI:
-            user = username or identifiers.get(CredentialKind.EAPI_PASSWORD) or account.name
-            issued.eapi = (user, new_password())
-            credential = NewCredential(
-                CredentialKind.EAPI_PASSWORD, user, hash_password(issued.eapi[1])
-            )
-        else:
-            key = new_telesign_key()
-            issued.telesign = (
-                identifiers.get(CredentialKind.TELESIGN_KEY) or new_customer_id(),
-                key,
-            )
-            credential = NewCredential(
-                CredentialKind.TELESIGN_KEY,
-                issued.telesign[0],
-                hash_secret(key),
-                SecretBox.for_settings(current).encrypt(key),
-            )
         try:
-            await store.replace_credential(account.id, credential)
+            return await rotate_key(
+                store, SecretBox.for_settings(current), account, rotate, username
+            )
         except DuplicateIdentifier as exc:
             raise CliError(f"{exc}; the old credential still works") from None
-        return issued
 
     print_secrets(with_store(work))
 

@@ -21,13 +21,15 @@ from starlette.staticfiles import StaticFiles
 
 from smsgate.config import Settings
 from smsgate.console import auth
+from smsgate.console.access import UTC_ZONE, Refused, require_own, zone_of
+from smsgate.console.accounts import AccountPages
 from smsgate.console.auth import Viewer
 from smsgate.console.chart import traffic_chart
 from smsgate.console.connections import ConnectionPages
 from smsgate.console.forms import FormError, form_of, optional_int
 from smsgate.console.render import local_ms, render
 from smsgate.core.encoding import Encoding, is_gsm7
-from smsgate.core.pricing import format_units, to_units
+from smsgate.core.pricing import format_units
 from smsgate.core.states import State
 from smsgate.delivery.connectors.sandbox import SandboxConnector
 from smsgate.secret_box import SecretBox
@@ -37,20 +39,11 @@ from smsgate.store.repo import Store
 
 PAGE_SIZE = 50
 DIALECTS = ("advanta", "eapi", "telesign")
-UTC_ZONE = ZoneInfo("UTC")
 
 Handler = Callable[[Request, Viewer], Awaitable[Response]]
 
 
-class Refused(Exception):
-    """A request this viewer may not make; answered with ``status`` and the reason."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-
-
-class ConsolePages(ConnectionPages):
+class ConsolePages(ConnectionPages, AccountPages):
     def __init__(
         self,
         store: Store,
@@ -84,6 +77,8 @@ class ConsolePages(ConnectionPages):
                     Route("/batches/{id:int}/cancel", self.page(self.cancel), methods=["POST"]),
                     Route("/accounts", self.page(self.accounts)),
                     Route("/accounts/{id:int}", self.page(self.account)),
+                    Route("/accounts/{id:int}/keys", self.page(self.rotate), methods=["POST"]),
+                    Route("/accounts/{id:int}/urls", self.page(self.urls), methods=["POST"]),
                     Route(
                         "/accounts/{id:int}/credit",
                         self.page(self.credit, operators_only=True),
@@ -158,19 +153,7 @@ class ConsolePages(ConnectionPages):
         )
 
     async def _zone(self, viewer: Viewer | None) -> ZoneInfo:
-        """Account users read times in their account's zone, operators in UTC."""
-        if viewer is None or viewer.user.account_id is None:
-            return UTC_ZONE
-        account = await self.store.account(viewer.user.account_id)
-        try:
-            return ZoneInfo(account.timezone) if account else UTC_ZONE
-        except (ValueError, KeyError):
-            return UTC_ZONE
-
-    def _own(self, viewer: Viewer, account_id: int | None) -> None:
-        """Refuse an account user anything outside their account."""
-        if viewer.user.account_id is not None and account_id != viewer.user.account_id:
-            raise Refused(403, "this belongs to another account")
+        return await zone_of(self.store, viewer)
 
     # ------------------------------------------------------------ log-in
 
@@ -346,7 +329,7 @@ class ConsolePages(ConnectionPages):
     async def cancel(self, request: Request, viewer: Viewer) -> Response:
         batch_id = int(request.path_params["id"])
         found = await self.store.batch(batch_id) if batch_id < 2**63 else None
-        self._own(viewer, found.account_id if found else None)
+        require_own(viewer, found.account_id if found else None)
         if found is None:
             raise Refused(404, f"no batch {batch_id}")
         taken = await self.store.cancel_batch(batch_id)
@@ -356,62 +339,6 @@ class ConsolePages(ConnectionPages):
             else "nothing left to cancel: every message has left or is leaving"
         )
         return await self.batch(request, viewer, notice)
-
-    # ------------------------------------------------------------ accounts
-
-    async def accounts(self, request: Request, viewer: Viewer) -> Response:
-        if viewer.user.account_id is not None:
-            return RedirectResponse(f"/console/accounts/{viewer.user.account_id}", 303)
-        return render(
-            request,
-            viewer,
-            "accounts",
-            UTC_ZONE,
-            title="Accounts",
-            accounts=await self.store.accounts(),
-        )
-
-    async def account(
-        self, request: Request, viewer: Viewer, error: str = "", status: int = 200
-    ) -> Response:
-        account_id = int(request.path_params["id"])
-        self._own(viewer, account_id)
-        account = await self.store.account(account_id) if account_id < 2**63 else None
-        if account is None:
-            raise Refused(404, f"no account {account_id}")
-        zone = await self._zone(viewer)
-        return render(
-            request,
-            viewer,
-            "account",
-            zone,
-            status,
-            title=f"Account {account.name}",
-            account=account,
-            ledger=await self.store.recent_ledger(account_id),
-            identifiers=await self.store.identifiers(account_id),
-            error=error,
-        )
-
-    async def credit(self, request: Request, viewer: Viewer) -> Response:
-        account_id = int(request.path_params["id"])
-        form: dict[str, str] = request.state.form
-        note = form.get("note", "").strip()
-        try:
-            amount = to_units(form.get("amount", "").strip() or "x")
-        except ValueError:
-            return await self.account(
-                request, viewer, "the amount must be credits, like 12.50", 400
-            )
-        if amount <= 0:
-            return await self.account(request, viewer, "the amount must be above zero", 400)
-        if not note:
-            return await self.account(request, viewer, "a note is required for the ledger", 400)
-        if await self.store.account(account_id) is None:
-            raise Refused(404, f"no account {account_id}")
-        signed = -amount if form.get("direction") == "debit" else amount
-        await self.store.add_credit(account_id, signed, note)
-        return RedirectResponse(f"/console/accounts/{account_id}", 303)
 
     # ------------------------------------------------------------ sandbox phones
 

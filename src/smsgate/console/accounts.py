@@ -1,0 +1,126 @@
+"""The console's account pages: the list (operators), one account's balance,
+settings and ledger, and what can be changed there: credit (operators, with a
+required ledger note), a new key for one dialect (shown once), and the URLs
+delivery reports and replies are pushed to (the account's own users too)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from smsgate.console.access import UTC_ZONE, Refused, require_own, zone_of
+from smsgate.console.auth import Viewer
+from smsgate.console.render import render
+from smsgate.core.pricing import to_units
+from smsgate.key_issuing import Issued, KeyKind, rotate_key
+from smsgate.secret_box import SecretBox
+from smsgate.store.records import DuplicateIdentifier
+from smsgate.store.repo import Store
+
+
+class AccountPages:
+    store: Store
+    secrets: SecretBox
+
+    async def accounts(self, request: Request, viewer: Viewer) -> Response:
+        if viewer.user.account_id is not None:
+            return RedirectResponse(f"/console/accounts/{viewer.user.account_id}", 303)
+        return render(
+            request,
+            viewer,
+            "accounts",
+            UTC_ZONE,
+            title="Accounts",
+            accounts=await self.store.accounts(),
+        )
+
+    async def account(
+        self,
+        request: Request,
+        viewer: Viewer,
+        error: str = "",
+        status: int = 200,
+        *,
+        issued: Issued | None = None,
+        notice: str = "",
+    ) -> Response:
+        """The page; after a change, with its ``notice``, ``error`` or the ``issued``
+        secrets (shown on this one answer only, never stored in clear)."""
+        account_id = int(request.path_params["id"])
+        require_own(viewer, account_id)
+        account = await self.store.account(account_id) if account_id < 2**63 else None
+        if account is None:
+            raise Refused(404, f"no account {account_id}")
+        return render(
+            request,
+            viewer,
+            "account",
+            await zone_of(self.store, viewer),
+            status,
+            title=f"Account {account.name}",
+            account=account,
+            ledger=await self.store.recent_ledger(account_id),
+            identifiers=await self.store.identifiers(account_id),
+            error=error,
+            notice=notice,
+            issued=issued,
+        )
+
+    async def credit(self, request: Request, viewer: Viewer) -> Response:
+        account_id = int(request.path_params["id"])
+        form: dict[str, str] = request.state.form
+        note = form.get("note", "").strip()
+        try:
+            amount = to_units(form.get("amount", "").strip() or "x")
+        except ValueError:
+            problem = "the amount must be credits, like 12.50"
+            return await self.account(request, viewer, problem, 400)
+        if amount <= 0:
+            return await self.account(request, viewer, "the amount must be above zero", 400)
+        if not note:
+            return await self.account(request, viewer, "a note is required for the ledger", 400)
+        if await self.store.account(account_id) is None:
+            raise Refused(404, f"no account {account_id}")
+        signed = -amount if form.get("direction") == "debit" else amount
+        await self.store.add_credit(account_id, signed, note)
+        return RedirectResponse(f"/console/accounts/{account_id}", 303)
+
+    async def rotate(self, request: Request, viewer: Viewer) -> Response:
+        account_id = int(request.path_params["id"])
+        require_own(viewer, account_id)
+        kind = request.state.form.get("kind", "")
+        account = await self.store.account(account_id)
+        if account is None:
+            raise Refused(404, f"no account {account_id}")
+        if kind not in KeyKind.ALL:
+            return await self.account(request, viewer, "choose partner, eapi or telesign", 400)
+        try:
+            issued = await rotate_key(self.store, self.secrets, account, kind)
+        except DuplicateIdentifier as exc:
+            return await self.account(request, viewer, f"{exc}; the old one still works", 400)
+        return await self.account(request, viewer, issued=issued)
+
+    async def urls(self, request: Request, viewer: Viewer) -> Response:
+        account_id = int(request.path_params["id"])
+        require_own(viewer, account_id)
+        form: dict[str, str] = request.state.form
+        account = await self.store.account(account_id)
+        if account is None:
+            raise Refused(404, f"no account {account_id}")
+        dlr, mo = form.get("dlr_url", "").strip(), form.get("mo_url", "").strip()
+        for url in (dlr, mo):
+            if url and not _http_url(url):
+                problem = f"{url!r} is not an http(s) URL with a host"
+                return await self.account(request, viewer, problem, 400)
+        options = {k: v for k, v in account.options.items() if k != "mo_callback_url"}
+        if mo:
+            options["mo_callback_url"] = mo
+        await self.store.update_account(account_id, dlr_callback_url=dlr or None, options=options)
+        return await self.account(request, viewer, notice="callback URLs saved")
+
+
+def _http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in {"http", "https"} and bool(parts.hostname)
