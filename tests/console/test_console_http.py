@@ -331,3 +331,43 @@ def test_an_account_user_rotates_a_key_and_sets_its_urls(sqlite_gateway: Gateway
         f"{base}/console/accounts/{other.id}/keys", data={"csrf": csrf, "kind": "eapi"}, timeout=10
     )
     assert elsewhere.status_code == 403
+
+
+def test_operators_create_and_suspend_accounts(sqlite_gateway: GatewayServer) -> None:
+    base = sqlite_gateway.base_url
+    session, csrf = signed_in(sqlite_gateway, "ops", new_login(sqlite_gateway, "ops"))
+    bad = session.post(
+        f"{base}/console/accounts",
+        data={"csrf": csrf, "name": "new shop", "senders": "SHOP"},
+        timeout=10,
+    )
+    assert bad.status_code == 400 and "a name is" in bad.text
+    long_sender = session.post(
+        f"{base}/console/accounts",
+        data={"csrf": csrf, "name": "newshop", "senders": "WAYTOOLONGSENDER"},
+        timeout=10,
+    )
+    assert long_sender.status_code == 400
+    made = session.post(
+        f"{base}/console/accounts",
+        data={"csrf": csrf, "name": "newshop", "senders": "SHOP, 22555"},
+        timeout=10,
+    )
+    assert made.status_code == 200 and "Account newshop" in made.text
+    account = sqlite_gateway.call(sqlite_gateway.rt.store.account_by_name("newshop"))
+    assert account is not None and account.senders == ("SHOP", "22555")
+    again = session.post(
+        f"{base}/console/accounts", data={"csrf": csrf, "name": "newshop"}, timeout=10
+    )
+    assert again.status_code == 400 and "exists already" in again.text
+    suspended = session.post(
+        f"{base}/console/accounts/{account.id}/status",
+        data={"csrf": csrf, "status": "suspended"},
+        timeout=10,
+    )
+    assert suspended.status_code == 200 and "account suspended" in suspended.text
+    stored = sqlite_gateway.call(sqlite_gateway.rt.store.account(account.id))
+    assert stored is not None and stored.status.value == "suspended"
+    # A live part that does not exist gets the page, never an error.
+    odd = session.get(f"{base}/console/", headers={"x-console-part": "../base"}, timeout=10)
+    assert odd.status_code == 200 and "<html" in odd.text

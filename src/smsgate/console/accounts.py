@@ -5,23 +5,30 @@ delivery reports and replies are pushed to (the account's own users too)."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from smsgate.config import Settings
 from smsgate.console.access import UTC_ZONE, Refused, require_own, zone_of
 from smsgate.console.auth import Viewer
 from smsgate.console.render import render
+from smsgate.core.model import AccountStatus
 from smsgate.core.pricing import to_units
+from smsgate.core.senders import sender_problem
 from smsgate.key_issuing import Issued, KeyKind, rotate_key
 from smsgate.secret_box import SecretBox
 from smsgate.store.records import DuplicateIdentifier
 from smsgate.store.repo import Store
 
+_ACCOUNT_NAME = re.compile(r"[A-Za-z0-9._@-]{1,100}")
+
 
 class AccountPages:
     store: Store
+    settings: Settings
     secrets: SecretBox
 
     async def accounts(self, request: Request, viewer: Viewer) -> Response:
@@ -67,6 +74,45 @@ class AccountPages:
             notice=notice,
             issued=issued,
         )
+
+    async def create(self, request: Request, viewer: Viewer) -> Response:
+        """A new account with the installation's default region and zone; its
+        keys are then issued on its page."""
+        form: dict[str, str] = request.state.form
+        name = form.get("name", "").strip()
+        senders = [s for s in form.get("senders", "").replace(",", " ").split() if s]
+        problem = _account_problem(name, senders)
+        if problem is None and await self.store.account_by_name(name) is not None:
+            problem = f"an account named {name!r} exists already"
+        if problem:
+            return render(
+                request,
+                viewer,
+                "accounts",
+                UTC_ZONE,
+                400,
+                title="Accounts",
+                accounts=await self.store.accounts(),
+                error=problem,
+            )
+        account = await self.store.create_account(
+            name=name,
+            region=self.settings.default_region,
+            timezone=self.settings.default_timezone,
+            senders=senders,
+        )
+        return RedirectResponse(f"/console/accounts/{account.id}", 303)
+
+    async def status(self, request: Request, viewer: Viewer) -> Response:
+        """Suspend (its requests are refused, within a second) or activate an account."""
+        account_id = int(request.path_params["id"])
+        wanted = request.state.form.get("status", "")
+        if wanted not in {AccountStatus.ACTIVE.value, AccountStatus.SUSPENDED.value}:
+            return await self.account(request, viewer, "choose active or suspended", 400)
+        if await self.store.account(account_id) is None:
+            raise Refused(404, f"no account {account_id}")
+        await self.store.update_account(account_id, status=wanted)
+        return await self.account(request, viewer, notice=f"account {wanted}")
 
     async def credit(self, request: Request, viewer: Viewer) -> Response:
         account_id = int(request.path_params["id"])
@@ -119,6 +165,16 @@ class AccountPages:
             options["mo_callback_url"] = mo
         await self.store.update_account(account_id, dlr_callback_url=dlr or None, options=options)
         return await self.account(request, viewer, notice="callback URLs saved")
+
+
+def _account_problem(name: str, senders: list[str]) -> str | None:
+    if not _ACCOUNT_NAME.fullmatch(name):
+        return "a name is 1 to 100 letters, digits and . _ - @"
+    for sender in senders:
+        problem = sender_problem(sender, ())
+        if problem:
+            return f"sender {sender!r}: {problem}"
+    return None
 
 
 def _http_url(value: str) -> bool:

@@ -76,6 +76,16 @@ class ConsolePages(ConnectionPages, AccountPages):
                     Route("/batches/{id:int}", self.page(self.batch)),
                     Route("/batches/{id:int}/cancel", self.page(self.cancel), methods=["POST"]),
                     Route("/accounts", self.page(self.accounts)),
+                    Route(
+                        "/accounts",
+                        self.page(self.create, operators_only=True),
+                        methods=["POST"],
+                    ),
+                    Route(
+                        "/accounts/{id:int}/status",
+                        self.page(self.status, operators_only=True),
+                        methods=["POST"],
+                    ),
                     Route("/accounts/{id:int}", self.page(self.account)),
                     Route("/accounts/{id:int}/keys", self.page(self.rotate), methods=["POST"]),
                     Route("/accounts/{id:int}/urls", self.page(self.urls), methods=["POST"]),

@@ -25,6 +25,7 @@ _ENV = Environment(
     lstrip_blocks=True,
 )
 _ENV.filters["credits"] = format_units
+_PARTS = frozenset(name for name in _ENV.list_templates() if name.startswith("parts/"))
 
 
 def render(
@@ -36,9 +37,9 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     """The page template, or only its live part ``parts/<name>.html`` when the
-    page script asks for it by ``PART_HEADER``."""
-    part = request.headers.get(PART_HEADER)
-    name = f"parts/{part}.html" if part and part.isidentifier() else f"{page}.html"
+    page script asks for it by ``PART_HEADER`` (any other name gets the page)."""
+    part = f"parts/{request.headers.get(PART_HEADER)}.html"
+    name = part if part in _PARTS else f"{page}.html"
     values = {
         "viewer": viewer,
         "user": viewer.user if viewer else None,
