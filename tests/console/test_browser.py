@@ -156,6 +156,8 @@ def test_messages_of_each_dialect_appear_with_their_final_state(
     # The dashboard counts them, updating in place.
     page.goto("/console/")
     expect(page.locator("[data-series=delivered]")).to_have_text("3")
+    sandbox = page.locator("table.per-connection tr[data-connection=sandbox]")
+    expect(sandbox).to_contain_text("100.0%")
     screenshot(page, "dashboard")
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"/console/messages?account={account.id}")

@@ -25,6 +25,7 @@ from smsgate.console.access import UTC_ZONE, Refused, require_own, zone_of
 from smsgate.console.accounts import AccountPages
 from smsgate.console.auth import Viewer
 from smsgate.console.chart import traffic_chart
+from smsgate.console.connection_stats import connection_figures
 from smsgate.console.connections import ConnectionPages
 from smsgate.console.forms import FormError, form_of, optional_int
 from smsgate.console.render import local_ms, render
@@ -222,6 +223,9 @@ class ConsolePages(ConnectionPages, AccountPages):
                 callbacks_pending=snapshot.callbacks_pending,
                 callbacks_due=snapshot.callbacks_due,
                 health=sorted(snapshot.health.values(), key=lambda h: h.connector),
+                connections=connection_figures(
+                    await self.store.connection_traffic(now - 3_600_000)
+                ),
             )
         else:
             states = await self.store.count_by_state(account_id)

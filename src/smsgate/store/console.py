@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
 
 from smsgate.store import schema as t
 from smsgate.store.base import StoreBase, columns_of, records_of
@@ -329,6 +329,33 @@ class ConsoleStore(StoreBase):
             rows = (await conn.execute(query)).all()
         return [(int(at), state, int(count)) for at, state, count in rows]
 
+    async def connection_traffic(self, since_ms: int) -> list[tuple[str, str, int, int]]:
+        """(connector, state, latency bucket, messages) of the messages accepted
+        since ``since_ms`` that a connector took; the bucket is the time from
+        submission to the final state in tenths of a decade (see
+        ``latency_bucket_ms``), so a median can be read without fetching rows."""
+        m = t.messages.c
+        older = select(m.id).where(m.created_at < since_ms).order_by(m.id.desc()).limit(1)
+        latency = m.done_at - m.submitted_at
+        bucket = case(
+            (latency < 1_000, latency // 100),
+            (latency < 10_000, 10 + latency // 1_000),
+            (latency < 100_000, 20 + latency // 10_000),
+            (latency < 1_000_000, 30 + latency // 100_000),
+            else_=40,
+        )
+        query = (
+            select(m.connector, m.state, bucket.label("bucket"), func.count())
+            .where(m.created_at >= since_ms, m.connector.is_not(None))
+            .group_by(m.connector, m.state, "bucket")
+        )
+        async with self._read() as conn:
+            floor = (await conn.execute(older)).scalar_one_or_none()
+            if floor is not None:
+                query = query.where(m.id > floor)
+            rows = (await conn.execute(query)).all()
+        return [(str(c), str(state), int(b), int(n)) for c, state, b, n in rows]
+
     async def recent_ledger(self, account_id: int, limit: int = 100) -> list[LedgerEntry]:
         """An account's newest ledger lines first (``ix_ledger_account``)."""
         ledger = t.ledger.c
@@ -386,6 +413,14 @@ class ConsoleStore(StoreBase):
             for r in received
         ]
         return sorted(lines, key=lambda line: line.at)[-limit:]
+
+
+def latency_bucket_ms(bucket: int) -> float | None:
+    """The middle of a ``connection_traffic`` bucket in ms; None past 1,000 s."""
+    if bucket >= 40:
+        return None
+    decade, step = divmod(bucket, 10)
+    return (step + 0.5) * 100.0 * 10.0**decade
 
 
 _USER_COLUMNS = (
