@@ -100,10 +100,12 @@ def bare_queries(account: int, number: str, batch: int, message: int, now: int) 
     )
     return {
         "": (  # the dashboard
-            "SELECT m.created_at - m.created_at % 60000 AS minute, m.state, count(*)"
+            "SELECT m.created_at - m.created_at % 60000 AS minute, m.state, m.connector,"
+            " CASE WHEN m.done_at - m.submitted_at < 1000 THEN (m.done_at - m.submitted_at) / 100"
+            " ELSE 40 END AS bucket, count(*)"
             f" FROM messages m WHERE m.created_at >= {hour} AND m.id >"
             f" (SELECT id FROM messages WHERE created_at < {hour} ORDER BY id DESC LIMIT 1)"
-            " GROUP BY minute, m.state"
+            " GROUP BY minute, m.state, m.connector, bucket"
         ),
         "messages": listing.format(where=""),
         f"messages?account={account}": listing.format(where=f"WHERE m.account_id = {account}"),

@@ -37,9 +37,8 @@ async def test_per_minute_and_per_connection_figures(store: Store) -> None:
                     done_at=None if took is None else now - 1_000 + took,
                 )
             )
-    figures = {
-        f.connector: f for f in connection_figures(await store.connection_traffic(now - 60_000))
-    }
+    counts = await store.recent_traffic(now - 60_000)
+    figures = {f.connector: f for f in connection_figures(counts)}
     sandbox, smsc1 = figures["sandbox"], figures["smsc1"]
     assert (sandbox.taken, sandbox.delivered, sandbox.failed) == (5, 3, 1)
     assert sandbox.delivery_rate == 0.75
@@ -48,12 +47,14 @@ async def test_per_minute_and_per_connection_figures(store: Store) -> None:
     first = await store.message_row(batch.message_ids[0])
     assert first is not None
     minute = first.created_at - first.created_at % 60_000  # one accepting transaction, one time
-    per_minute = {
-        (at, state): n for at, state, n in await store.traffic_per_minute(now - 3_600_000)
-    }
+    per_minute: dict[tuple[int, str], int] = {}
+    for count in await store.recent_traffic(now - 3_600_000):
+        key = (count.minute, count.state)
+        per_minute[key] = per_minute.get(key, 0) + count.messages
     assert per_minute == {
         (minute, "delivered"): 4,
         (minute, "undeliverable"): 1,
         (minute, "submitted"): 1,
     }
-    assert await store.traffic_per_minute(now + 60_000) == []
+    assert await store.recent_traffic(now + 60_000) == []
+    assert await store.recent_traffic(now - 60_000, account_id=account.id + 1) == []

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from smsgate.core.states import State
+from smsgate.store.console import TrafficCount
 
 # What the chart tells apart, and which stored states each line counts.
 SERIES: dict[str, tuple[str, frozenset[str]]] = {
@@ -49,17 +50,17 @@ class Chart:
     counts: dict[str, list[int]]  # series -> messages per minute, oldest first
 
 
-def traffic_chart(rows: Sequence[tuple[int, str, int]], now_ms: int) -> Chart:
-    """``rows`` are (minute start, state, messages) of the last hour."""
+def traffic_chart(counts: Sequence[TrafficCount], now_ms: int) -> Chart:
+    """The last hour's ``Store.recent_traffic`` counts as lines by state."""
     last = now_ms - now_ms % 60_000
     minutes = [last - (MINUTES - 1 - i) * 60_000 for i in range(MINUTES)]
     index = {minute: i for i, minute in enumerate(minutes)}
-    counts = {name: [0] * MINUTES for name in SERIES}
-    for minute, state, count in rows:
+    per_minute = {name: [0] * MINUTES for name in SERIES}
+    for count in counts:
         for name, (_, states) in SERIES.items():
-            if state in states and minute in index:
-                counts[name][index[minute]] += count
-    peak = max(1, *(max(values) for values in counts.values()))
+            if count.state in states and count.minute in index:
+                per_minute[name][index[count.minute]] += count.messages
+    peak = max(1, *(max(values) for values in per_minute.values()))
     step = WIDTH / (MINUTES - 1)
     lines = [
         Line(
@@ -67,10 +68,10 @@ def traffic_chart(rows: Sequence[tuple[int, str, int]], now_ms: int) -> Chart:
             colour,
             " ".join(
                 f"{i * step:.1f},{HEIGHT - value * (HEIGHT - 4) / peak:.1f}"
-                for i, value in enumerate(counts[name])
+                for i, value in enumerate(per_minute[name])
             ),
-            sum(counts[name]),
+            sum(per_minute[name]),
         )
         for name, (colour, _) in SERIES.items()
     ]
-    return Chart(lines, peak, minutes, counts)
+    return Chart(lines, peak, minutes, per_minute)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from smsgate.core.states import State
-from smsgate.store.console import latency_bucket_ms
+from smsgate.store.console import TrafficCount, latency_bucket_ms
 
 _FINAL_FAILED = frozenset(
     {State.UNDELIVERABLE, State.EXPIRED, State.REJECTED, State.FAILED, State.UNKNOWN}
@@ -29,11 +29,12 @@ class ConnectionFigures:
         return self.delivered / final if final else None
 
 
-def connection_figures(rows: Sequence[tuple[str, str, int, int]]) -> list[ConnectionFigures]:
-    """From ``Store.connection_traffic`` rows: one line per connection, by name."""
+def connection_figures(counts: Sequence[TrafficCount]) -> list[ConnectionFigures]:
+    """One line per connection that took messages, by name."""
     by_connector: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
-    for connector, state, bucket, count in rows:
-        by_connector[connector].append((state, bucket, count))
+    for line in counts:
+        if line.connector is not None:
+            by_connector[line.connector].append((line.state, line.bucket, line.messages))
     figures = []
     for connector, lines in sorted(by_connector.items()):
         delivered = sorted((b, n) for state, b, n in lines if state == State.DELIVERED)

@@ -212,8 +212,8 @@ class ConsolePages(ConnectionPages, AccountPages):
     async def dashboard(self, request: Request, viewer: Viewer) -> Response:
         now = self.store.clock()
         account_id = viewer.user.account_id
-        rows = await self.store.traffic_per_minute(now - 3_600_000, account_id)
-        context: dict[str, Any] = {"chart": traffic_chart(rows, now), "now": now}
+        counts = await self.store.recent_traffic(now - 3_600_000, account_id)
+        context: dict[str, Any] = {"chart": traffic_chart(counts, now), "now": now}
         if account_id is None:
             snapshot = await self.store.cluster_snapshot(account_limit=0)
             context.update(
@@ -223,9 +223,7 @@ class ConsolePages(ConnectionPages, AccountPages):
                 callbacks_pending=snapshot.callbacks_pending,
                 callbacks_due=snapshot.callbacks_due,
                 health=sorted(snapshot.health.values(), key=lambda h: h.connector),
-                connections=connection_figures(
-                    await self.store.connection_traffic(now - 3_600_000)
-                ),
+                connections=connection_figures(counts),
             )
         else:
             states = await self.store.count_by_state(account_id)

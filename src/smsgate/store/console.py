@@ -87,6 +87,20 @@ class PartReceipt:
 
 
 @dataclass(frozen=True, slots=True)
+class TrafficCount:
+    """Messages accepted in one minute that are now in ``state``, by the
+    connector that took them and the time from submission to their final
+    state, in tenths of a decade (``latency_bucket_ms``; 40 beyond 1,000 s
+    or not final)."""
+
+    minute: int
+    state: str
+    connector: str | None
+    bucket: int
+    messages: int
+
+
+@dataclass(frozen=True, slots=True)
 class Handset:
     """A number the sandbox delivered to: one conversation of the sandbox's phones."""
 
@@ -301,41 +315,21 @@ class ConsoleStore(StoreBase):
         async with self._read() as conn:
             return records_of(PartReceipt, (await conn.execute(query)).all())
 
-    async def traffic_per_minute(
+    async def recent_traffic(
         self, since_ms: int, account_id: int | None = None
-    ) -> list[tuple[int, str, int]]:
-        """(minute start, state, messages) of the messages accepted since ``since_ms``.
+    ) -> list[TrafficCount]:
+        """The messages accepted since ``since_ms``, counted by minute, state,
+        connector and latency bucket in one pass: the dashboard's chart and
+        its per-connection figures both read these counts.
 
         Ids grow with acceptance time, so the rows of the period are the ids
-        above the newest one accepted before it: an index range, not a scan.
+        above the newest one accepted before it: walking the primary key (or
+        an account's index) down from the newest stops there, having read the
+        period's rows, which are counted anyway.
         """
         m = t.messages.c
-        # Walking the primary key down from the newest id stops at the first
-        # older row: it reads the period's rows, which are counted anyway.
         older = select(m.id).where(m.created_at < since_ms).order_by(m.id.desc()).limit(1)
         minute = m.created_at - m.created_at % 60_000
-        query = (
-            select(minute.label("minute"), m.state, func.count())
-            .where(m.created_at >= since_ms)
-            .group_by("minute", m.state)
-        )
-        if account_id is not None:
-            older = older.where(m.account_id == account_id)
-            query = query.where(m.account_id == account_id)
-        async with self._read() as conn:
-            floor = (await conn.execute(older)).scalar_one_or_none()
-            if floor is not None:
-                query = query.where(m.id > floor)
-            rows = (await conn.execute(query)).all()
-        return [(int(at), state, int(count)) for at, state, count in rows]
-
-    async def connection_traffic(self, since_ms: int) -> list[tuple[str, str, int, int]]:
-        """(connector, state, latency bucket, messages) of the messages accepted
-        since ``since_ms`` that a connector took; the bucket is the time from
-        submission to the final state in tenths of a decade (see
-        ``latency_bucket_ms``), so a median can be read without fetching rows."""
-        m = t.messages.c
-        older = select(m.id).where(m.created_at < since_ms).order_by(m.id.desc()).limit(1)
         latency = m.done_at - m.submitted_at
         bucket = case(
             (latency < 1_000, latency // 100),
@@ -345,16 +339,28 @@ class ConsoleStore(StoreBase):
             else_=40,
         )
         query = (
-            select(m.connector, m.state, bucket.label("bucket"), func.count())
-            .where(m.created_at >= since_ms, m.connector.is_not(None))
-            .group_by(m.connector, m.state, "bucket")
+            select(
+                minute.label("minute"),
+                m.state,
+                m.connector,
+                bucket.label("bucket"),
+                func.count(),
+            )
+            .where(m.created_at >= since_ms)
+            .group_by("minute", m.state, m.connector, "bucket")
         )
+        if account_id is not None:
+            older = older.where(m.account_id == account_id)
+            query = query.where(m.account_id == account_id)
         async with self._read() as conn:
             floor = (await conn.execute(older)).scalar_one_or_none()
             if floor is not None:
                 query = query.where(m.id > floor)
             rows = (await conn.execute(query)).all()
-        return [(str(c), str(state), int(b), int(n)) for c, state, b, n in rows]
+        return [
+            TrafficCount(int(at), str(state), connector, int(b), int(n))
+            for at, state, connector, b, n in rows
+        ]
 
     async def recent_ledger(self, account_id: int, limit: int = 100) -> list[LedgerEntry]:
         """An account's newest ledger lines first (``ix_ledger_account``)."""
@@ -416,7 +422,7 @@ class ConsoleStore(StoreBase):
 
 
 def latency_bucket_ms(bucket: int) -> float | None:
-    """The middle of a ``connection_traffic`` bucket in ms; None past 1,000 s."""
+    """The middle of a latency bucket (``TrafficCount.bucket``) in ms; None past 1,000 s."""
     if bucket >= 40:
         return None
     decade, step = divmod(bucket, 10)
