@@ -371,3 +371,43 @@ def test_operators_create_and_suspend_accounts(sqlite_gateway: GatewayServer) ->
     # A live part that does not exist gets the page, never an error.
     odd = session.get(f"{base}/console/", headers={"x-console-part": "../base"}, timeout=10)
     assert odd.status_code == 200 and "<html" in odd.text
+
+
+def test_operators_change_an_accounts_settings_and_options(gateway: GatewayServer) -> None:
+    base = gateway.base_url
+    account = gateway.create_account(
+        name="opts", options={"mo_callback_url": "https://opts.example/mo"}
+    )
+    session, csrf = signed_in(gateway, "ops", new_login(gateway, "ops"))
+    url = f"{base}/console/accounts/{account.id}/settings"
+    fields = {"csrf": csrf, "senders": "OPTS 22555", "countries": "254 256", "timezone": "UTC"}
+    bad_quota = session.post(url, data={**fields, "option_daily_quota": "-3"}, timeout=10)
+    assert bad_quota.status_code == 400 and "daily quota" in bad_quota.text
+    bad_zone = session.post(url, data={**fields, "timezone": "Mars/Base"}, timeout=10)
+    assert bad_zone.status_code == 400
+    bad_country = session.post(url, data={**fields, "countries": "999"}, timeout=10)
+    assert bad_country.status_code == 400
+    unchanged = gateway.call(gateway.rt.store.account(account.id))
+    assert unchanged is not None and unchanged.senders == ("SMSGATE",)
+    saved = session.post(
+        url,
+        data={**fields, "option_daily_quota": "500", "option_repliable": "yes"},
+        timeout=10,
+    )
+    assert saved.status_code == 200 and "settings saved" in saved.text
+    stored = gateway.call(gateway.rt.store.account(account.id))
+    assert stored is not None
+    assert stored.senders == ("OPTS", "22555") and stored.allowed_country_codes == (254, 256)
+    assert stored.timezone == "UTC"
+    assert stored.options == {
+        "daily_quota": 500,
+        "repliable": True,
+        "mo_callback_url": "https://opts.example/mo",
+    }
+    # An emptied field unsets its option.
+    session.post(url, data={**fields, "option_daily_quota": "500"}, timeout=10)
+    stored = gateway.call(gateway.rt.store.account(account.id))
+    assert stored is not None and "repliable" not in stored.options
+    user, user_csrf = signed_in(gateway, "opts-user", new_login(gateway, "opts-user", "opts"))
+    refused = user.post(url, data={**fields, "csrf": user_csrf}, timeout=10)
+    assert refused.status_code == 403

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+import phonenumbers
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -15,8 +16,10 @@ from smsgate.config import Settings
 from smsgate.console.access import UTC_ZONE, Refused, require_own, zone_of
 from smsgate.console.auth import Viewer
 from smsgate.console.render import render
+from smsgate.core.account_options import BY_KEY, OPTIONS
 from smsgate.core.model import AccountStatus
 from smsgate.core.pricing import to_units
+from smsgate.core.schedule import InvalidSendTime, zone
 from smsgate.core.senders import sender_problem
 from smsgate.key_issuing import Issued, KeyKind, rotate_key
 from smsgate.secret_box import SecretBox
@@ -24,6 +27,9 @@ from smsgate.store.records import DuplicateIdentifier
 from smsgate.store.repo import Store
 
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9._@-]{1,100}")
+# What the settings form changes; the MO URL has its own form beside the
+# delivery report URL.
+FORM_OPTIONS = tuple(o.key for o in OPTIONS if o.key != "mo_callback_url")
 
 
 class AccountPages:
@@ -73,6 +79,7 @@ class AccountPages:
             error=error,
             notice=notice,
             issued=issued,
+            options=[BY_KEY[key] for key in FORM_OPTIONS],
         )
 
     async def create(self, request: Request, viewer: Viewer) -> Response:
@@ -113,6 +120,21 @@ class AccountPages:
             raise Refused(404, f"no account {account_id}")
         await self.store.update_account(account_id, status=wanted)
         return await self.account(request, viewer, notice=f"account {wanted}")
+
+    async def change(self, request: Request, viewer: Viewer) -> Response:
+        """Senders, countries, zone and options, checked as the command line
+        checks them; all or nothing."""
+        account_id = int(request.path_params["id"])
+        form: dict[str, str] = request.state.form
+        account = await self.store.account(account_id)
+        if account is None:
+            raise Refused(404, f"no account {account_id}")
+        try:
+            changes = _settings_of(form, account.options)
+        except ValueError as exc:
+            return await self.account(request, viewer, str(exc), 400)
+        await self.store.update_account(account_id, **changes)
+        return await self.account(request, viewer, notice="settings saved")
 
     async def credit(self, request: Request, viewer: Viewer) -> Response:
         account_id = int(request.path_params["id"])
@@ -165,6 +187,44 @@ class AccountPages:
             options["mo_callback_url"] = mo
         await self.store.update_account(account_id, dlr_callback_url=dlr or None, options=options)
         return await self.account(request, viewer, notice="callback URLs saved")
+
+
+def _settings_of(form: dict[str, str], current: dict[str, object]) -> dict[str, object]:
+    """The account columns the settings form sets; ``ValueError`` says what to fix."""
+    senders = _words(form.get("senders", ""))
+    for sender in senders:
+        problem = sender_problem(sender, ())
+        if problem:
+            raise ValueError(f"sender {sender!r}: {problem}")
+    countries = []
+    for code in _words(form.get("countries", "")):
+        digits = code.lstrip("+")
+        if not digits.isdigit() or int(digits) not in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            raise ValueError(f"{code!r} is not a country calling code (254, 256 …)")
+        countries.append(int(digits))
+    timezone = form.get("timezone", "").strip()
+    try:
+        zone(timezone)
+    except InvalidSendTime as exc:
+        raise ValueError(str(exc)) from None
+    options = {key: value for key, value in current.items() if key not in FORM_OPTIONS}
+    for key in FORM_OPTIONS:
+        raw = form.get(f"option_{key}", "").strip()
+        if raw:
+            try:
+                options[key] = BY_KEY[key].parse(raw)
+            except ValueError as exc:
+                raise ValueError(f"{BY_KEY[key].label}: {raw!r}: {exc}") from None
+    return {
+        "senders": senders,
+        "allowed_country_codes": countries,
+        "timezone": timezone,
+        "options": options,
+    }
+
+
+def _words(raw: str) -> list[str]:
+    return [word for word in raw.replace(",", " ").split() if word]
 
 
 def _account_problem(name: str, senders: list[str]) -> str | None:

@@ -83,6 +83,11 @@ class ConsolePages(ConnectionPages, AccountPages):
                         methods=["POST"],
                     ),
                     Route(
+                        "/accounts/{id:int}/settings",
+                        self.page(self.change, operators_only=True),
+                        methods=["POST"],
+                    ),
+                    Route(
                         "/accounts/{id:int}/status",
                         self.page(self.status, operators_only=True),
                         methods=["POST"],
