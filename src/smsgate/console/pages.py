@@ -1,4 +1,6 @@
-"""The console's pages: log-in, dashboard, messages, accounts and the sandbox's phones.
+"""The console's routes and the pages that are not an account's or a connection's:
+log-in, dashboard, messages, batches and the sandbox's phones (accounts.py and
+connections.py hold the others).
 
 Every page needs a session; every POST must carry the session's CSRF token.
 Operators see everything; an account user sees their own account only, and
@@ -19,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from smsgate.api.dialects import advanta, eapi, telesign
 from smsgate.config import Settings
 from smsgate.console import auth
 from smsgate.console.access import UTC_ZONE, Refused, require_own, zone_of
@@ -39,7 +42,7 @@ from smsgate.store.records import InboundMessage
 from smsgate.store.repo import Store
 
 PAGE_SIZE = 50
-DIALECTS = ("advanta", "eapi", "telesign")
+DIALECTS = (advanta.DIALECT, eapi.DIALECT, telesign.DIALECT)
 
 Handler = Callable[[Request, Viewer], Awaitable[Response]]
 
