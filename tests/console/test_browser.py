@@ -131,7 +131,8 @@ def send_each_dialect(server: GatewayServer, account: TestAccount) -> dict[str, 
 def test_log_in_and_see_the_dashboard(context: BrowserContext, server: GatewayServer) -> None:
     page = operator(context, server)
     page.get_by_role("heading", name="Dashboard").wait_for()
-    assert page.locator("svg.chart polyline").count() == 4
+    assert page.locator("svg.chart:not(.day) polyline").count() == 4
+    assert page.locator("svg.chart.day polyline").count() == 1
     assert page.locator("[data-figure=queued]").inner_text().isdigit()
 
 
@@ -156,6 +157,7 @@ def test_messages_of_each_dialect_appear_with_their_final_state(
     # The dashboard counts them, updating in place.
     page.goto("/console/")
     expect(page.locator("[data-series=delivered]")).to_have_text("3")
+    expect(page.locator("[data-day-total]")).to_have_text("3")
     sandbox = page.locator("table.per-connection tr[data-connection=sandbox]")
     expect(sandbox).to_contain_text("100.0%")
     screenshot(page, "dashboard")

@@ -58,3 +58,18 @@ async def test_per_minute_and_per_connection_figures(store: Store) -> None:
     }
     assert await store.recent_traffic(now + 60_000) == []
     assert await store.recent_traffic(now - 60_000, account_id=account.id + 1) == []
+
+
+async def test_accepted_per_half_hour_counts_messages_of_batches(store: Store) -> None:
+    account, other = await funded(store), await funded(store)
+    await store.accept(account.id, dialect="advanta", messages=prepared(3))
+    await store.accept(account.id, dialect="eapi", messages=prepared(2))
+    await store.accept(other.id, dialect="advanta", messages=prepared(4))
+    now = store.clock()
+    period = 30 * 60_000
+    everyone = await store.accepted_per_period(now - 86_400_000, period)
+    assert sum(n for _, n in everyone) == 9
+    assert all(start % period == 0 and start <= now for start, _ in everyone)
+    mine = await store.accepted_per_period(now - 86_400_000, period, account.id)
+    assert sum(n for _, n in mine) == 5
+    assert await store.accepted_per_period(now + period, period) == []

@@ -1,4 +1,5 @@
-"""The dashboard's traffic chart: messages per minute by state, as inline SVG.
+"""The dashboard's traffic charts, as inline SVG: messages per minute by state
+over the last hour, and messages accepted per half hour over the last day.
 
 Drawn on the server so the page needs no charting script and reads the same
 without JavaScript; the figures behind it are also given as a table.
@@ -32,6 +33,35 @@ SERIES: dict[str, tuple[str, frozenset[str]]] = {
     ),
 }
 WIDTH, HEIGHT, MINUTES = 600, 160, 60
+
+
+DAY_PERIOD_MS = 30 * 60_000
+DAY_PERIODS = 48
+
+
+@dataclass(frozen=True)
+class DayChart:
+    points: str  # the SVG polyline's points
+    peak: int
+    total: int
+    first_ms: int  # start of the oldest period shown
+    last_ms: int  # start of the newest
+
+
+def day_chart(counts: Sequence[tuple[int, int]], now_ms: int) -> DayChart:
+    """Messages accepted per half hour over the last day, from
+    ``Store.accepted_per_period``, as one line."""
+    last = now_ms - now_ms % DAY_PERIOD_MS
+    starts = [last - (DAY_PERIODS - 1 - i) * DAY_PERIOD_MS for i in range(DAY_PERIODS)]
+    by_start = dict(counts)
+    values = [by_start.get(start, 0) for start in starts]
+    peak = max(1, *values)
+    step = WIDTH / (DAY_PERIODS - 1)
+    points = " ".join(
+        f"{i * step:.1f},{HEIGHT - value * (HEIGHT - 4) / peak:.1f}"
+        for i, value in enumerate(values)
+    )
+    return DayChart(points, peak, sum(values), starts[0], starts[-1])
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from smsgate.console import auth
 from smsgate.console.access import UTC_ZONE, Refused, require_own, zone_of
 from smsgate.console.accounts import AccountPages
 from smsgate.console.auth import Viewer
-from smsgate.console.chart import traffic_chart
+from smsgate.console.chart import DAY_PERIOD_MS, day_chart, traffic_chart
 from smsgate.console.connection_stats import connection_figures
 from smsgate.console.connections import ConnectionPages
 from smsgate.console.forms import FormError, form_of, optional_int
@@ -221,7 +221,12 @@ class ConsolePages(ConnectionPages, AccountPages):
         now = self.store.clock()
         account_id = viewer.user.account_id
         counts = await self.store.recent_traffic(now - 3_600_000, account_id)
-        context: dict[str, Any] = {"chart": traffic_chart(counts, now), "now": now}
+        day = await self.store.accepted_per_period(now - 86_400_000, DAY_PERIOD_MS, account_id)
+        context: dict[str, Any] = {
+            "chart": traffic_chart(counts, now),
+            "day": day_chart(day, now),
+            "now": now,
+        }
         if account_id is None:
             snapshot = await self.store.cluster_snapshot(account_limit=0)
             context.update(

@@ -362,6 +362,30 @@ class ConsoleStore(StoreBase):
             for at, state, connector, b, n in rows
         ]
 
+    async def accepted_per_period(
+        self, since_ms: int, period_ms: int, account_id: int | None = None
+    ) -> list[tuple[int, int]]:
+        """(period start, messages accepted) since ``since_ms``, counted from the
+        batches (one row per request, not per message), so a day of traffic is
+        read from its batches' rows; test-mode batches sent nothing and are left out."""
+        b = t.batches.c
+        older = select(b.id).where(b.created_at < since_ms).order_by(b.id.desc()).limit(1)
+        period = b.created_at - b.created_at % period_ms
+        query = (
+            select(period.label("period"), func.sum(b.message_count))
+            .where(b.created_at >= since_ms, b.test_mode.is_(False))
+            .group_by("period")
+        )
+        if account_id is not None:
+            older = older.where(b.account_id == account_id)
+            query = query.where(b.account_id == account_id)
+        async with self._read() as conn:
+            floor = (await conn.execute(older)).scalar_one_or_none()
+            if floor is not None:
+                query = query.where(b.id > floor)
+            rows = (await conn.execute(query)).all()
+        return [(int(at), int(n)) for at, n in rows]
+
     async def recent_ledger(self, account_id: int, limit: int = 100) -> list[LedgerEntry]:
         """An account's newest ledger lines first (``ix_ledger_account``)."""
         ledger = t.ledger.c
