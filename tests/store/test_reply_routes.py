@@ -144,3 +144,24 @@ async def test_two_processes_racing_for_one_handset_never_share_a_number(
     finally:
         await one.close()
         await two.close()
+
+
+async def test_conversations_from_before_the_window_existed_get_the_default_one(
+    store: Store,
+) -> None:
+    """Migration 0012 on a database with conversations: each is held for the
+    default 24 hours from its latest message (down to 0009 and back up)."""
+    from alembic import command
+
+    from smsgate.store.migrate import alembic_config, upgrade
+
+    account = await funded(store)
+    await store.accept(account.id, dialect="eapi", messages=question(), reply_pool=POOL)
+    async with store.engines.writer.begin() as conn:
+        await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0009"))
+    await store.engines.dispose()
+    await upgrade(store.engines)
+    r = t.reply_routes.c
+    async with store.engines.reader.connect() as conn:
+        [(created, expires)] = (await conn.execute(select(r.created_at, r.expires_at))).all()
+    assert expires == created + 24 * HOUR_MS
