@@ -165,3 +165,13 @@ async def test_conversations_from_before_the_window_existed_get_the_default_one(
     async with store.engines.reader.connect() as conn:
         [(created, expires)] = (await conn.execute(select(r.created_at, r.expires_at))).all()
     assert expires == created + 24 * HOUR_MS
+
+
+async def test_a_reply_holding_nul_is_stored_with_the_others(store: Store) -> None:
+    """A handset can send U+0000 (UCS-2 zeros); PostgreSQL text cannot hold
+    it, and the reply would fail the transaction of every receipt and reply
+    recorded with it. It is kept escaped, and routed like any other."""
+    a = await funded(store)
+    await store.accept(a.id, dialect="eapi", messages=question(), reply_pool=POOL)
+    await store.record_inbound([reply("254709000991", "yes\x00"), reply("254709000991", "ok")])
+    assert [e.body for e in await store.inbox(a.id, 0, 10)] == ["yes\\x00", "ok"]

@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsgate.store import schema as t
-from smsgate.store.base import columns_of, records_of
+from smsgate.store.base import columns_of, records_of, storable_text
 from smsgate.store.records import InboundMessage, InboxEntry
 from smsgate.store.reply_routes import ReplyRouteStore
 
@@ -65,7 +65,7 @@ class InboxStore(ReplyRouteStore):
                     "connector": mo.connector,
                     "sender": mo.sender,
                     "recipient": mo.recipient,
-                    "body": mo.body,
+                    "body": storable_text(mo.body),  # a handset can send U+0000
                     "encoding": mo.encoding,
                     "received_at": mo.received_at,
                     "created_at": now,
