@@ -39,7 +39,7 @@ from smsgate.commands.common import (
 from smsgate.commands.demo import demo_banner, prepare_demo
 from smsgate.commands.messages import callbacks_app, messages_app
 from smsgate.commands.receipts import receipts_app
-from smsgate.config import Settings
+from smsgate.config import Settings, parse_reply_numbers
 from smsgate.core.eapi_csv import MAX_BATCH_ROWS, BatchFormatError
 from smsgate.delivery.connectors.http import receiver_path
 from smsgate.delivery.connectors.http_settings import HttpSettings
@@ -145,6 +145,7 @@ _METAVARS = {
     "name": "NAME", "connector": "NAME", "username": "USER", "password": "PASS",
     "partner_id": "ID", "eapi_username": "USER", "prefix": "DIGITS", "rules": "RULES",
     "system_id": "ID", "encoding": "CODEC", "data_dir": "DIR", "file": "FILE",
+    "reply_numbers": "NUMBERS",
 }  # fmt: skip
 
 
@@ -210,11 +211,24 @@ def serve_command(
         bool,
         typer.Option(help="Also run the delivery workers (dispatch, receipts, callbacks) here."),
     ] = True,
+    reply_numbers: Annotated[
+        str | None,
+        typer.Option(
+            help="The pool of numbers repliable messages are sent from, comma-separated; "
+            "as many accounts can be in conversation with one handset as it has numbers "
+            "[default: 254709000999].",
+            envvar="SMSGATE_REPLY_NUMBERS",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API (and, by default, the delivery workers) in one process."""
     from smsgate.runtime import serve  # the server's stack, for these commands only
 
-    current = settings(host=host, port=port)
+    try:
+        pool = None if reply_numbers is None else parse_reply_numbers(reply_numbers)
+    except ValueError as exc:
+        raise CliError(f"--reply-numbers: {exc}", 2) from None
+    current = settings(host=host, port=port, reply_numbers=pool)
     set_up_logging(current)
     sock, _lock = _start(current, with_workers=workers)
     asyncio.run(_check_database(current))
