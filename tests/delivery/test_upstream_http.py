@@ -58,13 +58,19 @@ def point_pushes(upstream: GatewayServer, account: TestAccount, ours: GatewaySer
     )
 
 
-def send(server: GatewayServer, account: TestAccount, numbers: list[str], sender: str) -> list[str]:
+def send(
+    server: GatewayServer,
+    account: TestAccount,
+    numbers: list[str],
+    sender: str,
+    text: str | None = None,
+) -> list[str]:
     reply = requests.post(
         f"{server.base_url}/api/services/sendbulk",
         json={
             "count": len(numbers),
             "smslist": [
-                {**account.creds, "mobile": n, "message": f"hi {n}", "shortcode": sender}
+                {**account.creds, "mobile": n, "message": text or f"hi {n}", "shortcode": sender}
                 for n in numbers
             ],
         },
@@ -83,30 +89,48 @@ def description(server: GatewayServer, account: TestAccount, message_id: str) ->
     return str(reply.get("delivery-description", reply.get("response-description")))
 
 
+def provider_url(dialect: str, upstream: GatewayServer, account: TestAccount) -> str:
+    """The connection URL of our account at the provider, in ``dialect``."""
+    host = upstream.base_url.removeprefix("http://")
+    if dialect == "eapi":
+        user, key = account.eapi_creds["username"], account.eapi_creds["password"]
+        return f"eapi+http://{user}:{key}@{host}/eapi?batch=2"
+    return f"advanta+http://{account.partner_id}:{account.apikey}@{host}/api/services?batch=2"
+
+
+REPORTS = {
+    # How each dialect's reports name: delivered, an absent handset, a sender
+    # the provider does not know (refused there), as our getdlr shows them.
+    "advanta": ("DeliveredToTerminal", "AbsentSubscriber", "SenderName Blacklisted"),
+    # EAPI reports 51 for any handset failure, and refuses an unknown sender
+    # with 24 for the whole batch.
+    "eapi": ("DeliveredToTerminal", "DeliveryImpossible", "DeliveryImpossible"),
+}
+
+
+@pytest.mark.parametrize("dialect", sorted(REPORTS))
 def test_messages_go_through_the_upstream_and_its_reports_come_back(
-    database_url: str, upstream: GatewayServer
+    database_url: str, upstream: GatewayServer, dialect: str
 ) -> None:
     at_provider = provider_account(upstream)
-    ours = downstream(
-        database_url,
-        f"advanta+{upstream.base_url}/api/services?batch=2".replace(
-            "advanta+http://", f"advanta+http://{at_provider.partner_id}:{at_provider.apikey}@"
-        ),
-    )
+    ours = downstream(database_url, provider_url(dialect, upstream, at_provider))
     try:
         point_pushes(upstream, at_provider, ours)
         customer = ours.create_account(credit="10", senders=("SMSGATE", "SHOP"))
         # 000: absent at the provider's carrier; SHOP is not a sender the
-        # provider knows (1001), so it is refused there, per message.
+        # provider knows, so it is refused there.
         delivered, absent, another = send(
             ours, customer, ["254712345601", "254712345000", "254712345602"], "SMSGATE"
         )
         [refused] = send(ours, customer, ["254712345603"], "SHOP")
+        [unicode] = send(ours, customer, ["254712345604"], "SMSGATE", text="Привет")
+        done, away, unknown_sender = REPORTS[dialect]
         expected = {
-            delivered: "DeliveredToTerminal",
-            absent: "AbsentSubscriber",
-            another: "DeliveredToTerminal",
-            refused: "SenderName Blacklisted",
+            delivered: done,
+            absent: away,
+            another: done,
+            refused: unknown_sender,
+            unicode: done,
         }
         ours.wait_until(
             lambda: {m: description(ours, customer, m) for m in expected} == expected,
@@ -121,16 +145,17 @@ def test_messages_go_through_the_upstream_and_its_reports_come_back(
         balance = requests.post(
             f"{ours.base_url}/api/services/getbalance", json=customer.creds, timeout=10
         ).json()
-        # Three messages of one credit each: charged there and here; the
+        # Four messages of one credit each: charged there and here; the
         # refused one refunded here.
-        assert (sent["credit"], balance["credit"]) == ("97.00", "7.00")
+        assert (sent["credit"], balance["credit"]) == ("96.00", "6.00")
         provider_messages = upstream.call(
             upstream.rt.store.find_messages(MessageFilter(account_id=at_provider.id))
         )
-        assert sorted(m.recipient for m in provider_messages) == [
-            "+254712345000",
-            "+254712345601",
-            "+254712345602",
+        assert sorted((m.recipient, m.body) for m in provider_messages) == [
+            ("+254712345000", "hi 254712345000"),
+            ("+254712345601", "hi 254712345601"),
+            ("+254712345602", "hi 254712345602"),
+            ("+254712345604", "Привет"),
         ]
     finally:
         ours.stop()

@@ -4,6 +4,7 @@ by the secret path its provider pushes receipts to."""
 from __future__ import annotations
 
 from smsgate.delivery.connectors.advanta_client import AdvantaClient
+from smsgate.delivery.connectors.eapi_client import EapiClient
 from smsgate.delivery.connectors.http_settings import HttpSettings
 from smsgate.delivery.connectors.upstream import DialectClient, HttpConnector
 from smsgate.secret_box import SecretBox
@@ -15,6 +16,8 @@ RECEIVER_PATH = "/upstream"
 def dialect_client(settings: HttpSettings) -> DialectClient:
     if settings.dialect == "advanta":
         return AdvantaClient(settings)
+    if settings.dialect == "eapi":
+        return EapiClient(settings)
     raise ValueError(f"no client for the {settings.dialect} dialect")
 
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import httpx
@@ -80,6 +80,14 @@ class UpstreamAnswer:
         return self.body[:_EXCERPT].decode("utf-8", "replace").strip()
 
 
+@dataclass(frozen=True, slots=True)
+class Push:
+    """What an upstream sent to the receiver path: a body, a query, or both."""
+
+    body: bytes = b""
+    query: Mapping[str, str] = field(default_factory=dict)
+
+
 class PushError(ValueError):
     """A push the receiver cannot read; answered 400 so the upstream sees it."""
 
@@ -105,7 +113,7 @@ class DialectClient(Protocol):
         ...
 
     def read_push(
-        self, connector: str, body: bytes, now: int
+        self, connector: str, push: Push, now: int
     ) -> list[Receipt] | list[InboundMessage]:
         """What a push to the connection's receiver says (PushError if unreadable)."""
         ...
