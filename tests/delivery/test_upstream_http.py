@@ -14,7 +14,7 @@ import requests
 from tests.conftest import fast_settings
 from tests.support.server import GatewayServer, TestAccount
 
-from smsgate.delivery.connectors.http import receiver_path
+from smsgate.delivery.connectors.receiver_paths import receiver_path
 from smsgate.secret_box import SecretBox
 from smsgate.store.records import MessageFilter
 from smsgate.store.repo import Store

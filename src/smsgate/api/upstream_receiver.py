@@ -18,8 +18,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from smsgate.delivery.connectors.http import RECEIVER_PATH, dialect_client, receiver_secret
+from smsgate.delivery.connectors.http import dialect_client
 from smsgate.delivery.connectors.http_settings import HttpSettings
+from smsgate.delivery.connectors.receiver_paths import RECEIVER_PATH, receiver_secret
 from smsgate.delivery.connectors.upstream import DialectClient, Push, PushError
 from smsgate.secret_box import SecretBox
 from smsgate.store.records import InboundMessage, Receipt
