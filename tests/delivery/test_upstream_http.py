@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -30,16 +30,26 @@ def upstream(tmp_path: Path) -> Iterator[GatewayServer]:
         server.stop()
 
 
-def downstream(database_url: str, http_url: str) -> GatewayServer:
-    """Our gateway, routing every destination to the upstream connection ``up``."""
+def downstream(
+    database_url: str,
+    http_url: str,
+    *,
+    connector: str = "up",
+    more: Sequence[tuple[str, str, int]] = (),
+) -> GatewayServer:
+    """Our gateway, routing every destination to the upstream ``connector``
+    first, then to each of ``more`` (name, URL, priority)."""
     settings = fast_settings(database_url)
+    box = SecretBox.for_settings(settings)
 
     async def configure() -> None:
         store = await Store.open(database_url)
         try:
-            sealed = SecretBox.for_settings(settings).encrypt(http_url)
-            await store.add_connector("up", "http", sealed)
-            await store.add_route(prefix="", routing_group=None, connector="up", priority=0)
+            for name, url, priority in ((connector, http_url, 10), *more):
+                await store.add_connector(name, "http", box.encrypt(url))
+                await store.add_route(
+                    prefix="", routing_group=None, connector=name, priority=priority
+                )
         finally:
             await store.close()
 
@@ -194,12 +204,16 @@ class socket_nobody_listens_on:
         self._sock.close()
 
 
-class DroppingProxy:
-    """Forwards to ``target``, but for the first request swallows the answer
-    and closes the connection: an answer lost after the request went out."""
+class Proxy:
+    """Forwards to ``target`` over real sockets, unless told to misbehave:
+    ``lose_answers`` answers are swallowed (the connection closed once the
+    answer came: an answer lost after the request went out), and while
+    ``down`` every connection is closed at once (a provider that is down)."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, *, lose_answers: int = 0) -> None:
         self._target = target_port
+        self.lose_answers = lose_answers
+        self.down = False
         self.connections = 0
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -213,18 +227,28 @@ class DroppingProxy:
         self._ready.set()
         self.loop.run_forever()
 
-    def __enter__(self) -> DroppingProxy:
+    def __enter__(self) -> Proxy:
         self._thread.start()
         self._ready.wait(10)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        async def shut() -> None:
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(shut(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        drop = self.connections == 1
+        if self.down:
+            writer.close()
+            return
+        drop = self.lose_answers > 0
+        self.lose_answers -= drop
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target)
 
         async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
@@ -235,13 +259,11 @@ class DroppingProxy:
         forward = asyncio.create_task(pump(reader, up_writer))
         if drop:
             await up_reader.read(65536)  # the answer comes, and is thrown away
-            forward.cancel()
-            writer.close()
-            up_writer.close()
-            return
-        await pump(up_reader, writer)
+        else:
+            await pump(up_reader, writer)
         forward.cancel()
         writer.close()
+        up_writer.close()
 
 
 def test_a_lost_answer_is_resent_under_the_same_key_and_sent_once(
@@ -249,7 +271,7 @@ def test_a_lost_answer_is_resent_under_the_same_key_and_sent_once(
 ) -> None:
     at_provider = provider_account(upstream)
     provider_port = int(upstream.base_url.rsplit(":", 1)[1])
-    with DroppingProxy(provider_port) as proxy:
+    with Proxy(provider_port, lose_answers=1) as proxy:
         ours = downstream(
             f"sqlite:///{tmp_path / 'ours.sqlite3'}",
             f"advanta+http://{at_provider.partner_id}:{at_provider.apikey}"
@@ -272,3 +294,54 @@ def test_a_lost_answer_is_resent_under_the_same_key_and_sent_once(
             assert [m.recipient for m in provider_messages] == ["+254712345601"]
         finally:
             ours.stop()
+
+
+def test_traffic_fails_over_to_the_second_upstream_and_comes_back(tmp_path: Path) -> None:
+    first = GatewayServer(fast_settings(f"sqlite:///{tmp_path / 'first.sqlite3'}")).start()
+    second = GatewayServer(fast_settings(f"sqlite:///{tmp_path / 'second.sqlite3'}")).start()
+    at_first, at_second = provider_account(first), provider_account(second)
+    with Proxy(int(first.base_url.rsplit(":", 1)[1])) as proxy:
+        proxy.down = True
+        first_url = provider_url("advanta", first, at_first).replace(
+            first.base_url.removeprefix("http://"), f"127.0.0.1:{proxy.port}"
+        )
+        ours = downstream(
+            f"sqlite:///{tmp_path / 'ours.sqlite3'}",
+            first_url + "&backoff=0.3",
+            connector="up1",
+            more=[("up2", provider_url("advanta", second, at_second), 20)],
+        )
+        try:
+            customer = ours.create_account(credit="100")
+
+            def arrived(provider: GatewayServer, account: TestAccount) -> list[str]:
+                rows = provider.call(
+                    provider.rt.store.find_messages(MessageFilter(account_id=account.id))
+                )
+                return [m.recipient for m in rows]
+
+            send(ours, customer, ["254712345601"], "SMSGATE")
+            ours.wait_until(
+                lambda: arrived(second, at_second) == ["+254712345601"],
+                what="the message carried by the second upstream while the first is down",
+            )
+            assert arrived(first, at_first) == [] and proxy.connections >= 1
+            proxy.down = False
+            # Each message is sent once the one before has left; after the
+            # back-off, one of them is the probe, and traffic is back.
+            for n in range(40):
+                [mid] = send(ours, customer, [f"2547123457{n:02d}"], "SMSGATE")
+                ours.wait_until(
+                    lambda mid=mid: (
+                        (m := ours.call(ours.rt.store.message_row(int(mid)))) is not None
+                        and m.state != "queued"
+                    ),
+                    what="the message taken by one of the upstreams",
+                )
+                if arrived(first, at_first):
+                    break
+            assert arrived(first, at_first) == [f"+2547123457{n:02d}"]
+        finally:
+            ours.stop()
+            first.stop()
+            second.stop()

@@ -40,6 +40,7 @@ class HttpSettings:
     timeout: float = 10.0  # seconds for one request, connecting included
     batch: int = 1_000  # messages per request, at most (within the dialect's limit)
     resends: int = 2  # the same request (same Idempotency-Key) again after a lost answer
+    backoff_seconds: float = 5.0  # first pause after a failure; doubles up to 5 minutes
     receipt_timeout_hours: float = 48.0
 
     @property
@@ -51,7 +52,7 @@ class HttpSettings:
         """``DIALECT+http(s)://user:key@host[:port]/path?options``
 
         Options: ``name``, ``in_flight``, ``tps``, ``timeout`` (seconds),
-        ``batch``, ``resends``, ``receipt_timeout_hours``.
+        ``batch``, ``resends``, ``backoff`` (seconds), ``receipt_timeout_hours``.
         """
         parts = urlsplit(url)
         dialect, _, transport = parts.scheme.partition("+")
@@ -88,5 +89,6 @@ _OPTIONS: Options = {
     "timeout": ("timeout", positive),
     "batch": ("batch", whole(1)),
     "resends": ("resends", whole(0)),
+    "backoff": ("backoff_seconds", positive),
     "receipt_timeout_hours": ("receipt_timeout_hours", positive),
 }
