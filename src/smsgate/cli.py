@@ -40,9 +40,13 @@ from smsgate.commands.demo import demo_banner, prepare_demo
 from smsgate.commands.messages import callbacks_app, messages_app
 from smsgate.commands.operators import operators_app
 from smsgate.commands.receipts import receipts_app
-from smsgate.config import Settings
+from smsgate.config import Settings, parse_reply_numbers
 from smsgate.core.eapi_csv import MAX_BATCH_ROWS, BatchFormatError
+from smsgate.core.pricing import format_units, to_units
+from smsgate.delivery.connectors.http_settings import HttpSettings
+from smsgate.delivery.connectors.receiver_paths import receiver_path
 from smsgate.delivery.connectors.smpp_settings import SmppSettings, checked_smpp_url
+from smsgate.delivery.routing import Route, trial_order
 from smsgate.eapi_upload import (
     Backoff,
     Chunk,
@@ -145,6 +149,7 @@ _METAVARS = {
     "name": "NAME", "connector": "NAME", "username": "USER", "password": "PASS",
     "partner_id": "ID", "eapi_username": "USER", "prefix": "DIGITS", "rules": "RULES",
     "system_id": "ID", "encoding": "CODEC", "data_dir": "DIR", "file": "FILE",
+    "reply_numbers": "NUMBERS",
 }  # fmt: skip
 
 
@@ -210,11 +215,24 @@ def serve_command(
         bool,
         typer.Option(help="Also run the delivery workers (dispatch, receipts, callbacks) here."),
     ] = True,
+    reply_numbers: Annotated[
+        str | None,
+        typer.Option(
+            help="The pool of numbers repliable messages are sent from, comma-separated; "
+            "as many accounts can be in conversation with one handset as it has numbers "
+            "[default: 254709000999].",
+            envvar="SMSGATE_REPLY_NUMBERS",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API (and, by default, the delivery workers) in one process."""
     from smsgate.runtime import serve  # the server's stack, for these commands only
 
-    current = settings(host=host, port=port)
+    try:
+        pool = None if reply_numbers is None else parse_reply_numbers(reply_numbers)
+    except ValueError as exc:
+        raise CliError(f"--reply-numbers: {exc}", 2) from None
+    current = settings(host=host, port=port, reply_numbers=pool)
     set_up_logging(current)
     sock, _lock = _start(current, with_workers=workers)
     asyncio.run(_check_database(current))
@@ -474,7 +492,9 @@ def smsc_sim_command(
     typer.echo("smsc-sim stopped")
 
 
-connectors_app = typer.Typer(help="Carrier connections (SMPP) workers use.", no_args_is_help=True)
+connectors_app = typer.Typer(
+    help="Carrier connections (SMPP, upstream HTTP) workers use.", no_args_is_help=True
+)
 routes_app = typer.Typer(help="Which connector carries which destinations.", no_args_is_help=True)
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(receipts_app, name="receipts")
@@ -485,15 +505,35 @@ app.add_typer(routes_app, name="routes")
 def connectors_add(
     name: Annotated[str, typer.Argument(help="Connector name, used by routes.")],
     smpp_url: Annotated[
-        str,
+        str | None,
         typer.Option(help="smpp://system_id:password@host:port?bind=transceiver&window=10&tps=0"),
-    ],
+    ] = None,
+    http_url: Annotated[
+        str | None,
+        typer.Option(
+            help="An upstream HTTP provider: DIALECT+https://user:key@host/path?in_flight=4&tps=0"
+            " (dialect: advanta, as partnerID:apikey@…/api/services)"
+        ),
+    ] = None,
 ) -> None:
-    """Add (or replace) an SMPP connector; workers pick it up when they start."""
+    """Add (or replace) an SMPP or upstream HTTP connector; workers pick it up when they start."""
+    if (smpp_url is None) == (http_url is None):
+        raise CliError("give one of --smpp-url and --http-url")
     current = settings()
+    box = SecretBox.for_settings(current)
+    if http_url is not None:
+        try:
+            HttpSettings.from_url(http_url)
+        except ValueError as exc:
+            raise CliError(f"--http-url: {exc}") from None
+        with_store(lambda store: store.add_connector(name, "http", box.encrypt(http_url)))
+        typer.echo(f"connector {name} saved (restart workers to use it)")
+        typer.echo("have the provider push delivery reports and replies to this server's")
+        typer.echo(f"  {receiver_path(box, name)}")
+        return
+    assert smpp_url is not None
     check_smpp_url(smpp_url)
-    sealed = SecretBox.for_settings(current).encrypt(smpp_url)
-    with_store(lambda store: store.add_connector(name, "smpp", sealed))
+    with_store(lambda store: store.add_connector(name, "smpp", box.encrypt(smpp_url)))
     typer.echo(f"connector {name} saved (restart workers to use it)")
 
 
@@ -501,7 +541,9 @@ def connectors_add(
 def connectors_list() -> None:
     """List connectors (passwords are not shown) with what each is doing now."""
     box = SecretBox.for_settings(settings())
-    grid = table("name", "kind", "host", "system_id", "bind", "window", "tps", "bound by", "state")
+    grid = table(
+        "name", "kind", "host", "account", "bind/dialect", "window", "tps", "bound by", "state"
+    )
 
     async def read(
         store: Store,
@@ -514,21 +556,44 @@ def connectors_list() -> None:
         )
 
     rows, leases, health, now = with_store(read)
+    receivers = []
     for row in rows:
-        smpp = SmppSettings.from_url(box.decrypt(row.sealed_url))
+        url = box.decrypt(row.sealed_url)
         owner, until = leases.get(row.name, ("-", 0))
+        if row.kind == "http":
+            http = HttpSettings.from_url(url)
+            where, who, mode, window, tps = (
+                http.base_url,
+                http.username,
+                http.dialect,
+                http.in_flight,
+                http.max_per_second,
+            )
+            owner, until = "every worker", now + 1
+            receivers.append(f"{row.name}: {receiver_path(box, row.name)}")
+        else:
+            smpp = SmppSettings.from_url(url)
+            where, who, mode, window, tps = (
+                f"{smpp.host}:{smpp.port}",
+                smpp.system_id,
+                smpp.bind_mode,
+                smpp.window,
+                smpp.max_per_second,
+            )
         grid.add_row(
             row.name,
             row.kind,
-            f"{smpp.host}:{smpp.port}",
-            smpp.system_id,
-            smpp.bind_mode,
-            str(smpp.window),
-            str(smpp.max_per_second or "-"),
+            where,
+            who,
+            mode,
+            str(window),
+            str(tps or "-"),
             owner if until > now else "-",  # the worker holding its lease, if any
             describe_health(health.get(row.name), now),
         )
     console.print(grid)
+    for line in receivers:
+        typer.echo(f"push path of {line}")
 
 
 STALE_HEALTH_MS = 30_000
@@ -565,17 +630,29 @@ def routes_add(
         int | None, typer.Option(min=1, max=3, help="Only messages of this routing group (1-3).")
     ] = None,
     priority: Annotated[int, typer.Option(help="Lower is tried first among equal prefixes.")] = 100,
+    price: Annotated[
+        str | None,
+        typer.Option(
+            help="What a message part costs at this connection, in credits (0.65); among"
+            " equal prefixes and priorities the cheapest is tried first."
+        ),
+    ] = None,
 ) -> None:
     """Add a route; a route whose connector is down is skipped for the next one."""
-    if prefix and not (prefix.isdigit() and len(prefix) <= 15):
+    if prefix and not (prefix.isascii() and prefix.isdigit() and len(prefix) <= 15):
         raise CliError(f"--prefix {prefix!r}: up to 15 digits", 2)
+    units = None if price is None else _price_units(price)
 
     async def work(store: Store) -> int:
         known = {row.name for row in await store.connectors()} | {"sandbox"}
         if connector not in known:
             raise CliError(f"no connector {connector!r}: add it first (smsgate connectors add)", 2)
         return await store.add_route(
-            prefix=prefix, routing_group=routing_group, connector=connector, priority=priority
+            prefix=prefix,
+            routing_group=routing_group,
+            connector=connector,
+            priority=priority,
+            price=units,
         )
 
     typer.echo(f"route {with_store(work)} added")
@@ -585,11 +662,23 @@ def routes_add(
 def routes_list() -> None:
     """List routes in the order they are tried."""
     rows = with_store(lambda store: store.routes())
-    grid = table("id", "prefix", "routing group", "connector", "priority")
-    for row in sorted(rows, key=lambda r: (-len(r.prefix), r.routing_group is None, r.priority)):
+    grid = table("id", "prefix", "routing group", "connector", "priority", "price")
+    routes = [(Route(r.prefix, r.routing_group, r.connector, r.priority, r.price), r) for r in rows]
+    for _, row in sorted(routes, key=lambda pair: trial_order(pair[0])):
         group = "" if row.routing_group is None else str(row.routing_group)
-        grid.add_row(str(row.id), row.prefix or "*", group, row.connector, str(row.priority))
+        price = "" if row.price is None else format_units(row.price)
+        grid.add_row(str(row.id), row.prefix or "*", group, row.connector, str(row.priority), price)
     console.print(grid)
+
+
+def _price_units(price: str) -> int:
+    try:
+        units = to_units(price)
+    except ValueError as exc:
+        raise CliError(f"--price: {exc}", 2) from None
+    if units < 0:
+        raise CliError("--price: a price cannot be negative", 2)
+    return units
 
 
 @routes_app.command("remove")

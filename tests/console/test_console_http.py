@@ -192,7 +192,7 @@ def test_a_reply_from_a_sandbox_phone_reaches_the_inbox(sqlite_gateway: GatewayS
     assert "Yes or no?" in phone
     answered = session.post(
         f"{base}/console/phones/+254712000300/reply",
-        data={"csrf": csrf, "to": sqlite_gateway.settings.reply_address, "text": "Yes please"},
+        data={"csrf": csrf, "to": sqlite_gateway.settings.reply_numbers[0], "text": "Yes please"},
         timeout=10,
     )
     assert answered.status_code == 200 and "Yes please" in answered.text

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from smsgate.api.dialects.advanta import AdvantaApi
 from smsgate.api.dialects.eapi import EapiApi
 from smsgate.api.dialects.telesign import TelesignApi
+from smsgate.api.upstream_receiver import UpstreamReceiver
 from smsgate.console.pages import ConsolePages
 from smsgate.delivery.connectors.sandbox import SandboxConnector
 from smsgate.gateway import Gateway
@@ -74,6 +75,7 @@ def create_app(
         *AdvantaApi(gateway).routes(),
         *EapiApi(gateway).routes(),
         *TelesignApi(gateway, secrets).routes(),
+        *UpstreamReceiver(gateway.store, secrets).routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: _server_error})
     return ServerTiming(app)

@@ -386,7 +386,7 @@ class ConsolePages(ConnectionPages, AccountPages):
             title=f"Phone {number}",
             number=number,
             lines=lines,
-            reply_to=addresses[-1] if addresses else self.settings.reply_address,
+            reply_to=addresses[-1] if addresses else self.settings.reply_numbers[0],
             error=error,
         )
 
