@@ -266,6 +266,15 @@ def test_operators_add_and_remove_connections_and_routes(sqlite_gateway: Gateway
     assert sqlite_gateway.call(sqlite_gateway.rt.store.routes()) == []
     assert post("/connections/smsc1/remove").status_code == 200
     assert sqlite_gateway.call(sqlite_gateway.rt.store.connectors()) == []
+    upstream = post(
+        "/connections", name="up1", url="advanta+https://123456:k3y@provider.example/api/services"
+    )
+    assert upstream.status_code == 200 and "have the provider push reports" in upstream.text
+    assert "k3y" not in upstream.text and "https://provider.example/api/services" in upstream.text
+    (row,) = sqlite_gateway.call(sqlite_gateway.rt.store.connectors())
+    assert (row.name, row.kind) == ("up1", "http")
+    assert post("/connections", name="up2", url="nonsense+https://x").status_code == 400
+    assert post("/connections/up1/remove").status_code == 200
 
     sqlite_gateway.create_account(name="shop")
     user, user_csrf = signed_in(

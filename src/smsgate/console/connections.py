@@ -1,5 +1,5 @@
-"""The console's connections page (operators): SMPP connections with what each
-bind is doing, the routes, and forms to add and remove both.
+"""The console's connections page (operators): SMPP and upstream HTTP
+connections with what each is doing, the routes, and forms to add and remove both.
 
 The same store calls as ``smsgate connectors``/``routes``; URLs are checked
 the same way and kept sealed with the installation key, and the page never
@@ -20,6 +20,8 @@ from smsgate.config import Settings
 from smsgate.console.auth import Viewer
 from smsgate.console.forms import FormError, optional_int
 from smsgate.console.render import render
+from smsgate.delivery.connectors.http_settings import HttpSettings
+from smsgate.delivery.connectors.receiver_paths import receiver_path
 from smsgate.delivery.connectors.smpp_settings import SmppSettings, checked_smpp_url
 from smsgate.secret_box import SecretBox
 from smsgate.store.repo import Store
@@ -30,10 +32,37 @@ _RESTART = "saved; workers use it from their next start"
 
 @dataclass(frozen=True)
 class ConnectionLine:
-    """A configured connection as the page lists it (no password)."""
+    """A configured connection as the page lists it (never its password)."""
 
     name: str
-    settings: SmppSettings | None  # None: sealed under another installation key
+    kind: str
+    where: str  # host:port, or the provider's base URL
+    who: str  # system id, or partnerID / EAPI username
+    mode: str  # SMPP bind mode, or the provider's dialect
+    window: int  # SMPP window, or requests in flight
+    rate: float  # messages a second at most, 0: no limit
+    receiver: str  # where an HTTP provider pushes reports ("" for SMPP)
+
+
+def describe(name: str, kind: str, url: str, box: SecretBox) -> ConnectionLine:
+    """Raises ``ValueError`` for a URL that no longer reads."""
+    if kind == "http":
+        http = HttpSettings.from_url(url)
+        return ConnectionLine(
+            name,
+            kind,
+            http.base_url,
+            http.username,
+            http.dialect,
+            http.in_flight,
+            http.max_per_second,
+            receiver_path(box, name),
+        )
+    smpp = SmppSettings.from_url(url)
+    where = f"{smpp.host}:{smpp.port}"
+    return ConnectionLine(
+        name, kind, where, smpp.system_id, smpp.bind_mode, smpp.window, smpp.max_per_second, ""
+    )
 
 
 class ConnectionPages:
@@ -44,15 +73,14 @@ class ConnectionPages:
     async def connections(
         self, request: Request, viewer: Viewer, notice: str = "", error: str = ""
     ) -> Response:
-        lines = []
+        lines: list[ConnectionLine | str] = []  # a name alone: its URL cannot be read
         for row in await self.store.connectors():
             try:
-                smpp: SmppSettings | None = SmppSettings.from_url(
-                    self.secrets.decrypt(row.sealed_url)
+                lines.append(
+                    describe(row.name, row.kind, self.secrets.decrypt(row.sealed_url), self.secrets)
                 )
-            except Exception:
-                smpp = None
-            lines.append(ConnectionLine(row.name, smpp))
+            except Exception:  # sealed under another installation key, or unreadable
+                lines.append(row.name)
         health = await self.store.connection_health()
         routes = sorted(
             await self.store.routes(),
@@ -78,12 +106,20 @@ class ConnectionPages:
         if not _NAME.fullmatch(name) or name == "sandbox":
             problem = "a name is 1 to 64 letters, digits and . _ - (and not 'sandbox')"
             return await self.connections(request, viewer, error=problem)
+        kind = "smpp" if url.startswith("smpp://") else "http"
         try:
-            checked_smpp_url(url)
+            if kind == "smpp":
+                checked_smpp_url(url)
+            else:
+                HttpSettings.from_url(url)
         except ValueError as exc:
-            return await self.connections(request, viewer, error=f"SMPP URL: {exc}")
-        await self.store.add_connector(name, "smpp", self.secrets.encrypt(url))
-        return await self.connections(request, viewer, notice=f"connection {name} {_RESTART}")
+            return await self.connections(request, viewer, error=f"{kind.upper()} URL: {exc}")
+        await self.store.add_connector(name, kind, self.secrets.encrypt(url))
+        notice = f"connection {name} {_RESTART}"
+        if kind == "http":
+            path = receiver_path(self.secrets, name)
+            notice += f"; have the provider push reports and replies to {path}"
+        return await self.connections(request, viewer, notice=notice)
 
     async def remove_connection(self, request: Request, viewer: Viewer) -> Response:
         name = request.path_params["name"]
