@@ -258,10 +258,11 @@ def test_operators_add_and_remove_connections_and_routes(sqlite_gateway: Gateway
     assert "s3cret" not in saved.text and 'data-connection="smsc1"' in saved.text
     unknown = post("/routes", prefix="2547", connector="nowhere")
     assert unknown.status_code == 400
-    added = post("/routes", prefix="2547", connector="smsc1", priority="5")
-    assert added.status_code == 200
+    assert post("/routes", prefix="2547", connector="smsc1", price="x").status_code == 400
+    added = post("/routes", prefix="2547", connector="smsc1", priority="5", price="0.80")
+    assert added.status_code == 200 and "0.80" in added.text
     (route,) = sqlite_gateway.call(sqlite_gateway.rt.store.routes())
-    assert (route.prefix, route.connector, route.priority) == ("2547", "smsc1", 5)
+    assert (route.prefix, route.connector, route.priority, route.price) == ("2547", "smsc1", 5, 80)
     assert post(f"/routes/{route.id}/remove").status_code == 200
     assert sqlite_gateway.call(sqlite_gateway.rt.store.routes()) == []
     assert post("/connections/smsc1/remove").status_code == 200

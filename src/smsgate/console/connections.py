@@ -20,9 +20,11 @@ from smsgate.config import Settings
 from smsgate.console.auth import Viewer
 from smsgate.console.forms import FormError, optional_int
 from smsgate.console.render import render
+from smsgate.core.pricing import to_units
 from smsgate.delivery.connectors.http_settings import HttpSettings
 from smsgate.delivery.connectors.receiver_paths import receiver_path
 from smsgate.delivery.connectors.smpp_settings import SmppSettings, checked_smpp_url
+from smsgate.delivery.routing import Route, trial_order
 from smsgate.secret_box import SecretBox
 from smsgate.store.repo import Store
 
@@ -84,7 +86,9 @@ class ConnectionPages:
         health = await self.store.connection_health()
         routes = sorted(
             await self.store.routes(),
-            key=lambda r: (-len(r.prefix), r.routing_group is None, r.priority),
+            key=lambda r: trial_order(
+                Route(r.prefix, r.routing_group, r.connector, r.priority, r.price)
+            ),
         )
         return render(
             request,
@@ -141,11 +145,18 @@ class ConnectionPages:
             return await self.connections(request, viewer, error="a prefix is up to 15 digits")
         if group is not None and not 1 <= group <= 3:
             return await self.connections(request, viewer, error="a routing group is 1, 2 or 3")
+        raw_price = form.get("price", "").strip()
+        try:
+            price = to_units(raw_price) if raw_price else None
+        except ValueError as exc:
+            return await self.connections(request, viewer, error=f"price: {exc}")
+        if price is not None and price < 0:
+            return await self.connections(request, viewer, error="a price is 0 or more")
         known = {row.name for row in await self.store.connectors()} | {"sandbox"}
         if connector not in known:
             return await self.connections(request, viewer, error=f"no connection {connector!r}")
         route = await self.store.add_route(
-            prefix=prefix, routing_group=group, connector=connector, priority=priority
+            prefix=prefix, routing_group=group, connector=connector, priority=priority, price=price
         )
         return await self.connections(request, viewer, notice=f"route {route} {_RESTART}")
 
