@@ -351,3 +351,22 @@ def test_traffic_fails_over_to_the_second_upstream_and_comes_back(tmp_path: Path
             ours.stop()
             first.stop()
             second.stop()
+
+
+@pytest.mark.parametrize("dialect", ["advanta", "eapi"])
+def test_reports_come_by_polling_when_the_upstream_does_not_push(
+    database_url: str, upstream: GatewayServer, dialect: str
+) -> None:
+    at_provider = provider_account(upstream)  # no callback URL there: nothing is pushed
+    ours = downstream(database_url, provider_url(dialect, upstream, at_provider) + "&poll=0.2")
+    try:
+        customer = ours.create_account(credit="10")
+        delivered, absent = send(ours, customer, ["254712345601", "254712345000"], "SMSGATE")
+        expected = {delivered: "DeliveredToTerminal", absent: REPORTS[dialect][1]}
+        ours.wait_until(
+            lambda: {m: description(ours, customer, m) for m in expected} == expected,
+            timeout=20,
+            what="each message's report, asked for",
+        )
+    finally:
+        ours.stop()
