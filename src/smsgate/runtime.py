@@ -30,10 +30,12 @@ from smsgate.delivery.connectors.http import http_connector
 from smsgate.delivery.connectors.http_settings import HttpSettings
 from smsgate.delivery.connectors.sandbox import SandboxConnector
 from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
+from smsgate.delivery.connectors.upstream import HttpConnector
 from smsgate.delivery.dispatcher import Dispatcher
 from smsgate.delivery.ownership import ConnectorOwnership
 from smsgate.delivery.receipt_timeouts import ReceiptTimeouts
 from smsgate.delivery.routing import Route, Router
+from smsgate.delivery.upstream_polling import ReceiptPoller
 from smsgate.gateway import Gateway
 from smsgate.notify.callbacks import CallbackFormat, Notifier
 from smsgate.observe import metrics
@@ -127,6 +129,10 @@ class Runtime:
             asyncio.create_task(self.notifier.run(stopping), name="notifier"),
             asyncio.create_task(timeouts.run(stopping), name="receipt-timeouts"),
         ]
+        upstreams = [c for c in self.router.connectors if isinstance(c, HttpConnector)]
+        poller = ReceiptPoller(self.store, upstreams, recorder)
+        if poller.needed:
+            tasks.append(asyncio.create_task(poller.run(stopping), name="upstream-polling"))
         rematching = asyncio.create_task(recorder.run(stopping), name="receipts-rematch")
         heartbeat = asyncio.create_task(self._heartbeat(stopping, started_at), name="heartbeat")
         try:

@@ -8,6 +8,7 @@ import asyncio
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -105,6 +106,9 @@ def provider_url(dialect: str, upstream: GatewayServer, account: TestAccount) ->
     if dialect == "eapi":
         user, key = account.eapi_creds["username"], account.eapi_creds["password"]
         return f"eapi+http://{user}:{key}@{host}/eapi?batch=2"
+    if dialect == "telesign":  # the key is base64: its / + = are written escaped
+        key = quote(account.telesign_key, safe="")
+        return f"telesign+http://{account.customer_id}:{key}@{host}?batch=2"
     return f"advanta+http://{account.partner_id}:{account.apikey}@{host}/api/services?batch=2"
 
 
@@ -115,6 +119,8 @@ REPORTS = {
     # EAPI reports 51 for any handset failure, and refuses an unknown sender
     # with 24 for the whole batch.
     "eapi": ("DeliveredToTerminal", "DeliveryImpossible", "DeliveryImpossible"),
+    # Telesign: 210 temporary phone error for an absent handset.
+    "telesign": ("DeliveredToTerminal", "AbsentSubscriber", "DeliveryImpossible"),
 }
 
 
@@ -345,3 +351,22 @@ def test_traffic_fails_over_to_the_second_upstream_and_comes_back(tmp_path: Path
             ours.stop()
             first.stop()
             second.stop()
+
+
+@pytest.mark.parametrize("dialect", ["advanta", "eapi"])
+def test_reports_come_by_polling_when_the_upstream_does_not_push(
+    database_url: str, upstream: GatewayServer, dialect: str
+) -> None:
+    at_provider = provider_account(upstream)  # no callback URL there: nothing is pushed
+    ours = downstream(database_url, provider_url(dialect, upstream, at_provider) + "&poll=0.2")
+    try:
+        customer = ours.create_account(credit="10")
+        delivered, absent = send(ours, customer, ["254712345601", "254712345000"], "SMSGATE")
+        expected = {delivered: "DeliveredToTerminal", absent: REPORTS[dialect][1]}
+        ours.wait_until(
+            lambda: {m: description(ours, customer, m) for m in expected} == expected,
+            timeout=20,
+            what="each message's report, asked for",
+        )
+    finally:
+        ours.stop()
