@@ -120,6 +120,7 @@ class Runtime:
             lease_ms=int(self.settings.connector_lease_seconds * 1000),
             receipts=recorder,
             inbound=recorder.inbound,
+            also_reported=[c for c in private if isinstance(c, HttpConnector)],
         )
         await ownership.renew()  # bind what is free before the first claim
         leases = asyncio.create_task(ownership.run(unbound), name="connector-leases")

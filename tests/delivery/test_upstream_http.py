@@ -190,6 +190,12 @@ def test_an_unreachable_upstream_costs_no_attempt(tmp_path: Path) -> None:
             ours.wait_until(lambda: connector.health().state == "failing", what="failing")
             health = connector.health()
             assert health.last_error and "ConnectError" in health.last_error
+
+            def reported() -> str:  # what `connectors list` and /metrics show
+                report = ours.call(ours.rt.store.connection_health()).get("up")
+                return "" if report is None else report.state
+
+            ours.wait_until(lambda: reported() == "failing", what="the failure reported")
             stored = ours.call(ours.rt.store.message_row(int(message)))
             assert stored is not None and stored.state == "queued"
         finally:
