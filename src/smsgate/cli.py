@@ -609,6 +609,8 @@ def describe_health(report: ConnectionHealth | None, now: int) -> str:
         text += f": {report.last_error}"
     if report.state == "bound" and report.paced_rate:
         text += f", paced at {report.paced_rate:.1f}/s"
+    if report.balance is not None:
+        text += f", balance {format_units(report.balance)}"
     if now - report.updated_at > STALE_HEALTH_MS:
         text += f" (last report {format_time(report.updated_at)})"
     return text

@@ -35,7 +35,7 @@ from smsgate.delivery.dispatcher import Dispatcher
 from smsgate.delivery.ownership import ConnectorOwnership
 from smsgate.delivery.receipt_timeouts import ReceiptTimeouts
 from smsgate.delivery.routing import Route, Router
-from smsgate.delivery.upstream_polling import ReceiptPoller
+from smsgate.delivery.upstream_polling import UpstreamQueries
 from smsgate.gateway import Gateway
 from smsgate.notify.callbacks import CallbackFormat, Notifier
 from smsgate.observe import metrics
@@ -120,6 +120,7 @@ class Runtime:
             lease_ms=int(self.settings.connector_lease_seconds * 1000),
             receipts=recorder,
             inbound=recorder.inbound,
+            also_reported=[c for c in private if isinstance(c, HttpConnector)],
         )
         await ownership.renew()  # bind what is free before the first claim
         leases = asyncio.create_task(ownership.run(unbound), name="connector-leases")
@@ -130,9 +131,9 @@ class Runtime:
             asyncio.create_task(timeouts.run(stopping), name="receipt-timeouts"),
         ]
         upstreams = [c for c in self.router.connectors if isinstance(c, HttpConnector)]
-        poller = ReceiptPoller(self.store, upstreams, recorder)
-        if poller.needed:
-            tasks.append(asyncio.create_task(poller.run(stopping), name="upstream-polling"))
+        queries = UpstreamQueries(self.store, upstreams, recorder)
+        if queries.needed:
+            tasks.append(asyncio.create_task(queries.run(stopping), name="upstream-queries"))
         rematching = asyncio.create_task(recorder.run(stopping), name="receipts-rematch")
         heartbeat = asyncio.create_task(self._heartbeat(stopping, started_at), name="heartbeat")
         try:

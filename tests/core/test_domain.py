@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from smsgate.core.encoding import Encoding
 from smsgate.core.model import Account, AccountStatus, MessageRequest, PreparedMessage, Rejection
 from smsgate.core.networks import DEFAULT_NETWORK_PREFIXES, NetworkTable
-from smsgate.core.pricing import PriceTable, format_units, to_units
+from smsgate.core.pricing import PriceTable, credit_units, format_units, to_units
 from smsgate.core.report_codes import advanta_report, eapi_report, telesign_status
 from smsgate.core.sandbox_rules import parse_sandbox_rules, rule_for
 from smsgate.core.senders import sender_problem
@@ -217,3 +217,17 @@ def test_eapi_report_codes(state: State, reason: Reason, code: int) -> None:
 )
 def test_telesign_status_codes(state: State, reason: Reason, code: int) -> None:
     assert telesign_status(state, reason)[0] == code
+
+
+def test_an_upstreams_credit_is_read_in_units_or_not_at_all() -> None:
+    assert credit_units("545.00") == 545_00
+    assert credit_units(" 2101.157 ") == 2101_15  # never more than it said
+    assert credit_units(12) == 12_00
+    for unreadable in ("", "abc", "NaN", "inf", None, [], "1" * 30):
+        assert credit_units(unreadable) is None
+
+
+@given(st.text(max_size=30) | st.integers() | st.floats())
+def test_no_credit_text_makes_the_reader_raise(text: object) -> None:
+    value = credit_units(text)
+    assert value is None or isinstance(value, int)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from functools import cached_property
 
 CREDIT_SCALE = 100
@@ -24,6 +24,19 @@ def to_units(credits: str | int | float | Decimal) -> int:
     if units != units.to_integral_value():
         raise ValueError(f"credits have at most two decimals: {credits!r}")
     return int(units)
+
+
+def credit_units(text: object) -> int | None:
+    """A credit amount an upstream wrote ("545.00"), in units; None if it is not one."""
+    if not isinstance(text, str | int | float) or len(str(text)) > 24:
+        return None
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation:
+        return None
+    if not value.is_finite():
+        return None
+    return int((value * CREDIT_SCALE).to_integral_value(rounding=ROUND_FLOOR))
 
 
 def format_units(units: int) -> str:

@@ -10,6 +10,10 @@ pushed one (a report that came by both ways is a harmless duplicate). A pass
 that finds nothing more to ask waits ``poll`` seconds before the next starts
 again from the oldest. A message never reported on is ended by its
 connection's receipt timeout, the give-up time polling shares with pushes.
+
+Every upstream connection is also asked about its balance once a minute,
+where its dialect has a query for it (getbalance, get_credits): its health
+report carries the figure to ``connectors list`` and the metrics.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ log = logging.getLogger(__name__)
 
 PAGE = 100
 """Messages asked about in one step of a pass."""
+BALANCE_EVERY_MS = 60_000
 
 
 @dataclass
@@ -38,22 +43,31 @@ class _Pass:
     next_start: int = 0  # when a new pass may begin
 
 
-class ReceiptPoller:
+class UpstreamQueries:
     def __init__(
         self, store: Store, connectors: Sequence[HttpConnector], sink: ReceiptSink
     ) -> None:
         self._store = store
         self._sink = sink
+        self._connectors = list(connectors)
         self._passes = [
             _Pass(c, int(c.poll_seconds * 1000)) for c in connectors if c.poll_seconds > 0
         ]
+        self._balances_due = 0
 
     @property
     def needed(self) -> bool:
-        return bool(self._passes)
+        return bool(self._connectors)
 
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
+            if self._store.clock() >= self._balances_due:
+                self._balances_due = self._store.clock() + BALANCE_EVERY_MS
+                for connector in self._connectors:
+                    try:
+                        await connector.refresh_balance()
+                    except Exception:
+                        log.exception("asking upstream %s for its balance failed", connector.name)
             busy = False
             for each in self._passes:
                 try:

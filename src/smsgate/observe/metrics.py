@@ -37,6 +37,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from smsgate.core.pricing import CREDIT_SCALE
 from smsgate.store.records import ConnectionHealth
 
 REGISTRY = CollectorRegistry()
@@ -252,14 +253,21 @@ def _health_families(s: ClusterSnapshot) -> Iterator[Metric]:
         "Send rate learned from the carrier's throttling, per second (0: not paced).",
         labels=["connector"],
     )
+    balance = GaugeMetricFamily(
+        "smsgate_upstream_balance_credits",
+        "Credit an upstream HTTP provider holds for us, as it last said.",
+        labels=["connector"],
+    )
     for name, health in sorted(s.health.items()):
+        if health.balance is not None:
+            balance.add_metric([name], health.balance / CREDIT_SCALE)
         for each in CONNECTION_STATES:
             state.add_metric([name, each], 1 if health.state == each else 0)
         since.add_metric([name], _age(s.now_ms, health.since))
         window.add_metric([name], health.window)
         in_flight.add_metric([name], health.in_flight)
         paced.add_metric([name], health.paced_rate)
-    yield from (state, since, window, in_flight, paced)
+    yield from (state, since, window, in_flight, paced, balance)
 
 
 def _age(now_ms: int, then_ms: int | None) -> float:

@@ -438,6 +438,7 @@ class ConnectionHealth:
     paced_rate: float
     owner: str = ""
     updated_at: int = 0
+    balance: int | None = None  # credit units the upstream holds for us, where it says
 
 
 @dataclass(frozen=True, slots=True)

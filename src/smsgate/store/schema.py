@@ -338,6 +338,7 @@ connector_health = Table(
     Column("refused", BigInteger, nullable=False),
     Column("paced_rate", Float, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    Column("balance", BigInteger),
 )
 
 # Nonces of signed requests seen within the date tolerance: the primary key

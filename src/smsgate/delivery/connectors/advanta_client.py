@@ -22,6 +22,7 @@ import orjson
 
 from smsgate.core.carrier_ids import IdFormat, carrier_key
 from smsgate.core.encoding import Encoding
+from smsgate.core.pricing import credit_units
 from smsgate.core.report_codes import (
     ADVANTA_ABSENT,
     ADVANTA_BLACKLISTED,
@@ -205,6 +206,20 @@ class AdvantaClient:
                 text=answer.body[:1_000].decode("utf-8", "replace"),
             )
         ]
+
+    def balance_request(self) -> PollRequest | None:
+        credentials = {"partnerID": self._settings.username, "apikey": self._settings.password}
+        url = f"{self._settings.base_url}/getbalance"
+        headers = {"Content-Type": "application/json"}
+        return PollRequest((), "POST", url, headers, orjson.dumps(credentials))
+
+    def read_balance(self, answer: UpstreamAnswer) -> int | None:
+        try:
+            document = orjson.loads(answer.body)
+        except orjson.JSONDecodeError:
+            return None
+        credit = document.get("credit") if isinstance(document, dict) else None
+        return credit_units(credit) if answer.status == 200 else None
 
 
 def _entry_outcome(

@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 from smsgate.core.carrier_ids import IdFormat
 from smsgate.core.eapi_text import text_to_latin1_gsm
 from smsgate.core.encoding import Encoding
+from smsgate.core.pricing import credit_units
 from smsgate.core.states import Reason, State
 from smsgate.delivery.connectors.http_settings import HttpSettings
 from smsgate.delivery.connectors.upstream import (
@@ -47,6 +48,7 @@ from smsgate.store.records import (
 
 SEND_BATCH = "/submission/send_batch/1/1.0"
 GET_REPORT = "/status_reports/get_report/2/2.0"
+GET_CREDITS = "/user/get_credits/1/1.1"
 _STOP_DUP_RANGE = 2_147_483_647
 
 _FINAL_CODES: dict[int, tuple[State, Reason]] = {
@@ -217,6 +219,17 @@ class EapiClient:
                     )
                 )
         return receipts
+
+    def balance_request(self) -> PollRequest | None:
+        fields = {"username": self._settings.username, "password": self._settings.password}
+        body = urlencode(fields, encoding="latin-1", errors="replace").encode("ascii")
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        return PollRequest((), "POST", self._settings.base_url + GET_CREDITS, headers, body)
+
+    def read_balance(self, answer: UpstreamAnswer) -> int | None:
+        """``0|2101.15``."""
+        code, _, credit = answer.body.decode("latin-1").strip().partition("|")
+        return credit_units(credit) if answer.status == 200 and code == "0" else None
 
 
 def _part(ref: str) -> CarrierPart:

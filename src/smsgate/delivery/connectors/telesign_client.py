@@ -168,6 +168,13 @@ class TelesignClient:
     ) -> list[Receipt]:
         return []
 
+    def balance_request(self) -> PollRequest | None:
+        """None: the bulk SMS API has no balance query."""
+        return None
+
+    def read_balance(self, answer: UpstreamAnswer) -> int | None:
+        return None
+
 
 def _part(ref: str) -> CarrierPart:
     return CarrierPart(1, ref, ref.casefold())

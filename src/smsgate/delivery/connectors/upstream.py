@@ -149,6 +149,14 @@ class DialectClient(Protocol):
         """The final reports in a poll's answer (only for the refs it asked about)."""
         ...
 
+    def balance_request(self) -> PollRequest | None:
+        """How to ask what credit we have there; None when the dialect cannot."""
+        ...
+
+    def read_balance(self, answer: UpstreamAnswer) -> int | None:
+        """The credit in a balance answer, in credit units (None: not readable)."""
+        ...
+
 
 def later(
     messages: Sequence[OutboundMessage],
@@ -177,6 +185,7 @@ class HttpConnector:
         self.receipt_timeout_ms = settings.receipt_timeout_ms
         self.dialect = client
         self.poll_seconds = settings.poll_seconds
+        self.balance: int | None = None  # as the upstream last said, in credit units
         self._settings = settings
         self._http: httpx.AsyncClient | None = None
         self._slots = asyncio.Semaphore(settings.in_flight)
@@ -206,6 +215,7 @@ class HttpConnector:
             self._sent,
             self._refused,
             self._rate.rate if self._rate.limited else 0.0,
+            balance=self.balance,
         )
 
     async def start(self, receipts: ReceiptSink, inbound: InboundSink) -> None:
@@ -295,6 +305,16 @@ class HttpConnector:
                 self._answered()
             receipts += self.dialect.read_poll(self.name, request, answer, wall_clock_ms())
         return receipts
+
+    async def refresh_balance(self) -> None:
+        """Ask the upstream what credit we have there, if the dialect can."""
+        request = self.dialect.balance_request()
+        if request is None:
+            return
+        async with self._slots:
+            answer = await self._exchange(request)
+        if not isinstance(answer, str):
+            self.balance = self.dialect.read_balance(answer)
 
     async def _exchange(self, request: UpstreamRequest | PollRequest) -> UpstreamAnswer | str:
         """The upstream's answer, or what went wrong once every resend was lost."""
