@@ -16,12 +16,14 @@ import signal
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 
 from smsgate.aio import wait_for_event
 from smsgate.api.app import create_app
+from smsgate.api.connections import ConnectionGuard, connection_limit
 from smsgate.api.dialects import advanta, eapi, telesign
 from smsgate.config import Settings
 from smsgate.core.states import UpstreamCondition
@@ -248,17 +250,32 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
-def _server(app: Starlette) -> uvicorn.Server:
+def http_config(
+    app: Starlette, settings: Settings, *, max_connections: int | None = None, **options: Any
+) -> uvicorn.Config:
+    """uvicorn's settings for an smsgate HTTP server: the header deadline and
+    connection cap of ``api.connections``; ``options`` are uvicorn's own."""
+    guard = ConnectionGuard(
+        max_connections=max_connections or settings.max_connections,
+        header_timeout=settings.header_timeout,
+    )
     # log_config=None: our logging set-up (observe.logs) stays in charge.
-    return _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+    values: dict[str, Any] = {"log_config": None, "access_log": False, "lifespan": "on"}
+    values.update(options)
+    return uvicorn.Config(app, http=guard.protocol(), **values)
 
 
 async def serve(settings: Settings, sock: socket.socket, *, with_workers: bool = True) -> None:
     """Serve the API on the already bound ``sock`` (see ``listening_socket``)
     until SIGINT or SIGTERM."""
     runtime = await Runtime.open(settings)
+    config = http_config(
+        runtime.app(with_workers=with_workers),
+        settings,
+        max_connections=connection_limit(settings.max_connections),
+    )
     try:
-        await _server(runtime.app(with_workers=with_workers)).serve(sockets=[sock])
+        await _Server(config).serve(sockets=[sock])
     finally:
         await runtime.close()
 
@@ -276,11 +293,13 @@ async def run_worker(settings: Settings, metrics_sock: socket.socket | None = No
     try:
         async with runtime.workers():
             if metrics_sock is not None:
-                server = uvicorn.Server(
-                    uvicorn.Config(
-                        runtime.observe_app(), log_config=None, access_log=False, lifespan="off"
-                    )
+                config = http_config(
+                    runtime.observe_app(),
+                    settings,
+                    max_connections=connection_limit(settings.max_connections),
+                    lifespan="off",
                 )
+                server = uvicorn.Server(config)
                 server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
                 listener = asyncio.create_task(server.serve(sockets=[metrics_sock]))
             log.info("worker %s running", settings.worker_id)
