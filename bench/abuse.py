@@ -164,12 +164,14 @@ async def measure(
 
 
 async def slow_connection(port: int, until: float, told: Counter[str]) -> None:
+    """As slowloris does: half a request, then a header byte a second; a
+    connection the server closed is opened again on the next tick."""
     while time.monotonic() < until:
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
         except OSError:
             told["slow: connect failed"] += 1
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(1.0)
             continue
         told["slow: opened"] += 1
         try:
@@ -179,11 +181,13 @@ async def slow_connection(port: int, until: float, told: Counter[str]) -> None:
                 try:
                     if await asyncio.wait_for(reader.read(1), 1.0) == b"":
                         told["slow: closed by server"] += 1
+                        await asyncio.sleep(1.0)
                         break
                 except TimeoutError:
                     writer.write(b"a")
         except OSError:
             told["slow: closed by server"] += 1
+            await asyncio.sleep(1.0)
         writer.close()
 
 
@@ -288,6 +292,7 @@ def main() -> None:
     parser.add_argument("--slow", type=int, default=2000)
     parser.add_argument("--guessers", type=int, default=50)
     parser.add_argument("--body-mb", type=int, default=1024)
+    parser.add_argument("--server-log", type=Path, help="where the server's log goes")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = os.environ.get("SMSGATE_BENCH_DATABASE_URL") or f"sqlite:///{tmp}/bench.sqlite3"
@@ -307,11 +312,12 @@ def main() -> None:
         }
         smsgate("accounts", "create", f"victim-{os.getpid()}", "--eapi-username", VICTIM, env=env)
         port = free_port()
+        log = args.server_log.open("wb") if args.server_log else subprocess.DEVNULL
         server = subprocess.Popen(
             [sys.executable, "-m", "smsgate", "serve", "--no-workers", "--port", str(port)],
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             preexec_fn=limit_files,
         )
         try:

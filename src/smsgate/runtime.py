@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 
 from smsgate.aio import wait_for_event
 from smsgate.api.app import create_app
-from smsgate.api.connections import ConnectionGuard, connection_limit
+from smsgate.api.connections import ACCEPT_BATCH, ConnectionGuard, connection_limit
 from smsgate.api.dialects import advanta, eapi, telesign
 from smsgate.config import Settings
 from smsgate.core.states import UpstreamCondition
@@ -42,6 +42,8 @@ from smsgate.secret_box import SecretBox
 from smsgate.store.repo import Store
 
 log = logging.getLogger(__name__)
+
+LISTEN_QUEUE = 2048
 
 
 class Runtime:
@@ -219,7 +221,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-        sock.listen(2048)
+        sock.listen(LISTEN_QUEUE)
     except OSError:
         sock.close()
         raise
@@ -233,6 +235,14 @@ class _Server(uvicorn.Server):
     uvicorn re-raises a caught signal once it has stopped serving, which
     interrupted closing the database mid-way (a traceback on every Ctrl-C).
     """
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # asyncio listens with its accept batch (``backlog``); the kernel's
+        # queue stays long, so a burst of connections waits there instead of
+        # having its SYNs dropped (a probe retrying one waits a second).
+        for sock in sockets or ():
+            sock.listen(LISTEN_QUEUE)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -260,7 +270,12 @@ def http_config(
         header_timeout=settings.header_timeout,
     )
     # log_config=None: our logging set-up (observe.logs) stays in charge.
-    values: dict[str, Any] = {"log_config": None, "access_log": False, "lifespan": "on"}
+    values: dict[str, Any] = {
+        "log_config": None,
+        "access_log": False,
+        "lifespan": "on",
+        "backlog": ACCEPT_BATCH,
+    }
     values.update(options)
     return uvicorn.Config(app, http=guard.protocol(), **values)
 

@@ -6,10 +6,11 @@ holds a file descriptor each for as long as it likes; at the process's file
 limit the server can accept nothing, health probes included. Here a request
 must have sent its headers within ``header_timeout`` of the connection (or
 of its first byte, on a kept-alive connection), and past
-``max_connections`` a new connection closes the oldest one that is not
-being served (half-sent or idle), so the slots go to clients that send
-requests, not to those that hold sockets. Only when every connection is
-being served is the new one refused.
+``max_connections`` a new connection closes the oldest one that has not
+yet sent a whole request (or, failing that, the oldest idle kept-alive
+one), so the slots go to clients that send requests, not to those that
+hold sockets. Only when every connection is being served is the new one
+refused.
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ log = logging.getLogger(__name__)
 
 # Descriptors kept for what is not a client: database pool, SMPP binds, logs.
 RESERVED_FILES = 100
+# Connections asyncio accepts in one turn of its loop (uvicorn's ``backlog``).
+# Their descriptors are open before any of them can be turned away, and one
+# turned away closes only some turns later (a task makes the transport, which
+# calls connection_made, whose close is itself deferred), while each turn
+# accepts another batch; so six batches are kept free on top of the cap. An
+# accept that fails for want of a descriptor stops all accepting for a second.
+ACCEPT_BATCH = 50
+HEADROOM = RESERVED_FILES + 6 * ACCEPT_BATCH
 
 
 class ConnectionGuard:
@@ -46,7 +55,9 @@ class ConnectionGuard:
     def admit(self, connection: GuardedProtocol) -> bool:
         """Make room for a new connection; False if it must be refused."""
         if len(self.open) >= self.max_connections:
-            victim = next((c for c in self.open if c.idle), None)
+            victim = next((c for c in self.open if c.idle and not c.served), None)
+            if victim is None:
+                victim = next((c for c in self.open if c.idle), None)
             if victim is None:
                 return False
             del self.open[victim]
@@ -57,6 +68,7 @@ class ConnectionGuard:
 
 class GuardedProtocol(HttpToolsProtocol):
     guard: ConnectionGuard
+    served = 0  # requests answered on this connection
     _deadline: asyncio.TimerHandle | None = None
 
     @property
@@ -85,6 +97,10 @@ class GuardedProtocol(HttpToolsProtocol):
         self._disarm()
         super().on_headers_complete()
 
+    def on_response_complete(self) -> None:
+        self.served += 1
+        super().on_response_complete()
+
     def _arm(self) -> None:
         self._deadline = self.loop.call_later(self.guard.header_timeout, self._headers_too_slow)
 
@@ -110,13 +126,13 @@ def connection_limit(wanted: int) -> int:
             soft = target
         except (ValueError, OSError):
             pass
-    allowed = max(1, soft - RESERVED_FILES)
+    allowed = max(1, soft - HEADROOM)
     if wanted > allowed:
         log.warning(
             "SMSGATE_MAX_CONNECTIONS=%d is above the open-file limit %d less %d; using %d",
             wanted,
             soft,
-            RESERVED_FILES,
+            HEADROOM,
             allowed,
         )
         return allowed
