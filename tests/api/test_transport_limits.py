@@ -126,6 +126,25 @@ def test_half_sent_requests_cannot_starve_health_probes(server: GatewayServer) -
             sock.close()
 
 
+def test_a_kept_alive_client_outlives_a_crowd_of_half_sent_requests(
+    server: GatewayServer,
+) -> None:
+    probe = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with connect(server) as client:
+        client.sendall(probe)
+        assert client.recv(65536).startswith(b"HTTP/1.1 200")
+        crowd = [connect(server) for _ in range(MAX_CONNECTIONS * 2)]
+        try:
+            for sock in crowd:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost")
+            assert requests.get(server.base_url + "/healthz", timeout=5).ok
+            client.sendall(probe)  # the same connection, still open
+            assert client.recv(65536).startswith(b"HTTP/1.1 200")
+        finally:
+            for sock in crowd:
+                sock.close()
+
+
 def test_a_connection_that_sends_nothing_is_closed_at_the_header_deadline(
     server: GatewayServer,
 ) -> None:
