@@ -52,6 +52,7 @@ from smsgate.store.records import (
     DailyQuotaExceeded,
     InboxEntry,
     InsufficientCredit,
+    NoReplyNumber,
     ReportLine,
 )
 
@@ -238,7 +239,7 @@ class EapiApi:
             raise EapiError(*_UPSTREAM_CODES[exc.condition]) from None
         except Overloaded:
             raise EapiError(40, "temporarily unavailable") from None
-        except AccountThrottled as exc:
+        except (AccountThrottled, NoReplyNumber) as exc:
             raise EapiError(40, f"temporarily unavailable: {exc}") from None
         except AlreadyAccepted as earlier_request:
             return earlier_request.reply
