@@ -1,7 +1,7 @@
 """auth failures: failed authentications per address and identifier
 
 Revision ID: 0011
-Revises: 0012
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0012"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
