@@ -8,6 +8,7 @@ import asyncio
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -105,6 +106,9 @@ def provider_url(dialect: str, upstream: GatewayServer, account: TestAccount) ->
     if dialect == "eapi":
         user, key = account.eapi_creds["username"], account.eapi_creds["password"]
         return f"eapi+http://{user}:{key}@{host}/eapi?batch=2"
+    if dialect == "telesign":  # the key is base64: its / + = are written escaped
+        key = quote(account.telesign_key, safe="")
+        return f"telesign+http://{account.customer_id}:{key}@{host}?batch=2"
     return f"advanta+http://{account.partner_id}:{account.apikey}@{host}/api/services?batch=2"
 
 
@@ -115,6 +119,8 @@ REPORTS = {
     # EAPI reports 51 for any handset failure, and refuses an unknown sender
     # with 24 for the whole batch.
     "eapi": ("DeliveredToTerminal", "DeliveryImpossible", "DeliveryImpossible"),
+    # Telesign: 210 temporary phone error for an absent handset.
+    "telesign": ("DeliveredToTerminal", "AbsentSubscriber", "DeliveryImpossible"),
 }
 
 

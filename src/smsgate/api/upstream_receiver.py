@@ -57,7 +57,8 @@ class UpstreamReceiver:
                 return PlainTextResponse("push too large", status_code=413)
         now = self._store.clock()
         try:
-            items = client.read_push(name, Push(bytes(body), dict(request.query_params)), now)
+            push = Push(bytes(body), dict(request.query_params), dict(request.headers))
+            items = client.read_push(name, push, now)
         except PushError as exc:
             log.info("unreadable push from upstream %s: %s", name, exc)
             return PlainTextResponse(str(exc), status_code=400)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from smsgate.delivery.connectors.advanta_client import AdvantaClient
 from smsgate.delivery.connectors.eapi_client import EapiClient
 from smsgate.delivery.connectors.http_settings import HttpSettings
+from smsgate.delivery.connectors.telesign_client import TelesignClient
 from smsgate.delivery.connectors.upstream import DialectClient, HttpConnector
 
 
@@ -13,6 +14,8 @@ def dialect_client(settings: HttpSettings) -> DialectClient:
         return AdvantaClient(settings)
     if settings.dialect == "eapi":
         return EapiClient(settings)
+    if settings.dialect == "telesign":
+        return TelesignClient(settings)
     raise ValueError(f"no client for the {settings.dialect} dialect")
 
 

@@ -20,12 +20,12 @@ from smsgate.delivery.connectors.url_options import (
     whole,
 )
 
-DIALECTS = ("advanta", "eapi")
+DIALECTS = ("advanta", "eapi", "telesign")
 """Dialects smsgate can send through, as a client."""
 
-MAX_BATCH = {"advanta": 1_000, "eapi": 30_000}
+MAX_BATCH = {"advanta": 1_000, "eapi": 30_000, "telesign": 1_000}
 """Messages one request may carry, as the dialect allows (sendbulk: 1,000;
-send_batch: 30,000 rows)."""
+send_batch: 30,000 rows; bulk_sms: 1,000 recipients)."""
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,8 @@ class HttpSettings:
     name: str
     dialect: str
     base_url: str  # scheme, host, port and path, without credentials
-    username: str  # partnerID, EAPI username
-    password: str  # apikey, EAPI password
+    username: str  # partnerID, EAPI username, Telesign customer id
+    password: str  # apikey, EAPI password, Telesign API key
     in_flight: int = 4  # requests awaiting an answer, at most
     max_per_second: float = 0.0  # messages a second; 0: as fast as the upstream answers
     timeout: float = 10.0  # seconds for one request, connecting included

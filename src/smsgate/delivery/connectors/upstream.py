@@ -89,10 +89,12 @@ class UpstreamAnswer:
 
 @dataclass(frozen=True, slots=True)
 class Push:
-    """What an upstream sent to the receiver path: a body, a query, or both."""
+    """What an upstream sent to the receiver path: a body, a query, or both,
+    and its headers (lower-case names) for the dialects that sign pushes."""
 
     body: bytes = b""
     query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class PushError(ValueError):
