@@ -32,10 +32,12 @@ from smsgate.delivery.connectors.http import http_connector
 from smsgate.delivery.connectors.http_settings import HttpSettings
 from smsgate.delivery.connectors.sandbox import SandboxConnector
 from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
+from smsgate.delivery.connectors.upstream import HttpConnector
 from smsgate.delivery.dispatcher import Dispatcher
 from smsgate.delivery.ownership import ConnectorOwnership
 from smsgate.delivery.receipt_timeouts import ReceiptTimeouts
 from smsgate.delivery.routing import Route, Router
+from smsgate.delivery.upstream_polling import ReceiptPoller
 from smsgate.gateway import Gateway
 from smsgate.notify.callbacks import CallbackFormat, Notifier
 from smsgate.observe import metrics
@@ -122,6 +124,7 @@ class Runtime:
             lease_ms=int(self.settings.connector_lease_seconds * 1000),
             receipts=recorder,
             inbound=recorder.inbound,
+            also_reported=[c for c in private if isinstance(c, HttpConnector)],
         )
         await ownership.renew()  # bind what is free before the first claim
         leases = asyncio.create_task(ownership.run(unbound), name="connector-leases")
@@ -131,6 +134,10 @@ class Runtime:
             asyncio.create_task(self.notifier.run(stopping), name="notifier"),
             asyncio.create_task(timeouts.run(stopping), name="receipt-timeouts"),
         ]
+        upstreams = [c for c in self.router.connectors if isinstance(c, HttpConnector)]
+        poller = ReceiptPoller(self.store, upstreams, recorder)
+        if poller.needed:
+            tasks.append(asyncio.create_task(poller.run(stopping), name="upstream-polling"))
         rematching = asyncio.create_task(recorder.run(stopping), name="receipts-rematch")
         heartbeat = asyncio.create_task(self._heartbeat(stopping, started_at), name="heartbeat")
         try:

@@ -188,3 +188,22 @@ def test_no_push_makes_the_client_raise_anything_but_push_error(body: object) ->
 def test_bad_urls_are_refused_with_the_reason(url: str, error: str) -> None:
     with pytest.raises(ValueError, match=error):
         HttpSettings.from_url(url)
+
+
+def test_a_poll_is_one_getdlr_a_message() -> None:
+    first, _ = CLIENT.poll_requests(["77", "78"])
+    assert first.url == "https://sms.example.com/api/services/getdlr"
+    assert orjson.loads(first.content) == {"partnerID": "12345", "apikey": "KEY", "messageID": "77"}
+    delivered = answer({"response-code": 200, "delivery-description": "DeliveredToTerminal"})
+    [receipt] = CLIENT.read_poll("up", first, delivered, 5)
+    assert (receipt.carrier_key, receipt.state) == ("77", State.DELIVERED)
+    assert CLIENT.read_poll("up", first, answer({"response-code": 1009}), 5) == []
+
+
+@given(body=json_values | st.binary(max_size=64))
+def test_no_getdlr_answer_makes_the_poll_raise(body: object) -> None:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    [request] = CLIENT.poll_requests(["77"])
+    assert all(
+        r.carrier_key == "77" for r in CLIENT.read_poll("up", request, UpstreamAnswer(200, raw), 5)
+    )

@@ -105,3 +105,20 @@ def test_no_answer_makes_the_client_raise(status: int, body: bytes) -> None:
         "up", CLIENT.request(MESSAGES, "ab" * 20), UpstreamAnswer(status, body)
     )
     assert [o.message_id for o in outcomes] == [1, 2]
+
+
+def test_a_poll_asks_per_batch_and_reads_only_what_it_asked() -> None:
+    [request] = CLIENT.poll_requests(["4711:1", "4711:2"])
+    assert request.url == "https://eapi.example.com/eapi/status_reports/get_report/2/2.0"
+    assert "optional_fields=source_id" in request.content.decode()
+    body = b"0|Results to follow\n\n254712345601|11|1\n254712345602|0|2\n254712345603|11|9\n"
+    [receipt] = CLIENT.read_poll("up", request, UpstreamAnswer(200, body), 5)
+    assert (receipt.carrier_key, receipt.state) == ("4711:1", State.DELIVERED)
+    assert len(CLIENT.poll_requests(["1:1", "2:5", "1:3"])) == 2
+
+
+@given(st.binary(max_size=120))
+def test_no_report_makes_the_poll_raise(body: bytes) -> None:
+    [request] = CLIENT.poll_requests(["4711:1"])
+    for receipt in CLIENT.read_poll("up", request, UpstreamAnswer(200, b"0|x\n" + body), 5):
+        assert receipt.carrier_key == "4711:1"

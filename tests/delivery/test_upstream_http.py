@@ -190,6 +190,12 @@ def test_an_unreachable_upstream_costs_no_attempt(tmp_path: Path) -> None:
             ours.wait_until(lambda: connector.health().state == "failing", what="failing")
             health = connector.health()
             assert health.last_error and "ConnectError" in health.last_error
+
+            def reported() -> str:  # what `connectors list` and /metrics show
+                report = ours.call(ours.rt.store.connection_health()).get("up")
+                return "" if report is None else report.state
+
+            ours.wait_until(lambda: reported() == "failing", what="the failure reported")
             stored = ours.call(ours.rt.store.message_row(int(message)))
             assert stored is not None and stored.state == "queued"
         finally:
@@ -212,13 +218,17 @@ class socket_nobody_listens_on:
 
 class Proxy:
     """Forwards to ``target`` over real sockets, unless told to misbehave:
-    ``lose_answers`` answers are swallowed (the connection closed once the
-    answer came: an answer lost after the request went out), and while
-    ``down`` every connection is closed at once (a provider that is down)."""
+    answers come ``answer_delay`` seconds late; ``lose_answers`` answers are
+    swallowed (the connection closed once the answer came: an answer lost
+    after the request went out); and while ``down`` every connection is
+    closed at once (a provider that is down)."""
 
-    def __init__(self, target_port: int, *, lose_answers: int = 0) -> None:
+    def __init__(
+        self, target_port: int, *, lose_answers: int = 0, answer_delay: float = 0.0
+    ) -> None:
         self._target = target_port
         self.lose_answers = lose_answers
+        self.answer_delay = answer_delay
         self.down = False
         self.connections = 0
         self.loop = asyncio.new_event_loop()
@@ -266,6 +276,10 @@ class Proxy:
         if drop:
             await up_reader.read(65536)  # the answer comes, and is thrown away
         else:
+            if self.answer_delay:
+                first = await up_reader.read(65536)
+                await asyncio.sleep(self.answer_delay)
+                writer.write(first)
             await pump(up_reader, writer)
         forward.cancel()
         writer.close()
@@ -351,3 +365,51 @@ def test_traffic_fails_over_to_the_second_upstream_and_comes_back(tmp_path: Path
             ours.stop()
             first.stop()
             second.stop()
+
+
+@pytest.mark.parametrize("dialect", ["advanta", "eapi"])
+def test_reports_come_by_polling_when_the_upstream_does_not_push(
+    database_url: str, upstream: GatewayServer, dialect: str
+) -> None:
+    at_provider = provider_account(upstream)  # no callback URL there: nothing is pushed
+    ours = downstream(database_url, provider_url(dialect, upstream, at_provider) + "&poll=0.2")
+    try:
+        customer = ours.create_account(credit="10")
+        delivered, absent = send(ours, customer, ["254712345601", "254712345000"], "SMSGATE")
+        expected = {delivered: "DeliveredToTerminal", absent: REPORTS[dialect][1]}
+        ours.wait_until(
+            lambda: {m: description(ours, customer, m) for m in expected} == expected,
+            timeout=20,
+            what="each message's report, asked for",
+        )
+    finally:
+        ours.stop()
+
+
+def test_a_report_pushed_before_the_send_is_answered_is_kept_and_matched(
+    tmp_path: Path, upstream: GatewayServer
+) -> None:
+    at_provider = provider_account(upstream)
+    provider_port = int(upstream.base_url.rsplit(":", 1)[1])
+    # The provider's report (50 ms after it took the message) reaches us
+    # long before its answer to the send request does.
+    with Proxy(provider_port, answer_delay=1.5) as proxy:
+        url = provider_url("advanta", upstream, at_provider).replace(
+            upstream.base_url.removeprefix("http://"), f"127.0.0.1:{proxy.port}"
+        )
+        ours = downstream(f"sqlite:///{tmp_path / 'ours.sqlite3'}", url)
+        try:
+            point_pushes(upstream, at_provider, ours)
+            customer = ours.create_account(credit="10")
+            [message] = send(ours, customer, ["254712345601"], "SMSGATE")
+            ours.wait_until(
+                lambda: len(ours.call(ours.rt.store.unmatched_receipts())) == 1,
+                what="the early report stored, matching nothing yet",
+            )
+            ours.wait_until(
+                lambda: description(ours, customer, message) == "DeliveredToTerminal",
+                what="the report matched once the send's answer was recorded",
+            )
+            assert ours.call(ours.rt.store.unmatched_receipts()) == []
+        finally:
+            ours.stop()

@@ -39,9 +39,13 @@ class ConnectorOwnership:
         lease_ms: int,
         receipts: ReceiptSink,
         inbound: InboundSink,
+        also_reported: Sequence[Connector] = (),
     ) -> None:
         self._store = store
         self._connectors = list(connectors)
+        # Connections every worker runs (upstream HTTP providers): no lease,
+        # but the operator wants to see them failing all the same.
+        self._also_reported = list(also_reported)
         self._owner = owner
         self._lease_ms = lease_ms
         self._receipts = receipts
@@ -79,6 +83,7 @@ class ConnectorOwnership:
         """Tell the operator (``smsgate connectors list``, the console) what the
         held connections are doing: bound, or failing since when and why."""
         reports = [c.health() for c in self._connectors if c.name in self._bound]
+        reports += [c.health() for c in self._also_reported]
         try:
             await self._store.report_health(self._owner, reports)
         except Exception:

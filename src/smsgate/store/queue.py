@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsgate.core.states import State
@@ -243,3 +243,26 @@ class QueueStore(ReceiptStore):
                 )
             ).all()
         return [(row.carrier_ref, row.recipient) for row in rows]
+
+    async def unreported(
+        self, connector: str, *, after: tuple[int, int], submitted_before_ms: int, limit: int
+    ) -> list[tuple[int, int, str]]:
+        """(submitted_at, message id, carrier_ref) of messages the connector took
+        before ``submitted_before_ms`` and has no final word on, in submission
+        order after the ``after`` (submitted_at, id) cursor: what a poller asks
+        the upstream about next."""
+        m = t.messages.c
+        query = (
+            select(m.submitted_at, m.id, m.carrier_ref)
+            .where(
+                m.connector == connector,
+                m.state == State.SUBMITTED.value,
+                m.submitted_at < submitted_before_ms,
+                tuple_(m.submitted_at, m.id) > tuple_(*after),
+            )
+            .order_by(m.submitted_at, m.id)
+            .limit(limit)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(int(row[0]), int(row[1]), str(row[2])) for row in rows]

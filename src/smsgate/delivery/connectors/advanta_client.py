@@ -15,6 +15,7 @@ URL of the connection; ``read_push`` turns either into what the store takes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -31,6 +32,7 @@ from smsgate.core.report_codes import (
 from smsgate.core.states import Reason, State
 from smsgate.delivery.connectors.http_settings import HttpSettings
 from smsgate.delivery.connectors.upstream import (
+    PollRequest,
     Push,
     PushError,
     UpstreamAnswer,
@@ -161,6 +163,46 @@ class AdvantaClient:
                 now,
                 carrier_ref=ref,
                 text=body.decode("utf-8", "replace"),
+            )
+        ]
+
+    def poll_requests(self, refs: Sequence[str]) -> list[PollRequest]:
+        """One ``getdlr`` a message: the dialect asks about one id at a time."""
+        url = f"{self._settings.base_url}/getdlr"
+        headers = {"Content-Type": "application/json"}
+        credentials = {"partnerID": self._settings.username, "apikey": self._settings.password}
+        return [
+            PollRequest(
+                (ref,), "POST", url, headers, orjson.dumps({**credentials, "messageID": ref})
+            )
+            for ref in refs
+        ]
+
+    def read_poll(
+        self, connector: str, request: PollRequest, answer: UpstreamAnswer, now: int
+    ) -> list[Receipt]:
+        try:
+            document = orjson.loads(answer.body)
+        except orjson.JSONDecodeError:
+            return []
+        if answer.status != 200 or not isinstance(document, dict):
+            return []
+        description = str(document.get("delivery-description", ""))
+        final = _FINAL_REPORTS.get(description)
+        if final is None:  # No dlr yet, or on its way
+            return []
+        [ref] = request.refs
+        state, reason = final
+        return [
+            Receipt(
+                connector,
+                carrier_key(ref, self.id_format),
+                state,
+                reason,
+                description[:32],
+                now,
+                carrier_ref=ref,
+                text=answer.body[:1_000].decode("utf-8", "replace"),
             )
         ]
 

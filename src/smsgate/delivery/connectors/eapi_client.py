@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
 from smsgate.core.carrier_ids import IdFormat
@@ -27,6 +28,7 @@ from smsgate.core.encoding import Encoding
 from smsgate.core.states import Reason, State
 from smsgate.delivery.connectors.http_settings import HttpSettings
 from smsgate.delivery.connectors.upstream import (
+    PollRequest,
     Push,
     PushError,
     UpstreamAnswer,
@@ -44,6 +46,7 @@ from smsgate.store.records import (
 )
 
 SEND_BATCH = "/submission/send_batch/1/1.0"
+GET_REPORT = "/status_reports/get_report/2/2.0"
 _STOP_DUP_RANGE = 2_147_483_647
 
 _FINAL_CODES: dict[int, tuple[State, Reason]] = {
@@ -87,6 +90,7 @@ class EapiClient:
     def __init__(self, settings: HttpSettings) -> None:
         self._settings = settings
         self._url = settings.base_url + SEND_BATCH
+        self._report_url = settings.base_url + GET_REPORT
 
     def cannot_carry(self, message: OutboundMessage) -> str | None:
         if message.encoding == Encoding.BINARY:
@@ -163,6 +167,56 @@ class EapiClient:
                 text=urlencode(query)[:1_000],
             )
         ]
+
+    def poll_requests(self, refs: Sequence[str]) -> list[PollRequest]:
+        """One ``get_report`` a batch, with the rows' ``source_id`` (our ids)."""
+        batches: dict[str, list[str]] = {}
+        for ref in refs:
+            batches.setdefault(ref.partition(":")[0], []).append(ref)
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        requests = []
+        for batch_id, asked in batches.items():
+            fields = {
+                "username": self._settings.username,
+                "password": self._settings.password,
+                "batch_id": batch_id,
+                "optional_fields": "source_id",
+            }
+            body = urlencode(fields, encoding="latin-1", errors="replace").encode("ascii")
+            requests.append(PollRequest(tuple(asked), "POST", self._report_url, headers, body))
+        return requests
+
+    def read_poll(
+        self, connector: str, request: PollRequest, answer: UpstreamAnswer, now: int
+    ) -> list[Receipt]:
+        """``0|Results to follow`` then ``msisdn|status|source_id`` lines."""
+        lines = answer.body.decode("latin-1").splitlines()
+        if answer.status != 200 or not lines or not lines[0].startswith("0|"):
+            return []
+        batch_id = request.refs[0].partition(":")[0]
+        asked = set(request.refs)
+        receipts = []
+        for line in lines[1:]:
+            msisdn, _, rest = line.partition("|")
+            status, _, source_id = rest.partition("|")
+            ref = f"{batch_id}:{source_id.strip()}"
+            final = _FINAL_CODES.get(int(status)) if status.isascii() and status.isdigit() else None
+            if ref in asked and final is not None:
+                state, reason = final
+                receipts.append(
+                    Receipt(
+                        connector,
+                        ref,
+                        state,
+                        reason,
+                        status[:32],
+                        now,
+                        carrier_ref=ref,
+                        handset=msisdn.strip().lstrip("+")[:20],
+                        text=line[:1_000],
+                    )
+                )
+        return receipts
 
 
 def _part(ref: str) -> CarrierPart:

@@ -41,6 +41,7 @@ class HttpSettings:
     batch: int = 1_000  # messages per request, at most (within the dialect's limit)
     resends: int = 2  # the same request (same Idempotency-Key) again after a lost answer
     backoff_seconds: float = 5.0  # first pause after a failure; doubles up to 5 minutes
+    poll_seconds: float = 0.0  # ask about unreported messages this often; 0: pushes only
     receipt_timeout_hours: float = 48.0
 
     @property
@@ -52,7 +53,8 @@ class HttpSettings:
         """``DIALECT+http(s)://user:key@host[:port]/path?options``
 
         Options: ``name``, ``in_flight``, ``tps``, ``timeout`` (seconds),
-        ``batch``, ``resends``, ``backoff`` (seconds), ``receipt_timeout_hours``.
+        ``batch``, ``resends``, ``backoff`` (seconds), ``poll`` (seconds),
+        ``receipt_timeout_hours``.
         """
         parts = urlsplit(url)
         dialect, _, transport = parts.scheme.partition("+")
@@ -90,5 +92,6 @@ _OPTIONS: Options = {
     "batch": ("batch", whole(1)),
     "resends": ("resends", whole(0)),
     "backoff": ("backoff_seconds", positive),
+    "poll": ("poll_seconds", non_negative),
     "receipt_timeout_hours": ("receipt_timeout_hours", positive),
 }

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
 import orjson
@@ -25,6 +26,7 @@ from smsgate.core.states import Reason, State
 from smsgate.core.telesign_auth import sign_callback
 from smsgate.delivery.connectors.http_settings import HttpSettings
 from smsgate.delivery.connectors.upstream import (
+    PollRequest,
     Push,
     PushError,
     UpstreamAnswer,
@@ -156,6 +158,15 @@ class TelesignClient:
                 text=push.body[:1_000].decode("utf-8", "replace"),
             )
         ]
+
+    def poll_requests(self, refs: Sequence[str]) -> list[PollRequest]:
+        """None: the public API has no status query, so reports come by callback only."""
+        return []
+
+    def read_poll(
+        self, connector: str, request: PollRequest, answer: UpstreamAnswer, now: int
+    ) -> list[Receipt]:
+        return []
 
 
 def _part(ref: str) -> CarrierPart:

@@ -78,6 +78,18 @@ class UpstreamRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class PollRequest:
+    """A question to the upstream about messages it took: ``refs`` are the
+    carrier references it is asked about."""
+
+    refs: tuple[str, ...]
+    method: str
+    url: str
+    headers: dict[str, str]
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class UpstreamAnswer:
     status: int
     body: bytes
@@ -127,6 +139,16 @@ class DialectClient(Protocol):
         """What a push to the connection's receiver says (PushError if unreadable)."""
         ...
 
+    def poll_requests(self, refs: Sequence[str]) -> list[PollRequest]:
+        """How to ask about these messages; none when the dialect has no query."""
+        ...
+
+    def read_poll(
+        self, connector: str, request: PollRequest, answer: UpstreamAnswer, now: int
+    ) -> list[Receipt]:
+        """The final reports in a poll's answer (only for the refs it asked about)."""
+        ...
+
 
 def later(
     messages: Sequence[OutboundMessage],
@@ -154,6 +176,7 @@ class HttpConnector:
         self.name = settings.name
         self.receipt_timeout_ms = settings.receipt_timeout_ms
         self.dialect = client
+        self.poll_seconds = settings.poll_seconds
         self._settings = settings
         self._http: httpx.AsyncClient | None = None
         self._slots = asyncio.Semaphore(settings.in_flight)
@@ -259,7 +282,21 @@ class HttpConnector:
                 self._count(outcome)
                 record(outcome, acks.owe())
 
-    async def _exchange(self, request: UpstreamRequest) -> UpstreamAnswer | str:
+    async def poll(self, refs: Sequence[str]) -> list[Receipt]:
+        """Ask the upstream about messages it took; the final reports it gave.
+        A question that fails is left for the next round."""
+        receipts: list[Receipt] = []
+        for request in self.dialect.poll_requests(refs):
+            async with self._slots:
+                answer = await self._exchange(request)
+            if isinstance(answer, str):
+                continue
+            if answer.status == 200:
+                self._answered()
+            receipts += self.dialect.read_poll(self.name, request, answer, wall_clock_ms())
+        return receipts
+
+    async def _exchange(self, request: UpstreamRequest | PollRequest) -> UpstreamAnswer | str:
         """The upstream's answer, or what went wrong once every resend was lost."""
         assert self._http is not None, "submit before start"
         error = ""
