@@ -1,5 +1,5 @@
-"""ASGI application assembly: dialect routes, health and metrics, timing header,
-last-resort errors."""
+"""ASGI application assembly: dialect routes, health and metrics, body limits,
+timing header, last-resort errors."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from smsgate.api.dialects import advanta, eapi, telesign
 from smsgate.api.dialects.advanta import AdvantaApi
 from smsgate.api.dialects.eapi import EapiApi
 from smsgate.api.dialects.telesign import TelesignApi
+from smsgate.api.transport import BoundedBodies
 from smsgate.api.upstream_receiver import UpstreamReceiver
 from smsgate.gateway import Gateway
 from smsgate.observe.endpoints import observe_routes
@@ -28,8 +30,10 @@ Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 
 
 class ServerTiming:
-    """Adds ``Server-Timing: app;dur=<ms>`` so clients and benchmarks can see
-    how long the server worked on a request, apart from the network."""
+    """Adds ``Server-Timing: app;dur=<ms>`` so benchmarks can see how long the
+    server worked on a request, apart from the network. Off unless
+    ``SMSGATE_SERVER_TIMING`` is set: on the internet it would tell a guesser
+    which identifiers exist (an unknown one answers without a lookup)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -68,4 +72,15 @@ def create_app(gateway: Gateway, secrets: SecretBox, lifespan: Lifespan | None =
         *UpstreamReceiver(gateway.store, secrets).routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: _server_error})
-    return ServerTiming(app)
+    settings = gateway.settings
+    bounded = BoundedBodies(
+        app,
+        max_bytes=settings.max_body_bytes,
+        timeout=settings.body_timeout,
+        refusals=[
+            (advanta.BASE + "/", advanta.DIALECT, advanta.transport_refusal),
+            (eapi.BASE + "/", eapi.DIALECT, eapi.transport_refusal),
+            ("/v1/", telesign.DIALECT, telesign.transport_refusal),
+        ],
+    )
+    return ServerTiming(bounded) if settings.server_timing else bounded

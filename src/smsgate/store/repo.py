@@ -15,7 +15,8 @@ from one module per concern, each readable on its own:
 - ``finals``: a final state with its event, refund and callback;
 - ``outbox``: callbacks to customer URLs and each attempt at them;
 - ``observing``: what ``/metrics`` and ``/readyz`` read, and worker heartbeats;
-- ``admin``: what the operator's message commands read.
+- ``admin``: what the operator's message commands read;
+- ``auth_limits``: failed authentications per client address and identifier.
 
 Every write that the gateway promises to a customer is one transaction:
 accepting a batch writes the batch, its messages (which are also the queue
@@ -30,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from smsgate.store.accepting import AcceptingStore, _AcceptJob
 from smsgate.store.accounts import AccountStore
 from smsgate.store.admin import AdminStore
+from smsgate.store.auth_limits import AuthLimitStore
 from smsgate.store.base import Clock, wall_clock_ms
 from smsgate.store.connections import ConnectionStore
 from smsgate.store.driver_sql import DriverSql
@@ -63,6 +65,7 @@ class Store(
     QueueStore,
     OutboxStore,
     AdminStore,
+    AuthLimitStore,
 ):
     def __init__(self, engines: Engines, clock: Clock = wall_clock_ms) -> None:
         self.engines = engines
