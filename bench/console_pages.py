@@ -285,7 +285,12 @@ def main() -> None:
         middle = rows_of(args.messages, accounts, now, range(middle_batch, middle_batch + 1))[1][0]
         queries = bare_queries(accounts[0], middle[3], middle[1], middle[0], now)
         port = free_port()
-        env = {**os.environ, "SMSGATE_DATABASE_URL": url, "SMSGATE_PORT": str(port)}
+        env = {
+            **os.environ,
+            "SMSGATE_DATABASE_URL": url,
+            "SMSGATE_PORT": str(port),
+            "SMSGATE_SERVER_TIMING": "1",
+        }
         server = subprocess.Popen(
             [sys.executable, "-m", "smsgate", "serve", "--no-workers"],
             env=env,

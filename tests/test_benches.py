@@ -18,6 +18,7 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 RUNS = {
+    "abuse": ["abuse.py", "--seconds", "1", "--slow", "20", "--guessers", "2", "--body-mb", "40"],
     "accept sendbulk": ["accept.py", "sendbulk", "--rounds", "2"],
     "accept send_batch": ["accept.py", "send_batch", "--rounds", "1"],
     "claim depth": ["claim_depth.py", "--messages", "2000", "--shallow", "1000"],

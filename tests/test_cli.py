@@ -185,9 +185,12 @@ def test_accounts_commands(env: dict[str, str]) -> None:
     assert debited.returncode == 0 and "balance 17.50" in debited.stdout
     updated = smsgate(
         "accounts", "update", "shop", "--callback-url", "http://x.example/dlr",
-        "--option", "repliable=yes", "--country", "254", env=env,
+        "--option", "repliable=yes", "--country", "254",
+        "--option", "max_messages_per_second=50", "--option", "max_requests_in_flight=4", env=env,
     )  # fmt: skip
     assert updated.returncode == 0, updated.stderr
+    assert "messages per second: 50" in updated.stdout
+    assert "requests in flight: 4" in updated.stdout
     assert "delivery reports to: http://x.example/dlr" in updated.stdout
     assert "repliable by default: yes" in updated.stdout and "countries: +254" in updated.stdout
     listed = smsgate("accounts", "list", env=env)

@@ -20,6 +20,7 @@ async def test_a_lookup_serves_concurrent_requests_and_lapses_after_its_ttl(
         account.id, kind=kind, identifier="777", secret_hash=hash_secret("key")
     )
     gateway = Gateway(store, Settings())
+    ip = "203.0.113.1"
     looked_up = 0
     credentials_for = store.credentials_for
 
@@ -29,15 +30,19 @@ async def test_a_lookup_serves_concurrent_requests_and_lapses_after_its_ttl(
         return await credentials_for(kind, identifier)  # type: ignore[return-value]
 
     store.credentials_for = counted  # type: ignore[method-assign,assignment]
-    found = await asyncio.gather(*(gateway.authenticate(kind, "777", "key") for _ in range(50)))
+    found = await asyncio.gather(
+        *(gateway.authenticate(kind, "777", "key", address=ip) for _ in range(50))
+    )
     assert [a.id if a else None for a in found] == [account.id] * 50
     assert looked_up == 1
-    assert await gateway.authenticate(kind, "777", "wrong") is None  # checked, still cached
+    assert (
+        await gateway.authenticate(kind, "777", "wrong", address=ip) is None
+    )  # checked, still cached
     assert looked_up == 1
     await store.revoke_credentials(account.id, kind)
     # Within the TTL this process still trusts what it read ...
-    assert await gateway.authenticate(kind, "777", "key") is not None
+    assert await gateway.authenticate(kind, "777", "key", address=ip) is not None
     advance(store, Gateway.CREDENTIALS_TTL_MS)
     # ... and after it, the revocation holds.
-    assert await gateway.authenticate(kind, "777", "key") is None
+    assert await gateway.authenticate(kind, "777", "key", address=ip) is None
     assert looked_up == 2

@@ -80,6 +80,18 @@ class Settings:
     metrics_port: int = 0
     metrics_max_accounts: int = 200
     heartbeat_seconds: float = 5.0
+    max_body_bytes: int = 32 * 1024 * 1024
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    max_connections: int = 1000
+    server_timing: bool = False
+    auth_free_failures: int = 5
+    auth_lock_seconds: float = 1.0
+    auth_max_lock_seconds: float = 900.0
+    auth_failure_window_seconds: float = 900.0
+    account_messages_per_second: int = 1000
+    account_message_burst: int = 60_000
+    account_requests_in_flight: int = 20
     console_login_attempts: int = 5
     console_lockout_seconds: float = 300.0
     console_session_hours: float = 12.0
@@ -136,6 +148,18 @@ class Settings:
             "metrics_port": _port,
             "metrics_max_accounts": int,
             "heartbeat_seconds": _positive,
+            "max_body_bytes": _positive_int,
+            "header_timeout": _positive,
+            "body_timeout": _positive,
+            "max_connections": _positive_int,
+            "server_timing": _flag,
+            "auth_free_failures": _positive_int,
+            "auth_lock_seconds": _positive,
+            "auth_max_lock_seconds": _positive,
+            "auth_failure_window_seconds": _positive,
+            "account_messages_per_second": _positive_int,
+            "account_message_burst": _positive_int,
+            "account_requests_in_flight": _positive_int,
             "console_login_attempts": int,
             "console_lockout_seconds": _positive,
             "console_session_hours": _positive,
@@ -189,6 +213,13 @@ def _positive(raw: str) -> float:
     value = float(raw)
     if not value > 0:
         raise ValueError("expected a positive number of seconds")
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("expected a whole number above 0")
     return value
 
 

@@ -5,16 +5,20 @@ slow password hashes exist to protect guessable secrets, and would only cost
 every request milliseconds here. Passwords (the EAPI dialect's, chosen by
 people) are guessable, so they get scrypt; a verified password is remembered
 in memory, keyed by a hash that needs the password itself, so a busy client
-pays the scrypt cost once per process, not once per request. Secrets are never
+pays the scrypt cost once per process, not once per request (API keys are
+remembered the same way, so a working client costs no more under a guessing
+attack than without one). Secrets are never
 stored or logged in clear; comparisons are constant-time.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
+import threading
 from collections import OrderedDict
 from enum import StrEnum
 
@@ -60,23 +64,57 @@ def hash_password(password: str) -> str:
     return _SCRYPT_PREFIX + "$".join(base64.b64encode(part).decode() for part in (salt, digest))
 
 
+def uses_scrypt(stored: str) -> bool:
+    """Whether checking a secret against ``stored`` costs a scrypt (tens of ms)."""
+    return stored.startswith(_SCRYPT_PREFIX)
+
+
+@functools.cache
+def stand_in_hash(kind: CredentialKind) -> str:
+    """A hash of no one's secret, of the kind ``kind`` stores: an unknown
+    identifier's secret is checked against it, so that it costs what a known
+    one's does and the reply's timing does not tell them apart."""
+    secret = new_api_key()
+    return hash_password(secret) if kind is CredentialKind.EAPI_PASSWORD else hash_secret(secret)
+
+
+def recently_verified(secret: str, stored: str) -> bool:
+    """Whether this process has already seen ``secret`` verify against ``stored``.
+
+    Only a digest that needs the secret itself is kept, never the secret, so
+    the cache can only vouch for a secret that was right; that is what lets a
+    client keep working (cheaply) while its identifier is locked by someone
+    guessing at it.
+    """
+    proof = _proof(secret, stored)
+    with _VERIFIED_LOCK:  # hash threads and the event loop share the cache
+        if proof in _VERIFIED:
+            _VERIFIED.move_to_end(proof)
+            return True
+    return False
+
+
 def secret_verifies(secret: str, stored: str) -> bool:
     """Check a secret against whichever kind of hash was stored for it."""
-    if not stored.startswith(_SCRYPT_PREFIX):
-        return secret_matches(secret, stored)
-    # Only this digest is kept, never the password; it cannot be made without it.
-    proof = hashlib.sha256(f"{stored}\0{secret}".encode()).digest()
-    if proof in _VERIFIED:
-        _VERIFIED.move_to_end(proof)
+    if recently_verified(secret, stored):
         return True
-    salt, digest = (base64.b64decode(part) for part in stored[len(_SCRYPT_PREFIX) :].split("$"))
-    if not hmac.compare_digest(hashlib.scrypt(secret.encode(), salt=salt, **_SCRYPT), digest):
-        return False
-    _VERIFIED[proof] = True
-    if len(_VERIFIED) > _VERIFIED_MAX:
-        _VERIFIED.popitem(last=False)
-    return True
+    if uses_scrypt(stored):
+        salt, digest = (base64.b64decode(part) for part in stored[len(_SCRYPT_PREFIX) :].split("$"))
+        matches = hmac.compare_digest(hashlib.scrypt(secret.encode(), salt=salt, **_SCRYPT), digest)
+    else:
+        matches = secret_matches(secret, stored)
+    if matches:
+        with _VERIFIED_LOCK:
+            _VERIFIED[_proof(secret, stored)] = True
+            if len(_VERIFIED) > _VERIFIED_MAX:
+                _VERIFIED.popitem(last=False)
+    return matches
+
+
+def _proof(secret: str, stored: str) -> bytes:
+    return hashlib.sha256(f"{stored}\0{secret}".encode()).digest()
 
 
 _VERIFIED: OrderedDict[bytes, bool] = OrderedDict()
-_VERIFIED_MAX = 4096
+_VERIFIED_MAX = 16384
+_VERIFIED_LOCK = threading.Lock()

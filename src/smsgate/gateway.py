@@ -15,13 +15,15 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from smsgate.account_limits import AccountLimits
+from smsgate.auth_guard import AuthGuard, lock_policy
 from smsgate.config import Settings
 from smsgate.core.model import Account, MessageRequest, MessageView, Priority, Rejection
 from smsgate.core.networks import NetworkTable
 from smsgate.core.schedule import local_midnight
 from smsgate.core.states import UpstreamCondition
 from smsgate.core.submit import Preparation, prepare
-from smsgate.credentials import CredentialKind, secret_verifies
+from smsgate.credentials import CredentialKind, recently_verified
 from smsgate.observe import events
 from smsgate.store.records import (
     AcceptedBatch,
@@ -154,15 +156,30 @@ class Gateway:
         self._credentials: dict[
             tuple[str, str], tuple[int, asyncio.Future[list[tuple[Account, str]]]]
         ] = {}
+        self.auth_guard = AuthGuard(store, lock_policy(settings))
+        self.account_limits = AccountLimits(settings)
 
     async def authenticate(
-        self, kind: CredentialKind, identifier: str, secret: str
+        self, kind: CredentialKind, identifier: str, secret: str, *, address: str
     ) -> Account | None:
-        """The active account owning this credential, or None (unknown, wrong or suspended)."""
-        for account, stored in await self._credentials_of(kind, identifier):
-            if secret_verifies(secret, stored) and account.is_active:
-                return account
-        return None
+        """The active account owning this credential, or None (unknown, wrong or suspended).
+
+        Raises ``AuthThrottled`` while ``address`` or ``identifier`` is locked
+        by earlier failures (see ``auth_guard``), unless this process has
+        already seen this very secret verify.
+        """
+        candidates = await self._credentials_of(kind, identifier)
+        for account, stored in candidates:
+            if recently_verified(secret, stored):
+                return account if account.is_active else None
+        keys = self.auth_guard.keys(kind, identifier, address)
+        await self.auth_guard.admit(keys)
+        found = await self.auth_guard.verifies(kind, secret, [stored for _, stored in candidates])
+        if found < 0:
+            await self.auth_guard.failed(keys)
+            return None
+        account = candidates[found][0]
+        return account if account.is_active else None
 
     async def _credentials_of(self, kind: str, identifier: str) -> list[tuple[Account, str]]:
         """``credentials_for``, asked once per TTL however many requests want it."""
@@ -197,7 +214,8 @@ class Gateway:
 
         Raises ``InsufficientCredit``, ``DailyQuotaExceeded``, ``NoReplyNumber``
         (a repliable message's handset is in conversation with other accounts
-        on every reply number), ``Overloaded`` and ``UpstreamUnavailable``.
+        on every reply number), ``Overloaded``, ``AccountThrottled`` (the
+        account's own sending limits) and ``UpstreamUnavailable``.
         Refused messages are not stored; if every message is refused, no batch
         is created, nothing is charged and no memo is kept.
         If the memo's key is already remembered (an earlier request, or a
@@ -208,13 +226,21 @@ class Gateway:
         """
         if self._pending >= self.settings.max_pending_submissions:
             raise Overloaded()
-        self._pending += 1
-        try:
-            return await self._submit(
-                account, requests, dialect, priority, memo, description, test_mode, all_or_nothing
-            )
-        finally:
-            self._pending -= 1
+        with self.account_limits.admit(account, len(requests)):
+            self._pending += 1
+            try:
+                return await self._submit(
+                    account,
+                    requests,
+                    dialect,
+                    priority,
+                    memo,
+                    description,
+                    test_mode,
+                    all_or_nothing,
+                )
+            finally:
+                self._pending -= 1
 
     async def _submit(
         self,

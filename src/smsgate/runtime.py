@@ -16,12 +16,14 @@ import signal
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 
 from smsgate.aio import wait_for_event
 from smsgate.api.app import create_app
+from smsgate.api.connections import ACCEPT_BATCH, ConnectionGuard, connection_limit
 from smsgate.api.dialects import advanta, eapi, telesign
 from smsgate.config import Settings
 from smsgate.core.states import UpstreamCondition
@@ -44,6 +46,8 @@ from smsgate.secret_box import SecretBox
 from smsgate.store.repo import Store
 
 log = logging.getLogger(__name__)
+
+LISTEN_QUEUE = 2048
 
 
 class Runtime:
@@ -232,7 +236,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-        sock.listen(2048)
+        sock.listen(LISTEN_QUEUE)
     except OSError:
         sock.close()
         raise
@@ -246,6 +250,14 @@ class _Server(uvicorn.Server):
     uvicorn re-raises a caught signal once it has stopped serving, which
     interrupted closing the database mid-way (a traceback on every Ctrl-C).
     """
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # asyncio listens with its accept batch (``backlog``); the kernel's
+        # queue stays long, so a burst of connections waits there instead of
+        # having its SYNs dropped (a probe retrying one waits a second).
+        for sock in sockets or ():
+            sock.listen(LISTEN_QUEUE)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -263,17 +275,37 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
-def _server(app: Starlette) -> uvicorn.Server:
+def http_config(
+    app: Starlette, settings: Settings, *, max_connections: int | None = None, **options: Any
+) -> uvicorn.Config:
+    """uvicorn's settings for an smsgate HTTP server: the header deadline and
+    connection cap of ``api.connections``; ``options`` are uvicorn's own."""
+    guard = ConnectionGuard(
+        max_connections=max_connections or settings.max_connections,
+        header_timeout=settings.header_timeout,
+    )
     # log_config=None: our logging set-up (observe.logs) stays in charge.
-    return _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+    values: dict[str, Any] = {
+        "log_config": None,
+        "access_log": False,
+        "lifespan": "on",
+        "backlog": ACCEPT_BATCH,
+    }
+    values.update(options)
+    return uvicorn.Config(app, http=guard.protocol(), **values)
 
 
 async def serve(settings: Settings, sock: socket.socket, *, with_workers: bool = True) -> None:
     """Serve the API on the already bound ``sock`` (see ``listening_socket``)
     until SIGINT or SIGTERM."""
     runtime = await Runtime.open(settings)
+    config = http_config(
+        runtime.app(with_workers=with_workers),
+        settings,
+        max_connections=connection_limit(settings.max_connections),
+    )
     try:
-        await _server(runtime.app(with_workers=with_workers)).serve(sockets=[sock])
+        await _Server(config).serve(sockets=[sock])
     finally:
         await runtime.close()
 
@@ -291,11 +323,13 @@ async def run_worker(settings: Settings, metrics_sock: socket.socket | None = No
     try:
         async with runtime.workers():
             if metrics_sock is not None:
-                server = uvicorn.Server(
-                    uvicorn.Config(
-                        runtime.observe_app(), log_config=None, access_log=False, lifespan="off"
-                    )
+                config = http_config(
+                    runtime.observe_app(),
+                    settings,
+                    max_connections=connection_limit(settings.max_connections),
+                    lifespan="off",
                 )
+                server = uvicorn.Server(config)
                 server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
                 listener = asyncio.create_task(server.serve(sockets=[metrics_sock]))
             log.info("worker %s running", settings.worker_id)

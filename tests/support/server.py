@@ -21,7 +21,7 @@ from smsgate.credentials import (
     new_api_key,
     new_partner_id,
 )
-from smsgate.runtime import Runtime
+from smsgate.runtime import Runtime, http_config
 from smsgate.secret_box import SecretBox
 from smsgate.store.repo import Store
 from tests.support.waiting import wait_until
@@ -51,12 +51,12 @@ class GatewayServer:
 
     async def _main(self) -> None:
         self.runtime = await Runtime.open(self.settings)
-        config = uvicorn.Config(
+        config = http_config(
             self.runtime.app(with_workers=self.workers),
+            self.settings,
             host="127.0.0.1",
             port=0,
             log_level="warning",
-            lifespan="on",
         )
         self._server = uvicorn.Server(config)
         serving = asyncio.create_task(self._server.serve())

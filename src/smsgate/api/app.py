@@ -1,5 +1,5 @@
 """ASGI application assembly: dialect routes, health and metrics, the web console,
-timing header, last-resort errors."""
+body limits, timing header, last-resort errors."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from smsgate.api.dialects import advanta, eapi, telesign
 from smsgate.api.dialects.advanta import AdvantaApi
 from smsgate.api.dialects.eapi import EapiApi
 from smsgate.api.dialects.telesign import TelesignApi
+from smsgate.api.transport import BoundedBodies
 from smsgate.api.upstream_receiver import UpstreamReceiver
 from smsgate.console.pages import ConsolePages
 from smsgate.delivery.connectors.sandbox import SandboxConnector
@@ -30,8 +32,10 @@ Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 
 
 class ServerTiming:
-    """Adds ``Server-Timing: app;dur=<ms>`` so clients and benchmarks can see
-    how long the server worked on a request, apart from the network."""
+    """Adds ``Server-Timing: app;dur=<ms>`` so benchmarks can see how long the
+    server worked on a request, apart from the network. Off unless
+    ``SMSGATE_SERVER_TIMING`` is set: on the internet it would tell a guesser
+    which identifiers exist (an unknown one answers without a lookup)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -78,4 +82,15 @@ def create_app(
         *UpstreamReceiver(gateway.store, secrets).routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: _server_error})
-    return ServerTiming(app)
+    settings = gateway.settings
+    bounded = BoundedBodies(
+        app,
+        max_bytes=settings.max_body_bytes,
+        timeout=settings.body_timeout,
+        refusals=[
+            (advanta.BASE + "/", advanta.DIALECT, advanta.transport_refusal),
+            (eapi.BASE + "/", eapi.DIALECT, eapi.transport_refusal),
+            ("/v1/", telesign.DIALECT, telesign.transport_refusal),
+        ],
+    )
+    return ServerTiming(bounded) if settings.server_timing else bounded

@@ -17,8 +17,6 @@ import orjson
 from starlette.datastructures import Headers
 from starlette.requests import Request
 
-MAX_BODY_BYTES = 32 * 1024 * 1024
-
 
 @dataclass
 class RequestParams:
@@ -26,6 +24,13 @@ class RequestParams:
     headers: Headers
     malformed: str | None = None
     raw_body: bytes = field(default=b"", repr=False)
+    client: str = ""  # the client's address: what failed authentications count against
+
+
+def client_address(request: Request) -> str:
+    """The peer's address, or the one a trusted proxy reports (uvicorn's
+    ``--forwarded-allow-ips``, 127.0.0.1 by default)."""
+    return request.client.host if request.client else ""
 
 
 def form_fields(raw: bytes, charset: str) -> dict[str, str]:
@@ -59,6 +64,14 @@ def _unquote_plus(raw: bytes) -> bytes:
 
 
 async def read_params(request: Request, *, charset: str = "utf-8") -> RequestParams:
+    """The merged fields; the body's size and read time were already bounded
+    (``api.transport``), so it is read whole."""
+    params = await _read_params(request, charset)
+    params.client = client_address(request)
+    return params
+
+
+async def _read_params(request: Request, charset: str) -> RequestParams:
     try:
         fields: dict[str, Any] = form_fields(request.scope["query_string"], charset)
     except UnicodeDecodeError:
@@ -66,8 +79,6 @@ async def read_params(request: Request, *, charset: str = "utf-8") -> RequestPar
     body = b""
     if request.method in ("POST", "PUT"):
         body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        return RequestParams(fields, request.headers, "request body is too large", b"")
     if not body.strip():
         return RequestParams(fields, request.headers, None, body)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

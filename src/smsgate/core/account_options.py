@@ -55,6 +55,24 @@ OPTIONS: tuple[AccountOption, ...] = (
         " (EAPI 27, partnerID/apikey 1005, Telesign 429 beyond)",
     ),
     AccountOption(
+        "max_messages_per_second",
+        "messages per second",
+        _positive_int,
+        "sending rate (SMSGATE_ACCOUNT_MESSAGES_PER_SECOND by default)",
+    ),
+    AccountOption(
+        "message_burst",
+        "message burst",
+        _positive_int,
+        "messages sent at once before the rate applies (SMSGATE_ACCOUNT_MESSAGE_BURST)",
+    ),
+    AccountOption(
+        "max_requests_in_flight",
+        "requests in flight",
+        _positive_int,
+        "sends in progress at once (SMSGATE_ACCOUNT_REQUESTS_IN_FLIGHT)",
+    ),
+    AccountOption(
         "repliable",
         "repliable by default",
         _boolean,

@@ -16,6 +16,7 @@ from one module per concern, each readable on its own:
 - ``outbox``: callbacks to customer URLs and each attempt at them;
 - ``observing``: what ``/metrics`` and ``/readyz`` read, and worker heartbeats;
 - ``admin``: what the operator's message commands read;
+- ``auth_limits``: failed authentications per client address and identifier.
 - ``console``: the web console's users, sessions and pages;
 - ``batches``: batches' progress, and cancelling what has not left.
 
@@ -32,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from smsgate.store.accepting import AcceptingStore, _AcceptJob
 from smsgate.store.accounts import AccountStore
 from smsgate.store.admin import AdminStore
+from smsgate.store.auth_limits import AuthLimitStore
 from smsgate.store.base import Clock, wall_clock_ms
 from smsgate.store.batches import BatchStore
 from smsgate.store.connections import ConnectionStore
@@ -67,6 +69,7 @@ class Store(
     QueueStore,
     OutboxStore,
     AdminStore,
+    AuthLimitStore,
     ConsoleStore,
     BatchStore,
 ):

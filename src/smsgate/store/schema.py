@@ -434,3 +434,16 @@ console_sessions = Table(
     Column("expires_at", BigInteger, nullable=False),
     Index("ix_console_sessions_expires_at", "expires_at"),
 )
+
+# Failed authentications per client address and per credential identifier,
+# shared by every API process: past a few failures each key is locked for a
+# time that doubles with every further failure (store/auth_limits.py).
+auth_failures = Table(
+    "auth_failures",
+    metadata,
+    Column("key", String(80), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", BigInteger, nullable=False),
+    Column("locked_until", BigInteger, nullable=False),
+    Index("ix_auth_failures_last_failure", "last_failure_at"),
+)

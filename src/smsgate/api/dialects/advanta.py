@@ -19,8 +19,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from smsgate.account_limits import AccountThrottled
 from smsgate.api.endpoint import guarded
 from smsgate.api.params import RequestParams, read_params
+from smsgate.auth_guard import AuthThrottled
 from smsgate.core.model import Account, MessageRequest, Priority, RejectCode, Rejection
 from smsgate.core.pricing import format_units
 from smsgate.core.report_codes import advanta_report
@@ -122,6 +124,11 @@ def _error(code: int, detail: str | None = None) -> dict[str, Any]:
     return {"response-code": error.code, "response-description": error.description}
 
 
+def transport_refusal(status: int, description: str) -> Response:
+    """A body over the size or time limit (``api.transport``): HTTP 200, as always here."""
+    return _reply(_error(1009, description))
+
+
 class AdvantaApi:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -167,7 +174,7 @@ class AdvantaApi:
     async def _unknown(self, params: RequestParams) -> Response:
         raise AdvantaError(1010, "unknown endpoint")
 
-    async def _authenticate(self, fields: dict[str, Any]) -> tuple[Account, str]:
+    async def _authenticate(self, fields: dict[str, Any], address: str) -> tuple[Account, str]:
         partner_id = _text(fields.get("partnerID"))
         apikey = _text(fields.get("apikey"))
         if not partner_id:
@@ -179,7 +186,12 @@ class AdvantaApi:
                 apikey = base64.b64decode(apikey, validate=True).decode()
             except (binascii.Error, UnicodeDecodeError):
                 raise AdvantaError(1006) from None
-        account = await self.gateway.authenticate(CredentialKind.PARTNER_APIKEY, partner_id, apikey)
+        try:
+            account = await self.gateway.authenticate(
+                CredentialKind.PARTNER_APIKEY, partner_id, apikey, address=address
+            )
+        except AuthThrottled as exc:
+            raise AdvantaError(4090, str(exc)) from None
         if account is None:
             raise AdvantaError(1006)
         return account, partner_id
@@ -194,7 +206,7 @@ class AdvantaApi:
 
     async def _send_to_list(self, params: RequestParams, *, otp: bool) -> Response:
         fields = params.fields
-        account, _ = await self._authenticate(fields)
+        account, _ = await self._authenticate(fields, params.client)
         sender = _checked_sender(fields, account)
         message = _message(fields)
         numbers = _numbers(fields.get("mobile"))
@@ -228,7 +240,7 @@ class AdvantaApi:
         first = smslist[0]
         if not isinstance(first, dict):
             raise AdvantaError(1009, "each smslist entry must be an object")
-        account, _ = await self._authenticate(first)
+        account, _ = await self._authenticate(first, params.client)
         sender = _checked_sender(first, account)
         requests: list[MessageRequest | Rejection] = []
         client_refs: list[Any] = []
@@ -271,7 +283,7 @@ class AdvantaApi:
             raise AdvantaError(1004) from None
         except DailyQuotaExceeded as exc:
             raise AdvantaError(1005, f"daily quota exceeded: {exc}") from None
-        except (Overloaded, UpstreamUnavailable) as exc:
+        except (Overloaded, UpstreamUnavailable, AccountThrottled) as exc:
             raise AdvantaError(4090, str(exc) or "too busy") from None
         except AlreadyAccepted as earlier_request:
             return _reply(orjson.loads(earlier_request.reply), account)
@@ -280,7 +292,7 @@ class AdvantaApi:
     # ------------------------------------------------------------- queries
 
     async def getdlr(self, params: RequestParams) -> Response:
-        account, _ = await self._authenticate(params.fields)
+        account, _ = await self._authenticate(params.fields, params.client)
         raw_id = _text(params.fields.get("messageID") or params.fields.get("messageid"))
         if not raw_id.isdigit():
             raise AdvantaError(4093, "messageID must be a message id returned by a send")
@@ -307,7 +319,7 @@ class AdvantaApi:
         )
 
     async def getbalance(self, params: RequestParams) -> Response:
-        account, partner_id = await self._authenticate(params.fields)
+        account, partner_id = await self._authenticate(params.fields, params.client)
         balance = await self.gateway.balance(account)
         return _reply(
             {"response-code": 200, "credit": format_units(balance), "partner-id": partner_id},

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from smsgate.account_limits import AccountThrottled
 from smsgate.api.dialects.eapi_options import (
     AccountDefaults,
     InvalidOption,
@@ -28,6 +29,7 @@ from smsgate.api.dialects.eapi_options import (
 )
 from smsgate.api.endpoint import guarded
 from smsgate.api.params import RequestParams, read_params
+from smsgate.auth_guard import AuthThrottled
 from smsgate.core.eapi_csv import (
     CHARSET,
     MAX_BATCH_ROWS,
@@ -86,6 +88,12 @@ _UPSTREAM_CODES = {
 }
 
 
+def transport_refusal(status: int, description: str) -> Response:
+    """A body over the size or time limit (``api.transport``): HTTP 200, or
+    clients would retry it forever."""
+    return _text(_line(24, f"data validation failed: {description}"))
+
+
 class TestMode(StrEnum):
     """``test_always_succeed`` / ``test_always_fail``: validate fully, send nothing."""
 
@@ -138,13 +146,17 @@ class EapiApi:
             internal=lambda: _text(_line(22, "internal fatal error")),
         )
 
-    async def _authenticate(self, fields: dict[str, Any]) -> Account:
+    async def _authenticate(self, params: RequestParams) -> Account:
+        fields = params.fields
         username, password = str(fields.get("username", "")), str(fields.get("password", ""))
         account = None
         if username and password:
-            account = await self.gateway.authenticate(
-                CredentialKind.EAPI_PASSWORD, username, password
-            )
+            try:
+                account = await self.gateway.authenticate(
+                    CredentialKind.EAPI_PASSWORD, username, password, address=params.client
+                )
+            except AuthThrottled as exc:
+                raise EapiError(40, str(exc)) from None
         if account is None:
             raise EapiError(23, "invalid credentials")
         return account
@@ -152,7 +164,7 @@ class EapiApi:
     # ---------------------------------------------------------------- sending
 
     async def send_sms(self, params: RequestParams) -> str:
-        account = await self._authenticate(params.fields)
+        account = await self._authenticate(params)
         options = self._options(params.fields, account)
         numbers = [n.strip() for n in str(params.fields.get("msisdn", "")).split(",") if n.strip()]
         if not numbers:
@@ -167,7 +179,7 @@ class EapiApi:
     async def send_batch(self, params: RequestParams) -> str:
         """CSV rows, each optionally overriding the message parameters; rows that
         cannot be read, or whose message cannot be decoded, are skipped."""
-        account = await self._authenticate(params.fields)
+        account = await self._authenticate(params)
         options = self._options(params.fields, account)
         try:
             parsed = parse_batch(str(params.fields.get("batch_data", "")), max_rows=MAX_BATCH_ROWS)
@@ -227,7 +239,7 @@ class EapiApi:
             raise EapiError(*_UPSTREAM_CODES[exc.condition]) from None
         except Overloaded:
             raise EapiError(40, "temporarily unavailable") from None
-        except NoReplyNumber as exc:
+        except (AccountThrottled, NoReplyNumber) as exc:
             raise EapiError(40, f"temporarily unavailable: {exc}") from None
         except AlreadyAccepted as earlier_request:
             return earlier_request.reply
@@ -261,11 +273,11 @@ class EapiApi:
     # ---------------------------------------------------------------- queries
 
     async def get_credits(self, params: RequestParams) -> str:
-        account = await self._authenticate(params.fields)
+        account = await self._authenticate(params)
         return f"0|{format_units(await self.gateway.balance(account))}"
 
     async def get_report(self, params: RequestParams) -> str:
-        account = await self._authenticate(params.fields)
+        account = await self._authenticate(params)
         raw_batch = str(params.fields.get("batch_id", "")).strip()
         if not raw_batch.isdigit():
             raise EapiError(24, "data validation failed: batch_id must be a positive integer")
@@ -285,7 +297,7 @@ class EapiApi:
 
     async def get_inbox(self, params: RequestParams) -> str:
         """Replies received after ``last_retrieved_id``, oldest first, 1,000 at most."""
-        account = await self._authenticate(params.fields)
+        account = await self._authenticate(params)
         after = present(params.fields, "last_retrieved_id") or "0"
         if not after.isdigit():
             raise EapiError(24, "data validation failed: last_retrieved_id must be an integer")

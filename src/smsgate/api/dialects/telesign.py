@@ -20,8 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from smsgate.account_limits import AccountThrottled
 from smsgate.api.endpoint import guarded
-from smsgate.api.params import form_fields
+from smsgate.api.params import client_address, form_fields
+from smsgate.auth_guard import AuthThrottled
 from smsgate.core.model import Account, MessageRequest, Rejection
 from smsgate.core.report_codes import telesign_status
 from smsgate.core.states import Reason, State
@@ -33,7 +35,7 @@ from smsgate.core.telesign_auth import (
     sign_callback,
     verify_tsa,
 )
-from smsgate.credentials import CredentialKind, secret_verifies
+from smsgate.credentials import CredentialKind, recently_verified
 from smsgate.gateway import (
     Gateway,
     Overloaded,
@@ -87,9 +89,16 @@ class TelesignError(Exception):
     """A request-level failure: HTTP ``http_status`` with one error in the envelope."""
 
     def __init__(
-        self, http_status: int, status: tuple[int, str], code: int, description: str
+        self,
+        http_status: int,
+        status: tuple[int, str],
+        code: int,
+        description: str,
+        *,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(description)
+        self.retry_after = retry_after
         self.http_status = http_status
         self.status = status
         self.code = code
@@ -109,8 +118,12 @@ def reference_id(batch_id: int) -> str:
     return f"{batch_id:032X}"
 
 
-def _json(body: dict[str, Any], status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+def _json(
+    body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def _error_response(exc: TelesignError) -> Response:
@@ -121,6 +134,14 @@ def _error_response(exc: TelesignError) -> Response:
             "errors": [{"code": exc.code, "description": exc.description}],
         },
         exc.http_status,
+        None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)},
+    )
+
+
+def transport_refusal(status: int, description: str) -> Response:
+    """A body over the size or time limit (``api.transport``): 413 or 408."""
+    return _error_response(
+        TelesignError(status, INVALID_REQUEST, INVALID_PARAMETER, f"Invalid Request: {description}")
     )
 
 
@@ -157,28 +178,50 @@ class TelesignApi:
     # ---------------------------------------------------------- authentication
 
     async def _authenticate(self, request: Request, body: bytes) -> Account:
+        guard = self.gateway.auth_guard
         try:
             credentials = parse_authorization(request.headers.get("authorization"))
-            account = await self._check(credentials, request, body)
+            keys = guard.keys(
+                CredentialKind.TELESIGN_KEY, credentials.customer_id, client_address(request)
+            )
+            try:
+                account = await self._check(credentials, request, body, keys)
+            except AuthFailure:
+                await guard.failed(keys)
+                raise
         except AuthFailure as exc:
             raise TelesignError(401, NOT_AUTHORIZED, exc.code, exc.description) from None
+        except AuthThrottled as exc:
+            raise TelesignError(
+                429, INVALID_REQUEST, TRY_LATER, str(exc), retry_after=exc.retry_after
+            ) from None
         if not account.is_active:
             raise TelesignError(
                 401, NOT_AUTHORIZED, AuthCode.ACCOUNT_SUSPENDED, "Customer account is suspended."
             )
         return account
 
-    async def _check(self, credentials: Credentials, request: Request, body: bytes) -> Account:
+    async def _check(
+        self, credentials: Credentials, request: Request, body: bytes, keys: Sequence[str]
+    ) -> Account:
+        """The account the credentials prove; ``AuthThrottled`` while a key is
+        locked, unless they are a Basic secret this process has seen verify."""
         store = self.gateway.store
+        guard = self.gateway.auth_guard
         kind = CredentialKind.TELESIGN_KEY
         if credentials.scheme == "Basic":
             hashed = await store.credentials_for(kind, credentials.customer_id)
+            for account, stored in hashed:
+                if recently_verified(credentials.secret, stored):
+                    return account
+            await guard.admit(keys)
+            found = await guard.verifies(kind, credentials.secret, [h for _, h in hashed])
             if not hashed:
                 raise AuthFailure(AuthCode.INVALID_CUSTOMER_ID)
-            for account, stored in hashed:
-                if secret_verifies(credentials.secret, stored):
-                    return account
-            raise AuthFailure(AuthCode.INVALID_API_KEY)
+            if found < 0:
+                raise AuthFailure(AuthCode.INVALID_API_KEY)
+            return hashed[found][0]
+        await guard.admit(keys)
         sealed = await store.sealed_secrets(kind, credentials.customer_id)
         if not sealed:
             raise AuthFailure(AuthCode.INVALID_CUSTOMER_ID)
@@ -251,6 +294,14 @@ class TelesignApi:
             ) from None
         except Overloaded:
             raise TelesignError(429, INVALID_REQUEST, TRY_LATER, "Too many requests") from None
+        except AccountThrottled as exc:
+            raise TelesignError(
+                429,
+                INVALID_REQUEST,
+                TRY_LATER,
+                f"Too many requests: {exc}",
+                retry_after=exc.retry_after,
+            ) from None
         except UpstreamUnavailable as exc:
             raise TelesignError(503, INVALID_REQUEST, TRY_LATER, str(exc)) from None
         if submission.batch_id is None:
