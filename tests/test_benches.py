@@ -22,6 +22,7 @@ RUNS = {
     "accept sendbulk": ["accept.py", "sendbulk", "--rounds", "2"],
     "accept send_batch": ["accept.py", "send_batch", "--rounds", "1"],
     "claim depth": ["claim_depth.py", "--messages", "2000", "--shallow", "1000"],
+    "console pages": ["console_pages.py", "--messages", "3000"],
     "core hot paths": ["core_hot_paths.py"],
     "single requests": ["single_requests.py", "--seconds", "1", "--clients", "8"],
     "smpp delivery": ["smpp_delivery.py", "--messages", "1000"],

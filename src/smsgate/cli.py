@@ -38,13 +38,14 @@ from smsgate.commands.common import (
 )
 from smsgate.commands.demo import demo_banner, prepare_demo
 from smsgate.commands.messages import callbacks_app, messages_app
+from smsgate.commands.operators import operators_app
 from smsgate.commands.receipts import receipts_app
 from smsgate.config import Settings, parse_reply_numbers
 from smsgate.core.eapi_csv import MAX_BATCH_ROWS, BatchFormatError
 from smsgate.core.pricing import format_units, to_units
 from smsgate.delivery.connectors.http_settings import HttpSettings
 from smsgate.delivery.connectors.receiver_paths import receiver_path
-from smsgate.delivery.connectors.smpp_settings import SmppSettings
+from smsgate.delivery.connectors.smpp_settings import SmppSettings, checked_smpp_url
 from smsgate.delivery.routing import Route, trial_order
 from smsgate.eapi_upload import (
     Backoff,
@@ -101,6 +102,7 @@ app = typer.Typer(
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(messages_app, name="messages")
 app.add_typer(callbacks_app, name="callbacks")
+app.add_typer(operators_app, name="operators")
 
 
 def _version() -> str:
@@ -689,29 +691,9 @@ def routes_remove(route_id: int) -> None:
     typer.echo(f"route {route_id} removed")
 
 
-_SMPP_NUMBERS = {"window": int, "tps": float, "enquire_link": float}
-
-
 def check_smpp_url(url: str) -> SmppSettings:
     """The URL's settings, with a plain complaint for a bad one (window=abc)."""
-    from urllib.parse import parse_qsl, urlsplit
-
     try:
-        query = dict(parse_qsl(urlsplit(url).query))
-    except ValueError as exc:
-        raise CliError(f"--smpp-url: {exc}", 2) from None
-    for key, kind in _SMPP_NUMBERS.items():
-        if key in query:
-            try:
-                if kind(query[key]) < 0:
-                    raise ValueError
-            except ValueError:
-                raise CliError(
-                    f"--smpp-url: {key}={query[key]!r} is not a "
-                    f"{'whole number' if kind is int else 'number'} of 0 or more",
-                    2,
-                ) from None
-    try:
-        return SmppSettings.from_url(url)
+        return checked_smpp_url(url)
     except ValueError as exc:
         raise CliError(f"--smpp-url: {exc}", 2) from None

@@ -92,6 +92,9 @@ class Settings:
     account_messages_per_second: int = 1000
     account_message_burst: int = 60_000
     account_requests_in_flight: int = 20
+    console_login_attempts: int = 5
+    console_lockout_seconds: float = 300.0
+    console_session_hours: float = 12.0
 
     @property
     def effective_database_url(self) -> str:
@@ -157,6 +160,9 @@ class Settings:
             "account_messages_per_second": _positive_int,
             "account_message_burst": _positive_int,
             "account_requests_in_flight": _positive_int,
+            "console_login_attempts": int,
+            "console_lockout_seconds": _positive,
+            "console_session_hours": _positive,
         }
         for name, reader in readers.items():
             raw = source.get(ENV_PREFIX + name.upper())

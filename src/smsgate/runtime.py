@@ -175,7 +175,8 @@ class Runtime:
             else:
                 yield
 
-        return create_app(self.gateway, self.secrets, lifespan)  # type: ignore[return-value]
+        sandboxes = [c for c in self.router.connectors if isinstance(c, SandboxConnector)]
+        return create_app(self.gateway, self.secrets, lifespan, sandboxes)  # type: ignore[return-value]
 
     def observe_app(self) -> Starlette:
         """A worker's own small HTTP server: /healthz, /readyz and /metrics."""

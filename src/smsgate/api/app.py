@@ -1,11 +1,11 @@
-"""ASGI application assembly: dialect routes, health and metrics, body limits,
-timing header, last-resort errors."""
+"""ASGI application assembly: dialect routes, health and metrics, the web console,
+body limits, timing header, last-resort errors."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
 import orjson
@@ -20,6 +20,8 @@ from smsgate.api.dialects.eapi import EapiApi
 from smsgate.api.dialects.telesign import TelesignApi
 from smsgate.api.transport import BoundedBodies
 from smsgate.api.upstream_receiver import UpstreamReceiver
+from smsgate.console.pages import ConsolePages
+from smsgate.delivery.connectors.sandbox import SandboxConnector
 from smsgate.gateway import Gateway
 from smsgate.observe.endpoints import observe_routes
 from smsgate.secret_box import SecretBox
@@ -63,8 +65,16 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def create_app(gateway: Gateway, secrets: SecretBox, lifespan: Lifespan | None = None) -> ASGIApp:
+def create_app(
+    gateway: Gateway,
+    secrets: SecretBox,
+    lifespan: Lifespan | None = None,
+    sandboxes: Sequence[SandboxConnector] = (),
+) -> ASGIApp:
+    """The dialects, health and metrics, and the web console; ``sandboxes`` are
+    the sandbox carriers of this process, whose handsets the console answers as."""
     routes = [
+        *ConsolePages(gateway.store, gateway.settings, secrets, sandboxes).routes(),
         *observe_routes(gateway.store, gateway.settings),
         *AdvantaApi(gateway).routes(),
         *EapiApi(gateway).routes(),

@@ -1,15 +1,13 @@
 """``smsgate accounts …``: create, show, change, credit, re-key and delete accounts.
 
 Account options (the ``options`` JSON of an account) are one table,
-``OPTIONS``: each row names the option, its label, its type and what it
-does, and ``--option KEY=VALUE`` / ``accounts show`` are driven by it, so a
-new option is one line here.
+``core.account_options.OPTIONS``; ``--option KEY=VALUE`` / ``accounts show``
+are driven by it, as the console's account page is, so a new option is one
+line there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated
 
 import typer
@@ -27,6 +25,7 @@ from smsgate.commands.common import (
     table,
     with_store,
 )
+from smsgate.core.account_options import BY_KEY, OPTIONS
 from smsgate.core.model import Account, AccountStatus
 from smsgate.core.pricing import format_units, to_units
 from smsgate.core.telesign_auth import new_api_key as new_telesign_key
@@ -39,6 +38,7 @@ from smsgate.credentials import (
     new_partner_id,
     new_password,
 )
+from smsgate.key_issuing import Issued, KeyKind, rotate_key
 from smsgate.secret_box import SecretBox
 from smsgate.store.records import DuplicateIdentifier, NewCredential
 from smsgate.store.repo import Store
@@ -49,93 +49,6 @@ accounts_app = typer.Typer(help="Create and manage customer accounts.", no_args_
 # ------------------------------------------------------------------ options
 
 
-def _boolean(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in {"1", "yes", "true", "on"}:
-        return True
-    if value in {"0", "no", "false", "off"}:
-        return False
-    raise ValueError("expected yes or no")
-
-
-def _positive_int(raw: str) -> int:
-    if not (raw.strip().isascii() and raw.strip().isdigit()) or int(raw) <= 0:
-        raise ValueError("expected a whole number above 0")
-    return int(raw)
-
-
-def _response_code_key(raw: str) -> str:
-    if raw not in {"response-code", "respose-code"}:
-        raise ValueError("expected response-code or respose-code")
-    return raw
-
-
-def _url(raw: str) -> str:
-    return check_url(raw, "url")
-
-
-@dataclass(frozen=True)
-class AccountOption:
-    key: str
-    label: str
-    parse: Callable[[str], object]
-    meaning: str
-
-
-OPTIONS: tuple[AccountOption, ...] = (
-    AccountOption(
-        "daily_quota",
-        "daily quota",
-        _positive_int,
-        "messages per day from local midnight (EAPI 27, partnerID/apikey 1005, Telesign 429 beyond)",
-    ),
-    AccountOption(
-        "max_messages_per_second",
-        "messages per second",
-        _positive_int,
-        "sending rate (SMSGATE_ACCOUNT_MESSAGES_PER_SECOND by default)",
-    ),
-    AccountOption(
-        "message_burst",
-        "message burst",
-        _positive_int,
-        "messages sent at once before the rate applies (SMSGATE_ACCOUNT_MESSAGE_BURST)",
-    ),
-    AccountOption(
-        "max_requests_in_flight",
-        "requests in flight",
-        _positive_int,
-        "sends in progress at once (SMSGATE_ACCOUNT_REQUESTS_IN_FLIGHT)",
-    ),
-    AccountOption(
-        "repliable",
-        "repliable by default",
-        _boolean,
-        "EAPI messages go from the reply number unless a sender is given",
-    ),
-    AccountOption(
-        "mo_callback_url", "replies forwarded to", _url, "URL inbound replies are pushed to"
-    ),
-    AccountOption(
-        "advanta_compat",
-        "partnerID/apikey compatibility",
-        _boolean,
-        "turn on the two switches below",
-    ),
-    AccountOption(
-        "advanta_response_code_key",
-        "response code spelled",
-        _response_code_key,
-        "response-code or respose-code",
-    ),
-    AccountOption(
-        "advanta_networkid_as_string",
-        "networkid as a string",
-        _boolean,
-        'send networkid as "1" rather than 1',
-    ),
-)
-_BY_KEY = {option.key: option for option in OPTIONS}
 _OPTION_HELP = "; ".join(f"{o.key}: {o.meaning}" for o in OPTIONS)
 
 
@@ -144,10 +57,10 @@ def parse_options(pairs: list[str], unset: list[str]) -> tuple[dict[str, object]
     values: dict[str, object] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
-        option = _BY_KEY.get(key.strip())
+        option = BY_KEY.get(key.strip())
         if not sep or option is None:
             raise CliError(
-                f"--option {pair!r}: expected KEY=VALUE with KEY one of {', '.join(_BY_KEY)}",
+                f"--option {pair!r}: expected KEY=VALUE with KEY one of {', '.join(BY_KEY)}",
                 2,
             )
         try:
@@ -155,8 +68,8 @@ def parse_options(pairs: list[str], unset: list[str]) -> tuple[dict[str, object]
         except (ValueError, CliError) as exc:
             raise CliError(f"--option {option.key}: {raw!r}: {exc}", 2) from None
     for key in unset:
-        if key not in _BY_KEY:
-            raise CliError(f"--unset {key!r}: not one of {', '.join(_BY_KEY)}", 2)
+        if key not in BY_KEY:
+            raise CliError(f"--unset {key!r}: not one of {', '.join(BY_KEY)}", 2)
     return values, set(unset)
 
 
@@ -282,16 +195,6 @@ def accounts_create(
     account = with_store(work)
     typer.echo(f"account {account.name} (id {account.id}), balance {format_units(account.balance)}")
     print_secrets(issued)
-
-
-@dataclass
-class Issued:
-    """Credentials just issued, printed once."""
-
-    partner_id: str | None = None
-    apikey: str | None = None
-    eapi: tuple[str, str] | None = None
-    telesign: tuple[str, str] | None = None
 
 
 def print_secrets(issued: Issued) -> None:
@@ -470,12 +373,6 @@ def accounts_show(name: Annotated[str, typer.Argument(help="Account name.")]) ->
     with_store(work)
 
 
-class KeyKind:
-    PARTNER = "partner"
-    EAPI = "eapi"
-    TELESIGN = "telesign"
-
-
 @accounts_app.command("keys")
 def accounts_keys(
     name: Annotated[str, typer.Argument(help="Account name.")],
@@ -500,37 +397,12 @@ def accounts_keys(
 
     async def work(store: Store) -> Issued:
         account = await require(store, name)
-        identifiers = dict(await store.identifiers(account.id))
-        issued = Issued()
-        if rotate == KeyKind.PARTNER:
-            issued.partner_id = identifiers.get(CredentialKind.PARTNER_APIKEY) or new_partner_id()
-            issued.apikey = new_api_key()
-            credential = NewCredential(
-                CredentialKind.PARTNER_APIKEY, issued.partner_id, hash_secret(issued.apikey)
-            )
-        elif rotate == KeyKind.EAPI:
-            user = username or identifiers.get(CredentialKind.EAPI_PASSWORD) or account.name
-            issued.eapi = (user, new_password())
-            credential = NewCredential(
-                CredentialKind.EAPI_PASSWORD, user, hash_password(issued.eapi[1])
-            )
-        else:
-            key = new_telesign_key()
-            issued.telesign = (
-                identifiers.get(CredentialKind.TELESIGN_KEY) or new_customer_id(),
-                key,
-            )
-            credential = NewCredential(
-                CredentialKind.TELESIGN_KEY,
-                issued.telesign[0],
-                hash_secret(key),
-                SecretBox.for_settings(current).encrypt(key),
-            )
         try:
-            await store.replace_credential(account.id, credential)
+            return await rotate_key(
+                store, SecretBox.for_settings(current), account, rotate, username
+            )
         except DuplicateIdentifier as exc:
             raise CliError(f"{exc}; the old credential still works") from None
-        return issued
 
     print_secrets(with_store(work))
 

@@ -8,9 +8,10 @@ each run; ``--new-credentials`` issues new ones.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from smsgate.commands.common import CliError
+from smsgate.commands.operators import put_login
 from smsgate.config import Settings
 from smsgate.core.model import Account, AccountStatus
 from smsgate.core.pricing import format_units, to_units
@@ -33,6 +34,9 @@ DEMO_SENDER = "SMSGATE"
 DEMO_CREDITS = "1000"
 
 
+DEMO_OPERATOR = "operator"
+
+
 @dataclass(frozen=True)
 class DemoCredentials:
     partner_id: str
@@ -40,6 +44,10 @@ class DemoCredentials:
     eapi_password: str
     customer_id: str
     telesign_key: str
+    # The web console's logins, with passwords new on every run (only their
+    # hashes are stored, so earlier ones cannot be printed again).
+    operator_password: str = ""
+    account_user_password: str = ""
 
 
 async def prepare_demo(
@@ -81,6 +89,13 @@ async def prepare_demo(
                 account.id, NewCredential(kind, identifier, digest(secret), box.encrypt(secret))
             )
     await store.set_balance(account.id, to_units(DEMO_CREDITS), "demo balance reset")
+    _, operator_password = await put_login(store, DEMO_OPERATOR, None)
+    _, account_user_password = await put_login(store, DEMO_ACCOUNT, DEMO_ACCOUNT)
+    issued = replace(
+        issued,
+        operator_password=operator_password,
+        account_user_password=account_user_password,
+    )
     refreshed = await store.account(account.id)
     if refreshed is None:
         raise CliError("the demo account vanished while it was being prepared; run again")
@@ -122,6 +137,12 @@ eapi password: {issued.eapi_password}
 telesign customer id: {issued.customer_id}
 telesign api key: {issued.telesign_key}
 balance: {format_units(account.balance)} credits
+
+Web console: {base}/console/
+console operator login: {DEMO_OPERATOR}
+console operator password: {issued.operator_password}
+console account login (the demo account only): {DEMO_ACCOUNT}
+console account password: {issued.account_user_password}
 
 Send one SMS (GET):
   curl '{base}/api/services/sendsms/?apikey={apikey}&partnerID={partner_id}&message=Hello&shortcode={DEMO_SENDER}&mobile=0712345678'

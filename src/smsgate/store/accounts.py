@@ -66,7 +66,7 @@ class AccountStore(StoreBase):
 
     async def delete_account(self, account_id: int) -> None:
         """Remove an account and everything it owns (messages, their events,
-        callbacks, ledger, inbox, credentials) in one transaction."""
+        callbacks, ledger, inbox, credentials, console logins) in one transaction."""
         own = {"account_id": account_id}
         of_messages = "message_id IN (SELECT id FROM messages WHERE account_id = :account_id)"
         statements = (
@@ -82,6 +82,9 @@ class AccountStore(StoreBase):
             "DELETE FROM messages WHERE account_id = :account_id",
             "DELETE FROM batches WHERE account_id = :account_id",
             "DELETE FROM credentials WHERE account_id = :account_id",
+            "DELETE FROM console_sessions WHERE user_id IN"
+            " (SELECT id FROM console_users WHERE account_id = :account_id)",
+            "DELETE FROM console_users WHERE account_id = :account_id",
             "DELETE FROM accounts WHERE id = :account_id",
         )
         async with self._write() as conn:

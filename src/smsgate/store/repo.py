@@ -17,6 +17,8 @@ from one module per concern, each readable on its own:
 - ``observing``: what ``/metrics`` and ``/readyz`` read, and worker heartbeats;
 - ``admin``: what the operator's message commands read;
 - ``auth_limits``: failed authentications per client address and identifier.
+- ``console``: the web console's users, sessions and pages;
+- ``batches``: batches' progress, and cancelling what has not left.
 
 Every write that the gateway promises to a customer is one transaction:
 accepting a batch writes the batch, its messages (which are also the queue
@@ -33,7 +35,9 @@ from smsgate.store.accounts import AccountStore
 from smsgate.store.admin import AdminStore
 from smsgate.store.auth_limits import AuthLimitStore
 from smsgate.store.base import Clock, wall_clock_ms
+from smsgate.store.batches import BatchStore
 from smsgate.store.connections import ConnectionStore
+from smsgate.store.console import ConsoleStore
 from smsgate.store.driver_sql import DriverSql
 from smsgate.store.engine import Engines, open_engines
 from smsgate.store.finals import REFUNDED_STATES
@@ -66,6 +70,8 @@ class Store(
     OutboxStore,
     AdminStore,
     AuthLimitStore,
+    ConsoleStore,
+    BatchStore,
 ):
     def __init__(self, engines: Engines, clock: Clock = wall_clock_ms) -> None:
         self.engines = engines

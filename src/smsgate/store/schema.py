@@ -126,6 +126,10 @@ messages = Table(
     Column("connector", String(64)),
     Column("carrier_ref", String(64)),
     Index("ix_messages_batch", "batch_id"),
+    # The console's message search pages newest first within an account or a
+    # handset's number (keyset on id), so every page is an index range.
+    Index("ix_messages_account_id", "account_id", "id"),
+    Index("ix_messages_recipient", "recipient", "id"),
     # Messages waiting for a receipt, oldest first: what a receipt timeout ends.
     Index(
         "ix_messages_awaiting_receipt",
@@ -400,6 +404,35 @@ worker_heartbeats = Table(
     Column("started_at", BigInteger, nullable=False),
     Column("seen_at", BigInteger, nullable=False),
     Column("last_claim_at", BigInteger),
+)
+
+# Who may open the web console: an operator (no account) sees everything, an
+# account user only that account. Consecutive failed log-ins lock the login
+# until ``locked_until``; a successful one clears the count.
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("login", String(100), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("account_id", ForeignKey("accounts.id")),
+    Column("failed_logins", SmallInteger, nullable=False, server_default="0"),
+    Column("locked_until", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# A signed-in browser: the cookie holds a random token, only its SHA-256 is
+# kept, so a copy of the database opens no session. Kept in the database so
+# every API process behind a balancer knows every session.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", ForeignKey("console_users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_console_sessions_expires_at", "expires_at"),
 )
 
 # Failed authentications per client address and per credential identifier,

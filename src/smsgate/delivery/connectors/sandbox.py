@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import replace
 
-from smsgate.core.encoding import Encoding
+from smsgate.core.encoding import Encoding, is_gsm7
 from smsgate.core.sandbox_rules import SandboxRule, rule_for
 from smsgate.core.states import UPSTREAM_REASONS, State, UpstreamCondition
 from smsgate.delivery.connectors.base import (
@@ -167,6 +167,28 @@ class SandboxConnector:
             )
         if self._sink is not None:
             self._sink(replace(receipt, occurred_at=wall_clock_ms()))
+
+    async def handset_sends(self, sender: str, recipient: str, body: str) -> bool:
+        """A message typed on one of the sandbox's handsets (the console's
+        phones), handed on exactly as a carrier's inbound message is; returns
+        True once it is stored, False when this process's sandbox is not running."""
+        if self._inbound is None:
+            return False
+        loop = asyncio.get_running_loop()
+        stored: asyncio.Future[None] = loop.create_future()
+        encoding = Encoding.GSM7 if is_gsm7(body) else Encoding.UCS2
+        # Like an SMSC, the handset's number arrives without the "+".
+        message = InboundMessage(
+            self.name, sender.lstrip("+"), recipient, body, encoding, wall_clock_ms()
+        )
+
+        def committed() -> None:
+            if not stored.done():
+                stored.set_result(None)
+
+        self._inbound(message, committed)
+        await stored
+        return True
 
     async def stop(self) -> None:
         for handle in self._pending.values():

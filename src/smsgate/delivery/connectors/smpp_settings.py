@@ -11,7 +11,7 @@ read is refused with the option's name, never half-applied.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from smsgate.core.carrier_ids import IdFormat
 from smsgate.delivery.connectors.url_options import (
@@ -134,3 +134,27 @@ _OPTIONS: Options = {
     "validity_hours": ("validity_hours", positive),
     "receipt_timeout_hours": ("receipt_timeout_hours", positive),
 }
+
+
+_NUMBERS: dict[str, type[int] | type[float]] = {"window": int, "tps": float, "enquire_link": float}
+
+
+def checked_smpp_url(url: str) -> SmppSettings:
+    """The URL's settings, refusing a bad one with a plain sentence
+    (``window='abc' is not a whole number of 0 or more``): what an operator
+    typing a URL (the command line, the console) is told."""
+    try:
+        query = dict(parse_qsl(urlsplit(url).query))
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+    for key, kind in _NUMBERS.items():
+        if key in query:
+            try:
+                if kind(query[key]) < 0:
+                    raise ValueError
+            except ValueError:
+                raise ValueError(
+                    f"{key}={query[key]!r} is not a "
+                    f"{'whole number' if kind is int else 'number'} of 0 or more"
+                ) from None
+    return SmppSettings.from_url(url)
