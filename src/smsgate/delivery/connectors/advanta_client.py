@@ -20,7 +20,6 @@ from typing import Any
 
 import orjson
 
-from smsgate.core.carrier_ids import IdFormat, carrier_key
 from smsgate.core.encoding import Encoding
 from smsgate.core.pricing import credit_units
 from smsgate.core.report_codes import (
@@ -33,21 +32,22 @@ from smsgate.core.report_codes import (
 from smsgate.core.states import Reason, State
 from smsgate.delivery.connectors.http_settings import HttpSettings
 from smsgate.delivery.connectors.upstream import (
+    ClientBase,
     PollRequest,
     Push,
     PushError,
     UpstreamAnswer,
     UpstreamRequest,
+    final_report,
     later,
+    taken,
 )
 from smsgate.store.records import (
-    CarrierPart,
     InboundMessage,
     OutboundMessage,
     Receipt,
     Refused,
     SubmitOutcome,
-    Submitted,
 )
 
 _FINAL_REPORTS: dict[str, tuple[State, Reason]] = {
@@ -70,18 +70,12 @@ _NOT_NOW_MS = {1005: 30_000, 1007: 30_000, 4090: 300_000}
 """System errors, and 4090 ("internal error, retry after 5 min")."""
 
 
-class AdvantaClient:
+class AdvantaClient(ClientBase):
     dialect = "advanta"
-    id_format = IdFormat.STRING
 
     def __init__(self, settings: HttpSettings) -> None:
-        self._settings = settings
+        super().__init__(settings)
         self._url = f"{settings.base_url}/sendbulk"
-
-    def cannot_carry(self, message: OutboundMessage) -> str | None:
-        if message.encoding == Encoding.BINARY:
-            return "the partnerID/apikey dialect carries text only"
-        return None
 
     def group_of(self, message: OutboundMessage) -> str:
         return message.sender
@@ -153,18 +147,8 @@ class AdvantaClient:
         final = _FINAL_REPORTS.get(description)
         if final is None:
             return []  # on its way still: nothing to record
-        state, reason = final
         return [
-            Receipt(
-                connector,
-                carrier_key(ref, self.id_format),
-                state,
-                reason,
-                description[:32],
-                now,
-                carrier_ref=ref,
-                text=body.decode("utf-8", "replace"),
-            )
+            final_report(connector, ref, final, description, now, body.decode("utf-8", "replace"))
         ]
 
     def poll_requests(self, refs: Sequence[str]) -> list[PollRequest]:
@@ -193,19 +177,8 @@ class AdvantaClient:
         if final is None:  # No dlr yet, or on its way
             return []
         [ref] = request.refs
-        state, reason = final
-        return [
-            Receipt(
-                connector,
-                carrier_key(ref, self.id_format),
-                state,
-                reason,
-                description[:32],
-                now,
-                carrier_ref=ref,
-                text=answer.body[:1_000].decode("utf-8", "replace"),
-            )
-        ]
+        text = answer.body[:1_000].decode("utf-8", "replace")
+        return [final_report(connector, ref, final, description, now, text)]
 
     def balance_request(self) -> PollRequest | None:
         credentials = {"partnerID": self._settings.username, "apikey": self._settings.password}
@@ -230,9 +203,7 @@ def _entry_outcome(
     code = _code(entry.get("response-code"))
     ref = str(entry.get("messageid", ""))
     if code == 200 and ref:
-        return Submitted(
-            message.id, connector, (CarrierPart(1, ref, carrier_key(ref, IdFormat.STRING)),)
-        )
+        return taken(message.id, connector, ref)
     description = str(entry.get("response-description", ""))[:100]
     error = f"upstream {code} {description}".strip()
     if code in _REFUSALS:

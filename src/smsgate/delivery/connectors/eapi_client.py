@@ -22,28 +22,28 @@ import io
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
-from smsgate.core.carrier_ids import IdFormat
 from smsgate.core.eapi_text import text_to_latin1_gsm
 from smsgate.core.encoding import Encoding
 from smsgate.core.pricing import credit_units
 from smsgate.core.states import Reason, State
 from smsgate.delivery.connectors.http_settings import HttpSettings
 from smsgate.delivery.connectors.upstream import (
+    ClientBase,
     PollRequest,
     Push,
     PushError,
     UpstreamAnswer,
     UpstreamRequest,
+    final_report,
     later,
+    taken,
 )
 from smsgate.store.records import (
-    CarrierPart,
     InboundMessage,
     OutboundMessage,
     Receipt,
     Refused,
     SubmitOutcome,
-    Submitted,
 )
 
 SEND_BATCH = "/submission/send_batch/1/1.0"
@@ -85,19 +85,13 @@ _REFUSED: dict[int, tuple[State, Reason]] = {
 """Submission codes that refuse the whole batch for good."""
 
 
-class EapiClient:
+class EapiClient(ClientBase):
     dialect = "eapi"
-    id_format = IdFormat.STRING
 
     def __init__(self, settings: HttpSettings) -> None:
-        self._settings = settings
+        super().__init__(settings)
         self._url = settings.base_url + SEND_BATCH
         self._report_url = settings.base_url + GET_REPORT
-
-    def cannot_carry(self, message: OutboundMessage) -> str | None:
-        if message.encoding == Encoding.BINARY:
-            return "binary messages are not sent through EAPI upstreams"
-        return None
 
     def group_of(self, message: OutboundMessage) -> str:
         return f"{message.encoding}:{message.sender}"
@@ -135,7 +129,7 @@ class EapiClient:
         code, description, batch_id = _reply_fields(answer.body)
         error = f"upstream {code} {description}".strip()
         if code in (0, 1) and batch_id.isascii() and batch_id.isdigit():
-            return [Submitted(m.id, connector, (_part(f"{batch_id}:{m.id}"),)) for m in messages]
+            return [taken(m.id, connector, f"{batch_id}:{m.id}") for m in messages]
         if code in _REFUSED:
             state, reason = _REFUSED[code]
             return [Refused(m.id, state, reason, error) for m in messages]
@@ -154,21 +148,9 @@ class EapiClient:
         final = _FINAL_CODES.get(int(status[:4]))
         if final is None:
             return []
-        state, reason = final
         ref = f"{batch_id}:{source_id}"[:64]
-        return [
-            Receipt(
-                connector,
-                ref,
-                state,
-                reason,
-                status[:32],
-                now,
-                carrier_ref=ref,
-                handset=query.get("msisdn", "").lstrip("+")[:20],
-                text=urlencode(query)[:1_000],
-            )
-        ]
+        text = urlencode(query)[:1_000]
+        return [final_report(connector, ref, final, status, now, text, query.get("msisdn", ""))]
 
     def poll_requests(self, refs: Sequence[str]) -> list[PollRequest]:
         """One ``get_report`` a batch, with the rows' ``source_id`` (our ids)."""
@@ -204,19 +186,8 @@ class EapiClient:
             ref = f"{batch_id}:{source_id.strip()}"
             final = _FINAL_CODES.get(int(status)) if status.isascii() and status.isdigit() else None
             if ref in asked and final is not None:
-                state, reason = final
                 receipts.append(
-                    Receipt(
-                        connector,
-                        ref,
-                        state,
-                        reason,
-                        status[:32],
-                        now,
-                        carrier_ref=ref,
-                        handset=msisdn.strip().lstrip("+")[:20],
-                        text=line[:1_000],
-                    )
+                    final_report(connector, ref, final, status, now, line, msisdn.strip())
                 )
         return receipts
 
@@ -230,10 +201,6 @@ class EapiClient:
         """``0|2101.15``."""
         code, _, credit = answer.body.decode("latin-1").strip().partition("|")
         return credit_units(credit) if answer.status == 200 and code == "0" else None
-
-
-def _part(ref: str) -> CarrierPart:
-    return CarrierPart(1, ref, ref)
 
 
 def _reply_fields(body: bytes) -> tuple[int | None, str, str]:

@@ -15,32 +15,29 @@ from __future__ import annotations
 
 import base64
 import hmac
-from collections.abc import Sequence
 from urllib.parse import urlencode
 
 import orjson
 
-from smsgate.core.carrier_ids import IdFormat
-from smsgate.core.encoding import Encoding
 from smsgate.core.states import Reason, State
 from smsgate.core.telesign_auth import sign_callback
 from smsgate.delivery.connectors.http_settings import HttpSettings
 from smsgate.delivery.connectors.upstream import (
-    PollRequest,
+    ClientBase,
     Push,
     PushError,
     UpstreamAnswer,
     UpstreamRequest,
+    final_report,
     later,
+    taken,
 )
 from smsgate.store.records import (
-    CarrierPart,
     InboundMessage,
     OutboundMessage,
     Receipt,
     Refused,
     SubmitOutcome,
-    Submitted,
 )
 
 BULK_SMS = "/v1/verify/bulk_sms"
@@ -64,18 +61,15 @@ _FINAL_CODES: dict[int, tuple[State, Reason]] = {
 293 say it is on its way."""
 
 
-class TelesignClient:
+class TelesignClient(ClientBase):
+    """No status or balance query: the public API has neither, so reports
+    come by callback only."""
+
     dialect = "telesign"
-    id_format = IdFormat.STRING
 
     def __init__(self, settings: HttpSettings) -> None:
-        self._settings = settings
+        super().__init__(settings)
         self._url = settings.base_url + BULK_SMS
-
-    def cannot_carry(self, message: OutboundMessage) -> str | None:
-        if message.encoding == Encoding.BINARY:
-            return "the Telesign-style API carries text only"
-        return None
 
     def group_of(self, message: OutboundMessage) -> str:
         return f"{message.sender}\0{message.body}"
@@ -109,7 +103,7 @@ class TelesignClient:
             error = f"HTTP {answer.status}: {errors[0].get('code')} {errors[0].get('description')}"
         reference = document.get("reference_id") if isinstance(document, dict) else None
         if answer.status == 200 and isinstance(reference, str) and reference:
-            return [Submitted(m.id, connector, (_part(f"{reference}:{m.id}"),)) for m in messages]
+            return [taken(m.id, connector, f"{reference}:{m.id}") for m in messages]
         if answer.status == 400:  # validation: the request's content, for good
             return [
                 Refused(m.id, State.REJECTED, Reason.CARRIER_REJECTED, error[:200])
@@ -143,38 +137,7 @@ class TelesignClient:
         final = _FINAL_CODES.get(code) if isinstance(code, int) else None
         if final is None:
             return []
-        state, reason = final
         ref = f"{reference}:{session}"[:64]
-        return [
-            Receipt(
-                connector,
-                ref.casefold(),
-                state,
-                reason,
-                str(code),
-                now,
-                carrier_ref=ref,
-                handset=str(document.get("phone_number", "")).lstrip("+")[:20],
-                text=push.body[:1_000].decode("utf-8", "replace"),
-            )
-        ]
-
-    def poll_requests(self, refs: Sequence[str]) -> list[PollRequest]:
-        """None: the public API has no status query, so reports come by callback only."""
-        return []
-
-    def read_poll(
-        self, connector: str, request: PollRequest, answer: UpstreamAnswer, now: int
-    ) -> list[Receipt]:
-        return []
-
-    def balance_request(self) -> PollRequest | None:
-        """None: the bulk SMS API has no balance query."""
-        return None
-
-    def read_balance(self, answer: UpstreamAnswer) -> int | None:
-        return None
-
-
-def _part(ref: str) -> CarrierPart:
-    return CarrierPart(1, ref, ref.casefold())
+        text = push.body[:1_000].decode("utf-8", "replace")
+        handset = str(document.get("phone_number", ""))
+        return [final_report(connector, ref, final, code, now, text, handset)]

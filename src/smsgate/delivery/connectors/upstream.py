@@ -35,7 +35,8 @@ from typing import Protocol
 
 import httpx
 
-from smsgate.core.carrier_ids import IdFormat
+from smsgate.core.carrier_ids import IdFormat, carrier_key
+from smsgate.core.encoding import Encoding
 from smsgate.core.states import Reason, State
 from smsgate.delivery.connectors.base import (
     AckCounter,
@@ -48,6 +49,7 @@ from smsgate.delivery.connectors.base import (
 from smsgate.delivery.connectors.http_settings import HttpSettings
 from smsgate.delivery.throttle import AdaptiveRate
 from smsgate.store.records import (
+    CarrierPart,
     ConnectionHealth,
     InboundMessage,
     OutboundMessage,
@@ -55,6 +57,7 @@ from smsgate.store.records import (
     Refused,
     RetryLater,
     SubmitOutcome,
+    Submitted,
 )
 from smsgate.store.repo import wall_clock_ms
 
@@ -156,6 +159,69 @@ class DialectClient(Protocol):
     def read_balance(self, answer: UpstreamAnswer) -> int | None:
         """The credit in a balance answer, in credit units (None: not readable)."""
         ...
+
+
+class ClientBase:
+    """What the dialect clients share: their settings, the provider's ids
+    read as exact strings, no binary messages (none of the three dialects
+    carries them from a client here), and, unless a dialect has them, no
+    status or balance query."""
+
+    dialect: str
+    id_format = IdFormat.STRING
+
+    def __init__(self, settings: HttpSettings) -> None:
+        self._settings = settings
+
+    def cannot_carry(self, message: OutboundMessage) -> str | None:
+        if message.encoding == Encoding.BINARY:
+            return f"binary messages are not sent through {self.dialect} upstreams"
+        return None
+
+    def poll_requests(self, refs: Sequence[str]) -> list[PollRequest]:
+        return []
+
+    def read_poll(
+        self, connector: str, request: PollRequest, answer: UpstreamAnswer, now: int
+    ) -> list[Receipt]:
+        return []
+
+    def balance_request(self) -> PollRequest | None:
+        return None
+
+    def read_balance(self, answer: UpstreamAnswer) -> int | None:
+        return None
+
+
+def taken(message_id: int, connector: str, ref: str) -> Submitted:
+    """The provider took the message under its reference ``ref``."""
+    return Submitted(
+        message_id, connector, (CarrierPart(1, ref, carrier_key(ref, IdFormat.STRING)),)
+    )
+
+
+def final_report(
+    connector: str,
+    ref: str,
+    final: tuple[State, Reason],
+    status: object,
+    now: int,
+    text: str,
+    handset: str = "",
+) -> Receipt:
+    """A provider's final word on the message it took under ``ref``."""
+    state, reason = final
+    return Receipt(
+        connector,
+        carrier_key(ref, IdFormat.STRING),
+        state,
+        reason,
+        str(status)[:32],
+        now,
+        carrier_ref=ref,
+        handset=handset.lstrip("+")[:20],
+        text=text[:1_000],
+    )
 
 
 def later(
