@@ -2,8 +2,10 @@
 through its executable path (Playwright never downloads a browser here).
 
 One gateway and one browser serve the whole module; each test opens its own
-browser context (its own cookies). The pages the README shows are saved to
-docs/screenshots/ as the tests pass through them. Without chromium or
+browser context (its own cookies). The pages the README shows are captured
+as the tests pass through them: into docs/screenshots/ with
+SMSGATE_UPDATE_SCREENSHOTS=1 (how the README's images are made), otherwise
+into a temporary folder, so a test run leaves the checkout as it was. Without chromium or
 Playwright these tests skip with the reason, except in CI, where they fail.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +29,11 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
+SCREENSHOTS = (
+    Path(__file__).parents[2] / "docs" / "screenshots"
+    if os.environ.get("SMSGATE_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "smsgate-console-screenshots"
+)
 
 
 def _missing() -> str | None:
