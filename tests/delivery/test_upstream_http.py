@@ -37,10 +37,11 @@ def downstream(
     *,
     connector: str = "up",
     more: Sequence[tuple[str, str, int]] = (),
+    **settings_overrides: object,
 ) -> GatewayServer:
     """Our gateway, routing every destination to the upstream ``connector``
     first, then to each of ``more`` (name, URL, priority)."""
-    settings = fast_settings(database_url)
+    settings = fast_settings(database_url, **settings_overrides)
     box = SecretBox.for_settings(settings)
 
     async def configure() -> None:
@@ -423,3 +424,50 @@ def test_a_report_pushed_before_the_send_is_answered_is_kept_and_matched(
             assert ours.call(ours.rt.store.unmatched_receipts()) == []
         finally:
             ours.stop()
+
+
+def test_traffic_moves_off_an_upstream_out_of_credit_and_comes_back(tmp_path: Path) -> None:
+    first = GatewayServer(fast_settings(f"sqlite:///{tmp_path / 'first.sqlite3'}")).start()
+    second = GatewayServer(fast_settings(f"sqlite:///{tmp_path / 'second.sqlite3'}")).start()
+    broke = first.create_account(credit="0", senders=("SMSGATE",))
+    at_second = provider_account(second)
+    ours = downstream(
+        f"sqlite:///{tmp_path / 'ours.sqlite3'}",
+        provider_url("advanta", first, broke),
+        connector="up1",
+        more=[("up2", provider_url("advanta", second, at_second), 20)],
+        upstream_hold_seconds=1.0,
+    )
+    try:
+        customer = ours.create_account(credit="100")
+
+        def arrived(provider: GatewayServer, account: TestAccount) -> list[str]:
+            rows = provider.call(
+                provider.rt.store.find_messages(MessageFilter(account_id=account.id))
+            )
+            return sorted(m.recipient for m in rows)
+
+        [moved] = send(ours, customer, ["254712345601"], "SMSGATE")
+        ours.wait_until(
+            lambda: arrived(second, at_second) == ["+254712345601"],
+            what="the message the first upstream had no credit for, sent by the second",
+        )
+        row = ours.call(ours.rt.store.message_row(int(moved)))
+        assert row is not None and row.connector == "up2" and row.attempts == 1
+        first.call(first.rt.store.add_credit(broke.id, 10_00, "top-up"))
+        for n in range(40):  # once the hold is over, traffic is back on the first
+            [mid] = send(ours, customer, [f"2547123457{n:02d}"], "SMSGATE")
+            ours.wait_until(
+                lambda mid=mid: (
+                    (m := ours.call(ours.rt.store.message_row(int(mid)))) is not None
+                    and m.state != "queued"
+                ),
+                what="the message taken by one of the upstreams",
+            )
+            if arrived(first, broke):
+                break
+        assert arrived(first, broke) == [f"+2547123457{n:02d}"]
+    finally:
+        ours.stop()
+        first.stop()
+        second.stop()

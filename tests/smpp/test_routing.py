@@ -62,6 +62,19 @@ def test_the_cheapest_live_connection_wins_among_equal_routes() -> None:
     assert chosen(router_of(*routes, down=down), "+254733345678") == "unpriced"
 
 
+def test_a_held_connection_is_routed_around_until_its_hold_ends() -> None:
+    router = router_of(Route("254", None, "a", 10), Route("254", None, "b", 20))
+    assert chosen(router, "+254712345678") == "a"
+    message = outbound(1, "+254712345678", "x")
+    assert router.choose(message, besides="a").name == "b"  # type: ignore[union-attr]
+    router.hold("a", 60)
+    assert chosen(router, "+254712345678") == "b"
+    router.hold("a", 0)
+    assert chosen(router, "+254712345678") == "a"
+    # The default is the only way for an unrouted number: nothing besides it.
+    assert router.choose(outbound(2, "+447911123456", "x"), besides="default") is None
+
+
 def test_failover_skips_connectors_that_are_down() -> None:
     routes = (Route("25471", None, "a", 10), Route("25471", None, "b", 20))
     assert chosen(router_of(*routes, down=("a",)), "+254712345678") == "b"

@@ -164,7 +164,7 @@ class Dispatcher:
         )
 
     async def _submit(self, connector: Connector, messages: Sequence[OutboundMessage]) -> None:
-        handed = _Handover(self.recorder)
+        handed = _Handover(self.recorder, self._router, connector.name, messages)
         try:
             await connector.submit(messages, handed, self.claims)
         except Exception as exc:  # the connection, not the messages, failed
@@ -176,6 +176,15 @@ class Dispatcher:
                     if m.id not in handed.message_ids
                 ]
             )
+        if handed.moved:
+            # Out of credit or quota with another route to take: route
+            # around it for a while, then try it again.
+            log.warning(
+                "connector %s is out of credit or quota; %d messages move to another route",
+                connector.name,
+                handed.moved,
+            )
+            self._router.hold(connector.name, self._upstream_hold_ms / 1000)
         if handed.condition is not None:
             # An upstream out of credit or over quota refuses the next messages
             # too; recording it lets every API process refuse new work (EAPI
@@ -187,17 +196,53 @@ class Dispatcher:
 
 class _Handover:
     """Passes a connector's outcomes to the recorder, noting which messages
-    have one and whether the upstream said it is out of credit or quota."""
+    have one and whether the upstream said it is out of credit or quota.
 
-    __slots__ = ("_recorder", "condition", "message_ids")
+    A message refused for the upstream's credit or quota that has another
+    route up is not failed: it is sent again at once, without using an
+    attempt, and the connection is held (``moved``). Only a message with no
+    other way out fails, and makes the API refuse new work for a while."""
 
-    def __init__(self, recorder: DeliveryRecorder) -> None:
+    __slots__ = (
+        "_connector",
+        "_messages",
+        "_recorder",
+        "_router",
+        "condition",
+        "message_ids",
+        "moved",
+    )
+
+    def __init__(
+        self,
+        recorder: DeliveryRecorder,
+        router: Router,
+        connector: str,
+        messages: Sequence[OutboundMessage],
+    ) -> None:
         self._recorder = recorder
+        self._router = router
+        self._connector = connector
+        self._messages = {m.id: m for m in messages}
         self.message_ids: set[int] = set()
         self.condition: UpstreamCondition | None = None
+        self.moved = 0
 
     def __call__(self, outcome: SubmitOutcome, ack: Ack) -> None:
         self.message_ids.add(outcome.message_id)
-        if self.condition is None and isinstance(outcome, Refused):
-            self.condition = _CONDITION_OF.get(outcome.reason)
+        condition = _CONDITION_OF.get(outcome.reason) if isinstance(outcome, Refused) else None
+        if condition is not None:
+            assert isinstance(outcome, Refused)
+            message = self._messages.get(outcome.message_id)
+            if message is not None and self._router.choose(message, besides=self._connector):
+                self.moved += 1
+                outcome = RetryLater(
+                    outcome.message_id,
+                    0,
+                    f"{outcome.error}; sent by another route",
+                    counts_attempt=False,
+                    taken=outcome.taken,
+                )
+            elif self.condition is None:
+                self.condition = condition
         self._recorder.outcome(outcome, ack)

@@ -9,10 +9,15 @@ whose connector is down is passed over for the next one, which is the
 failover; a destination that matches no route goes to the default connector.
 When routes match but every one of their connectors is down, the message
 waits rather than leaving by a connection nobody chose for it.
+
+A connection whose upstream said it is out of credit or over quota can be
+held for a while (``hold``): it counts as down for routing, so traffic moves
+to the next route and comes back once the hold is over.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -47,6 +52,7 @@ class Router:
         self._routes = sorted(routes, key=trial_order)
         self._connectors = dict(connectors)
         self.default = default
+        self._held: dict[str, float] = {}  # connector -> monotonic end of its hold
 
     @property
     def connectors(self) -> list[Connector]:
@@ -59,8 +65,9 @@ class Router:
         connection claims nothing, so it never keeps messages from one that does."""
         return any(connector.is_up for connector in self.connectors)
 
-    def choose(self, message: OutboundMessage) -> Connector | None:
-        """The connector for ``message``, or None while all its routes are down."""
+    def choose(self, message: OutboundMessage, *, besides: str = "") -> Connector | None:
+        """The connector for ``message`` (other than ``besides``), or None
+        while all its routes are down."""
         digits = message.recipient.lstrip("+")
         matched = False
         for route in self._routes:
@@ -70,8 +77,19 @@ class Router:
                 continue
             matched = True
             connector = self._connectors.get(route.connector)
-            if connector is not None and connector.is_up:
+            if connector is not None and connector.name != besides and self._usable(connector):
                 return connector
-        if matched:
+        if matched or self.default.name == besides:
             return None
-        return self.default if self.default.is_up else None
+        return self.default if self._usable(self.default) else None
+
+    def hold(self, connector: str, seconds: float) -> None:
+        """Route around ``connector`` for ``seconds``."""
+        self._held[connector] = time.monotonic() + seconds
+
+    def _usable(self, connector: Connector) -> bool:
+        until = self._held.get(connector.name)
+        if until is not None and time.monotonic() >= until:
+            del self._held[connector.name]
+            until = None
+        return until is None and connector.is_up
