@@ -447,3 +447,13 @@ def test_an_upstream_http_connection(env: dict[str, str]) -> None:
     assert "Traceback" not in bad.stderr
     both = smsgate("connectors", "add", "x", env=env)
     assert both.returncode != 0 and "--smpp-url" in both.stderr
+    apart = smsgate(
+        "connectors", "add", "up2", "--http-url", "https://rest.example.com", "--dialect",
+        "telesign", "--username", "CUST", "--password", "a/b+c==", env=env,
+    )  # fmt: skip
+    assert apart.returncode == 0, apart.stderr
+    assert "telesign" in smsgate("connectors", "list", env=env).stdout
+    half = smsgate(
+        "connectors", "add", "x", "--http-url", "https://h.example", "--dialect", "eapi", env=env
+    )
+    assert half.returncode != 0 and "--username and --password" in half.stderr

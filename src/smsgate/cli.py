@@ -43,7 +43,7 @@ from smsgate.commands.receipts import receipts_app
 from smsgate.config import Settings, parse_reply_numbers
 from smsgate.core.eapi_csv import MAX_BATCH_ROWS, BatchFormatError
 from smsgate.core.pricing import format_units, to_units
-from smsgate.delivery.connectors.http_settings import HttpSettings
+from smsgate.delivery.connectors.http_settings import HttpSettings, compose_url
 from smsgate.delivery.connectors.receiver_paths import receiver_path
 from smsgate.delivery.connectors.smpp_settings import SmppSettings, checked_smpp_url
 from smsgate.delivery.routing import Route, trial_order
@@ -512,8 +512,19 @@ def connectors_add(
         str | None,
         typer.Option(
             help="An upstream HTTP provider: DIALECT+https://user:key@host/path?in_flight=4&tps=0"
-            " (dialect: advanta, as partnerID:apikey@…/api/services)"
+            " (dialect advanta, eapi or telesign), or its plain https:// address with --dialect"
         ),
+    ] = None,
+    dialect: Annotated[
+        str | None, typer.Option(help="With a plain --http-url: advanta, eapi or telesign.")
+    ] = None,
+    username: Annotated[
+        str | None,
+        typer.Option(help="With --dialect: partnerID, EAPI username or Telesign customer id."),
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(help="With --dialect: apikey, EAPI password or Telesign API key."),
     ] = None,
 ) -> None:
     """Add (or replace) an SMPP or upstream HTTP connector; workers pick it up when they start."""
@@ -523,6 +534,8 @@ def connectors_add(
     box = SecretBox.for_settings(current)
     if http_url is not None:
         try:
+            if dialect is not None:
+                http_url = compose_url(http_url, dialect, username or "", password or "")
             HttpSettings.from_url(http_url)
         except ValueError as exc:
             raise CliError(f"--http-url: {exc}") from None

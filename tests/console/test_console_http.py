@@ -8,6 +8,7 @@ import re
 import requests
 
 from smsgate.core.states import State
+from smsgate.store.records import ConnectionHealth
 from tests.console.support import csrf_of, new_login, signed_in
 from tests.support.server import GatewayServer, TestAccount
 
@@ -274,6 +275,11 @@ def test_operators_add_and_remove_connections_and_routes(sqlite_gateway: Gateway
     assert "k3y" not in upstream.text and "https://provider.example/api/services" in upstream.text
     (row,) = sqlite_gateway.call(sqlite_gateway.rt.store.connectors())
     assert (row.name, row.kind) == ("up1", "http")
+    # As a worker reports it once the provider said what credit we have there.
+    report = ConnectionHealth("up1", "bound", 0, None, None, 4, 0, 0, 0, 0.0, balance=123_45)
+    sqlite_gateway.call(sqlite_gateway.rt.store.report_health("worker-x", [report]))
+    page = session.get(f"{base}/console/connections", timeout=10).text
+    assert "balance 123.45" in page
     assert post("/connections", name="up2", url="nonsense+https://x").status_code == 400
     assert post("/connections/up1/remove").status_code == 200
 

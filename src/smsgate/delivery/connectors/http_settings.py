@@ -9,7 +9,7 @@ whole URL is stored sealed, like an SMPP URL, since it carries the key.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from smsgate.delivery.connectors.url_options import (
     Options,
@@ -82,6 +82,20 @@ class HttpSettings:
             password=unquote(parts.password or ""),
             **values,
         )
+
+
+def compose_url(url: str, dialect: str, username: str, password: str) -> str:
+    """The one-URL form of a provider's address given with its dialect and
+    credentials apart (``--http-url https://host/path --dialect eapi
+    --username U --password P``), the credentials escaped as a URL needs."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or parts.username or not parts.hostname:
+        raise ValueError("with --dialect, give the provider's plain http(s):// address")
+    if not (username and password):
+        raise ValueError("with --dialect, give --username and --password too")
+    credentials = f"{quote(username, safe='')}:{quote(password, safe='')}"
+    netloc = f"{credentials}@{parts.netloc}"
+    return urlunsplit((f"{dialect}+{parts.scheme}", netloc, parts.path, parts.query, ""))
 
 
 _OPTIONS: Options = {
