@@ -12,6 +12,8 @@ from urllib.parse import quote
 
 import pytest
 import requests
+from telesign.rest import RestClient
+from tests.api.test_eapi import SEND_SMS, call, report
 from tests.conftest import fast_settings
 from tests.support.server import GatewayServer, TestAccount
 
@@ -471,3 +473,42 @@ def test_traffic_moves_off_an_upstream_out_of_credit_and_comes_back(tmp_path: Pa
         ours.stop()
         first.stop()
         second.stop()
+
+
+def test_each_of_our_dialects_reports_what_the_upstream_said(
+    tmp_path: Path, upstream: GatewayServer
+) -> None:
+    at_provider = provider_account(upstream)
+    ours = downstream(
+        f"sqlite:///{tmp_path / 'ours.sqlite3'}", provider_url("advanta", upstream, at_provider)
+    )
+    try:
+        point_pushes(upstream, at_provider, ours)
+        customer = ours.create_account(credit="10")
+        batch = call(
+            ours,
+            SEND_SMS,
+            {**customer.eapi_creds, "msisdn": "254712345601,254712345000", "message": "hi"},
+        ).split("|")[2]
+        telesign = RestClient(
+            customer.customer_id, customer.telesign_key, rest_endpoint=ours.base_url
+        )
+        reference = telesign.post(
+            "/v1/verify/bulk_sms", recipients="254712345602,254712345000", template="hi"
+        ).json["reference_id"]
+
+        def telesign_codes() -> list[int]:
+            status = telesign.get(f"/v1/verify/bulk_sms/{reference}").json
+            return sorted(r["status"]["code"] for r in status["recipients"])
+
+        # EAPI: 11 delivered, 51 the absent handset; Telesign: 200 and 210.
+        ours.wait_until(
+            lambda: (
+                sorted(report(ours, customer, batch))
+                == [["254712345000", "51"], ["254712345601", "11"]]
+            ),
+            what="EAPI's report codes",
+        )
+        ours.wait_until(lambda: telesign_codes() == [200, 210], what="Telesign's status codes")
+    finally:
+        ours.stop()
