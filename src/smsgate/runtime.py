@@ -275,6 +275,9 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
+
 def http_config(
     app: Starlette, settings: Settings, *, max_connections: int | None = None, **options: Any
 ) -> uvicorn.Config:
@@ -290,6 +293,10 @@ def http_config(
         "access_log": False,
         "lifespan": "on",
         "backlog": ACCEPT_BATCH,
+        # A stop waits this long for responses in progress: every request
+        # finishes in well under it, and the console's live streams, which
+        # would hold a stop for as long as a page is open, are cut.
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
     }
     values.update(options)
     return uvicorn.Config(app, http=guard.protocol(), **values)

@@ -4,6 +4,7 @@ message search and history, the ledger form, and the sandbox's phones."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import requests
 
@@ -427,3 +428,43 @@ def test_operators_change_an_accounts_settings_and_options(gateway: GatewayServe
     user, user_csrf = signed_in(gateway, "opts-user", new_login(gateway, "opts-user", "opts"))
     refused = user.post(url, data={**fields, "csrf": user_csrf}, timeout=10)
     assert refused.status_code == 403
+
+
+def test_live_parts_arrive_as_server_sent_events(sqlite_gateway: GatewayServer) -> None:
+    """The stream a page's script opens sends its part at once, then again
+    when it changes: here a message sent after the page was opened."""
+    base = sqlite_gateway.base_url
+    account = sqlite_gateway.create_account(credit="20")
+    session, _ = signed_in(sqlite_gateway, "ops", new_login(sqlite_gateway, "ops"))
+    with session.get(
+        f"{base}/console/messages?account={account.id}&live_part=message_rows",
+        headers={"accept": "text/event-stream"},
+        stream=True,
+        timeout=10,
+    ) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        events = _events(stream)
+        assert "data-message=" not in next(events)  # nothing sent yet
+        message_id = send(sqlite_gateway, account, "254712000101", "live")
+        for event in events:
+            if f'data-message="{message_id}"' in event:
+                break
+    # Without a session there is no stream, only the way to log in.
+    anonymous = requests.get(
+        f"{base}/console/messages?live_part=message_rows",
+        headers={"accept": "text/event-stream"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert anonymous.status_code == 303
+
+
+def _events(stream: requests.Response) -> Iterator[str]:
+    """Each event's data (its ``data:`` lines joined), as the browser sees it."""
+    lines: list[str] = []
+    for raw in stream.iter_lines(decode_unicode=True):
+        if raw.startswith("data: "):
+            lines.append(raw[6:])
+        elif raw == "" and lines:
+            yield "\n".join(lines)
+            lines = []

@@ -31,6 +31,7 @@ from smsgate.console.chart import DAY_PERIOD_MS, day_chart, traffic_chart
 from smsgate.console.connection_stats import connection_figures
 from smsgate.console.connections import ConnectionPages
 from smsgate.console.forms import FormError, form_of, optional_int
+from smsgate.console.live import live_events, wants_events
 from smsgate.console.render import local_ms, render
 from smsgate.core.encoding import Encoding, is_gsm7
 from smsgate.core.pricing import format_units
@@ -159,6 +160,8 @@ class ConsolePages(ConnectionPages, AccountPages):
                     request.state.form = form
                 if operators_only and not viewer.user.is_operator:
                     raise Refused(403, "only operators may open this page")
+                if request.method == "GET" and wants_events(request):
+                    return live_events(request, lambda: handler(request, viewer))
                 return await handler(request, viewer)
             except Refused as refused:
                 return await self._refusal(request, viewer, refused)

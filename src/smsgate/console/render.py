@@ -17,6 +17,9 @@ from smsgate.core.pricing import format_units
 
 PART_HEADER = "x-console-part"
 """Asked by the page script for one live part of a page instead of the page."""
+PART_PARAMETER = "live_part"
+"""The same, in the query: how a server-sent event stream names its part
+(an EventSource cannot send headers)."""
 
 _ENV = Environment(
     loader=PackageLoader("smsgate.console", "templates"),
@@ -38,7 +41,8 @@ def render(
 ) -> HTMLResponse:
     """The page template, or only its live part ``parts/<name>.html`` when the
     page script asks for it by ``PART_HEADER`` (any other name gets the page)."""
-    part = f"parts/{request.headers.get(PART_HEADER)}.html"
+    asked = request.headers.get(PART_HEADER) or request.query_params.get(PART_PARAMETER)
+    part = f"parts/{asked}.html"
     name = part if part in _PARTS else f"{page}.html"
     values = {
         "viewer": viewer,
