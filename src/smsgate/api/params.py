@@ -17,6 +17,8 @@ import orjson
 from starlette.datastructures import Headers
 from starlette.requests import Request
 
+from smsgate.api.limits import field_problem
+
 MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
@@ -58,7 +60,18 @@ def _unquote_plus(raw: bytes) -> bytes:
         return unquote_to_bytes(data)
 
 
-async def read_params(request: Request, *, charset: str = "utf-8") -> RequestParams:
+async def read_params(
+    request: Request, *, charset: str = "utf-8", long_fields: frozenset[str] = frozenset()
+) -> RequestParams:
+    """The merged fields, or the reason they are refused (``malformed``): an
+    unreadable body, or a field breaking a door limit (``api/limits.py``)."""
+    params = await _read(request, charset)
+    if params.malformed is None:
+        params.malformed = field_problem(params.fields, long_fields)
+    return params
+
+
+async def _read(request: Request, charset: str) -> RequestParams:
     try:
         fields: dict[str, Any] = form_fields(request.scope["query_string"], charset)
     except UnicodeDecodeError:

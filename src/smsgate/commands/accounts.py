@@ -27,7 +27,7 @@ from smsgate.commands.common import (
     table,
     with_store,
 )
-from smsgate.core.model import Account, AccountStatus
+from smsgate.core.model import DEFAULT_MAX_PARTS, MAX_PARTS_CEILING, Account, AccountStatus
 from smsgate.core.pricing import format_units, to_units
 from smsgate.core.telesign_auth import new_api_key as new_telesign_key
 from smsgate.core.telesign_auth import new_customer_id
@@ -64,6 +64,13 @@ def _positive_int(raw: str) -> int:
     return int(raw)
 
 
+def _max_parts(raw: str) -> int:
+    value = _positive_int(raw)
+    if value > MAX_PARTS_CEILING:
+        raise ValueError(f"expected 1..{MAX_PARTS_CEILING} (the concatenation header's counter)")
+    return value
+
+
 def _response_code_key(raw: str) -> str:
     if raw not in {"response-code", "respose-code"}:
         raise ValueError("expected response-code or respose-code")
@@ -88,6 +95,12 @@ OPTIONS: tuple[AccountOption, ...] = (
         "daily quota",
         _positive_int,
         "messages per day from local midnight (EAPI 27, partnerID/apikey 1005, Telesign 429 beyond)",
+    ),
+    AccountOption(
+        "max_parts",
+        "parts per message at most",
+        _max_parts,
+        f"SMS parts one text may take, 1..{MAX_PARTS_CEILING} (default {DEFAULT_MAX_PARTS})",
     ),
     AccountOption(
         "repliable",

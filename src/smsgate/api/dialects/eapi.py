@@ -27,6 +27,7 @@ from smsgate.api.dialects.eapi_options import (
     read_settings,
 )
 from smsgate.api.endpoint import guarded
+from smsgate.api.limits import plain_id
 from smsgate.api.params import RequestParams, read_params
 from smsgate.core.eapi_csv import (
     CHARSET,
@@ -56,6 +57,8 @@ from smsgate.store.records import (
 DIALECT = "eapi"
 BASE = "/eapi"
 MAX_STOP_DUP_ID = 2_147_483_647
+# Fields only the body cap bounds (api/limits.py): message bodies, number lists, CSV.
+LONG_FIELDS = frozenset({"message", "msisdn", "batch_data"})
 MAX_INBOX_RECORDS = 1_000
 MAX_DESCRIPTION = 255
 REPORT_FIELDS = ("body", "completed_time", "created_time", "credits", "origin_address", "source_id")
@@ -124,7 +127,7 @@ class EapiApi:
         self, handler: Callable[[RequestParams], Awaitable[str]]
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            params = await read_params(request, charset=CHARSET)
+            params = await read_params(request, charset=CHARSET, long_fields=LONG_FIELDS)
             if params.malformed:
                 raise EapiError(24, f"data validation failed: {params.malformed}")
             return _text(await handler(params))
@@ -216,7 +219,8 @@ class EapiApi:
                 dialect=DIALECT,
                 memo=memo,
                 description=options.description,
-                test_mode=options.test is not TestMode.OFF,
+                test_mode=options.test is TestMode.SUCCEED,
+                validate_only=options.test is TestMode.FAIL,
             )
         except InsufficientCredit:
             raise EapiError(25, "insufficient credits") from None
@@ -228,11 +232,11 @@ class EapiApi:
             raise EapiError(40, "temporarily unavailable") from None
         except AlreadyAccepted as earlier_request:
             return earlier_request.reply
+        if options.test is TestMode.FAIL and not submission.all_refused:
+            raise EapiError(22, "test_always_fail: validated, nothing recorded")
         if submission.batch_id is None:
             detail = submission.first_rejection.detail if submission.first_rejection else ""
             raise EapiError(24, f"data validation failed: {detail}")
-        if options.test is TestMode.FAIL:
-            raise EapiError(22, "test_always_fail: validated, nothing sent")
         return reply(submission)
 
     def _options(self, fields: dict[str, Any], account: Account) -> BatchOptions:
@@ -263,9 +267,9 @@ class EapiApi:
 
     async def get_report(self, params: RequestParams) -> str:
         account = await self._authenticate(params.fields)
-        raw_batch = str(params.fields.get("batch_id", "")).strip()
-        if not raw_batch.isdigit():
-            raise EapiError(24, "data validation failed: batch_id must be a positive integer")
+        batch_id = plain_id(params.fields.get("batch_id", ""))
+        if batch_id is None:
+            raise EapiError(24, "data validation failed: batch_id must be ASCII digits, below 2^63")
         fields = [
             f.strip() for f in str(params.fields.get("optional_fields", "")).split(",") if f.strip()
         ]
@@ -274,7 +278,7 @@ class EapiApi:
             raise EapiError(24, f"data validation failed: unknown optional_fields {unknown}")
         msisdn = str(params.fields.get("msisdn", "")).strip()
         recipient = "+" + msisdn.lstrip("+") if msisdn else None
-        lines = await self.gateway.store.batch_report(account.id, int(raw_batch), recipient)
+        lines = await self.gateway.store.batch_report(account.id, batch_id, recipient)
         if lines is None:
             raise EapiError(24, "data validation failed: no such batch_id")
         rendered = [_report_line(line, fields, account) for line in lines]
@@ -283,10 +287,10 @@ class EapiApi:
     async def get_inbox(self, params: RequestParams) -> str:
         """Replies received after ``last_retrieved_id``, oldest first, 1,000 at most."""
         account = await self._authenticate(params.fields)
-        after = present(params.fields, "last_retrieved_id") or "0"
-        if not after.isdigit():
-            raise EapiError(24, "data validation failed: last_retrieved_id must be an integer")
-        entries = await self.gateway.store.inbox(account.id, int(after), MAX_INBOX_RECORDS)
+        after = plain_id(present(params.fields, "last_retrieved_id") or "0")
+        if after is None:
+            raise EapiError(24, "data validation failed: last_retrieved_id must be ASCII digits, below 2^63")
+        entries = await self.gateway.store.inbox(account.id, after, MAX_INBOX_RECORDS)
         lines = [_inbox_line(entry, account.timezone) for entry in entries]
         return f"0|records to follow|{len(lines)}\n" + "".join(f"{line}\n" for line in lines)
 
@@ -308,9 +312,10 @@ def _stop_dup_id(fields: dict[str, Any]) -> str | None:
     value = present(fields, "stop_dup_id")
     if value is None:
         return None
-    if not value.isdigit() or not 1 <= int(value) <= MAX_STOP_DUP_ID:
+    number = plain_id(value)
+    if number is None or not 1 <= number <= MAX_STOP_DUP_ID:
         raise EapiError(24, "data validation failed: stop_dup_id must be 1..2147483647")
-    return str(int(value))
+    return str(number)
 
 
 def _report_line(line: ReportLine, fields: list[str], account: Account) -> str:

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from smsgate.api.endpoint import guarded
+from smsgate.api.limits import MAX_ID, field_problem
 from smsgate.api.params import form_fields
 from smsgate.core.model import Account, MessageRequest, Rejection
 from smsgate.core.report_codes import telesign_status
@@ -55,6 +56,9 @@ DIALECT = "telesign"
 PATH = "/v1/verify/bulk_sms"
 MAX_RECIPIENTS = 1_000
 MAX_SESSION_ID = 64
+# Fields only the body cap bounds (api/limits.py): the message and the recipient list.
+LONG_FIELDS = frozenset({"template", "recipients"})
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 DATE_TOLERANCE = timedelta(minutes=15)
 USE_CASES = frozenset(
     [
@@ -219,6 +223,9 @@ class TelesignApi:
             fields = form_fields(body, "utf-8")
         except UnicodeDecodeError:
             raise _invalid("the body is not UTF-8") from None
+        problem = field_problem(fields, LONG_FIELDS)
+        if problem:
+            raise _invalid(problem)
         requests = self._requests(fields, account)
         updated_on = _now_iso()  # one time for the reply and its remembered copy
 
@@ -331,12 +338,12 @@ class TelesignApi:
 
 
 def _batch_of(raw: str) -> int | None:
-    if len(raw) != 32:
+    """The batch id a reference id names; None unless 32 ASCII hex digits in
+    the store's id range (``int()`` alone also reads Unicode digits)."""
+    if len(raw) != 32 or not _HEX_DIGITS.issuperset(raw):
         return None
-    try:
-        return int(raw, 16)
-    except ValueError:
-        return None
+    batch_id = int(raw, 16)
+    return batch_id if batch_id <= MAX_ID else None
 
 
 def _http_date(epoch_ms: int) -> str:
