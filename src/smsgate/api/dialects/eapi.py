@@ -289,7 +289,9 @@ class EapiApi:
         account = await self._authenticate(params.fields)
         after = plain_id(present(params.fields, "last_retrieved_id") or "0")
         if after is None:
-            raise EapiError(24, "data validation failed: last_retrieved_id must be ASCII digits, below 2^63")
+            raise EapiError(
+                24, "data validation failed: last_retrieved_id must be ASCII digits, below 2^63"
+            )
         entries = await self.gateway.store.inbox(account.id, after, MAX_INBOX_RECORDS)
         lines = [_inbox_line(entry, account.timezone) for entry in entries]
         return f"0|records to follow|{len(lines)}\n" + "".join(f"{line}\n" for line in lines)
