@@ -50,6 +50,7 @@ from __future__ import annotations
 import csv
 import re
 import sys
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -306,29 +307,45 @@ def raw_records(lines: Iterable[str]) -> Iterator[str]:
     """The raw text of each non-blank record, as the gateway's reader delimits it.
 
     The C reader pulls a line only when the record it is reading needs one, so
-    the lines pulled since the previous record are exactly this record's text,
-    also when the reader gives up on a broken record (the gateway then skips
-    the same lines, and counts them as one row).
+    the lines pulled for a record are exactly its text. A broken record that
+    spans lines is, as in ``parse_batch``, a stray quote: its first line alone
+    is a (skipped) record and the lines after it are read again, so the
+    gateway counts the same rows as this split does.
     """
+    source = iter(lines)
+    given_back: deque[str] = deque()
     pulled: list[str] = []
 
     def feed() -> Iterator[str]:
-        for line in lines:
+        while len(pulled) < MAX_RECORD_LINES:
+            line = given_back.popleft() if given_back else next(source, None)
+            if line is None:
+                return
             pulled.append(line)
             # parse_batch's protection of lone backslashes, so that a line like
             # "\ " is as blank, or not, as the gateway finds it. It looks one
             # character ahead, never past a line break, so per line is the same.
             yield _LONE_BACKSLASH.sub(r"\\\\", line) if "\\" in line else line
 
-    reader = csv.reader(feed(), _Dialect)
+    width, msisdn_at = 0, 0
     while True:
+        fields: list[str] | None
         try:
-            blank = _is_blank(next(reader))
+            fields = next(csv.reader(feed(), _Dialect))
         except StopIteration:
             return
         except csv.Error:
-            blank = False
-        raw = "".join(pulled)
-        pulled.clear()
-        if not blank:
-            yield raw
+            fields = None
+        record, pulled[:] = list(pulled), []
+        if fields is not None and _is_blank(fields):
+            continue
+        if not width:  # the header
+            names = [name.strip().lower() for name in fields or ()]
+            width, msisdn_at = len(names) or 1, names.index("msisdn") if "msisdn" in names else 0
+            yield "".join(record)
+            continue
+        broken = fields is None or len(fields) != width or not fields[msisdn_at].strip()
+        if broken and len(record) > 1:
+            given_back.extendleft(reversed(record[1:]))
+            record = record[:1]
+        yield "".join(record)
