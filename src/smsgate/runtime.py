@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from smsgate.aio import wait_for_event
 from smsgate.api.app import create_app
 from smsgate.api.dialects import advanta, eapi, telesign
+from smsgate.api.http_protocol import DialectHttpProtocol
 from smsgate.config import Settings
 from smsgate.core.states import UpstreamCondition
 from smsgate.delivery.connectors.base import Connector
@@ -250,7 +251,11 @@ class _Server(uvicorn.Server):
 
 def _server(app: Starlette) -> uvicorn.Server:
     # log_config=None: our logging set-up (observe.logs) stays in charge.
-    return _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+    return _Server(
+        uvicorn.Config(
+            app, log_config=None, access_log=False, lifespan="on", http=DialectHttpProtocol
+        )
+    )
 
 
 async def serve(settings: Settings, sock: socket.socket, *, with_workers: bool = True) -> None:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import uvicorn
 
+from smsgate.api.http_protocol import DialectHttpProtocol
 from smsgate.config import Settings
 from smsgate.core.pricing import to_units
 from smsgate.core.telesign_auth import new_api_key as new_telesign_key
@@ -57,6 +58,7 @@ class GatewayServer:
             port=0,
             log_level="warning",
             lifespan="on",
+            http=DialectHttpProtocol,  # as runtime serves it
         )
         self._server = uvicorn.Server(config)
         serving = asyncio.create_task(self._server.serve())

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smsgate.api.endpoint import guarded
+from smsgate.api.endpoint import any_method_route, guarded
 from smsgate.api.limits import plain_id
 from smsgate.api.params import RequestParams, read_params
 from smsgate.core.model import Account, MessageRequest, Priority, RejectCode, Rejection
@@ -125,6 +125,11 @@ def _error(code: int, detail: str | None = None) -> dict[str, Any]:
     return {"response-code": error.code, "response-description": error.description}
 
 
+def refusal(description: str) -> Response:
+    """A request refused before it reached an endpoint (api/http_protocol.py)."""
+    return _reply(_error(1009, description))
+
+
 class AdvantaApi:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -140,12 +145,12 @@ class AdvantaApi:
         routes = []
         for name, (handler, methods) in endpoints.items():
             endpoint = self._endpoint(handler, methods)
+            # Every method reaches the endpoint, which answers a wrong one in
+            # the dialect's own words (1010) rather than a plain-text 405.
             for path in (f"{BASE}/{name}", f"{BASE}/{name}/"):
-                routes.append(Route(path, endpoint, methods=["GET", "POST", "PUT", "DELETE"]))
+                routes.append(any_method_route(path, endpoint))
         unknown = self._endpoint(self._unknown, ["GET", "POST", "PUT", "DELETE"])
-        routes.append(
-            Route(BASE + "/{rest:path}", unknown, methods=["GET", "POST", "PUT", "DELETE"])
-        )
+        routes.append(any_method_route(BASE + "/{rest:path}", unknown))
         return routes
 
     def _endpoint(

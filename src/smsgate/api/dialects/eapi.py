@@ -26,7 +26,7 @@ from smsgate.api.dialects.eapi_options import (
     present,
     read_settings,
 )
-from smsgate.api.endpoint import guarded
+from smsgate.api.endpoint import any_method_route, guarded
 from smsgate.api.limits import plain_id
 from smsgate.api.params import RequestParams, read_params
 from smsgate.core.eapi_csv import (
@@ -82,6 +82,11 @@ def _line(code: int, description: str, batch_id: int | str = "") -> str:
     return f"{code}|{description}|{batch_id}"
 
 
+def refusal(description: str) -> Response:
+    """A request refused before it reached an endpoint (api/http_protocol.py)."""
+    return _text(_line(24, f"data validation failed: {description}"))
+
+
 _UPSTREAM_CODES = {
     UpstreamCondition.NO_CREDIT: (26, "upstream credits not available"),
     UpstreamCondition.QUOTA_EXCEEDED: (28, "upstream quota exceeded"),
@@ -118,15 +123,23 @@ class EapiApi:
             "status_reports/get_report/2/2.0": self.get_report,
             "reception/get_inbox/1/1.1": self.get_inbox,
         }
+        # Every method and every path under /eapi reaches an endpoint, so a
+        # wrong one is answered in the dialect's words with HTTP 200: EAPI
+        # clients retry anything else forever.
         return [
-            Route(f"{BASE}/{path}", self._endpoint(handler), methods=["GET", "POST"])
-            for path, handler in endpoints.items()
+            *(
+                any_method_route(f"{BASE}/{path}", self._endpoint(handler))
+                for path, handler in endpoints.items()
+            ),
+            any_method_route(BASE + "/{rest:path}", self._endpoint(self._unknown)),
         ]
 
     def _endpoint(
         self, handler: Callable[[RequestParams], Awaitable[str]]
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
+            if request.method not in ("GET", "POST"):
+                raise EapiError(24, f"data validation failed: {request.method} is not supported")
             params = await read_params(request, charset=CHARSET, long_fields=LONG_FIELDS)
             if params.malformed:
                 raise EapiError(24, f"data validation failed: {params.malformed}")
@@ -139,6 +152,9 @@ class EapiApi:
             unavailable=lambda: _text(_line(40, "temporarily unavailable")),
             internal=lambda: _text(_line(22, "internal fatal error")),
         )
+
+    async def _unknown(self, params: RequestParams) -> str:
+        raise EapiError(24, "data validation failed: unknown endpoint")
 
     async def _authenticate(self, fields: dict[str, Any]) -> Account:
         username, password = str(fields.get("username", "")), str(fields.get("password", ""))

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smsgate.api.endpoint import guarded
+from smsgate.api.endpoint import any_method_route, guarded
 from smsgate.api.limits import MAX_ID, field_problem
 from smsgate.api.params import form_fields
 from smsgate.core.model import Account, MessageRequest, Rejection
@@ -128,6 +128,11 @@ def _error_response(exc: TelesignError) -> Response:
     )
 
 
+def refusal(description: str) -> Response:
+    """A request refused before it reached an endpoint (api/http_protocol.py)."""
+    return _error_response(_invalid(description))
+
+
 class TelesignApi:
     def __init__(self, gateway: Gateway, secrets: SecretBox) -> None:
         self.gateway = gateway
@@ -137,10 +142,18 @@ class TelesignApi:
         def route(
             path: str, handler: Callable[[Request], Awaitable[Response]], method: str
         ) -> Route:
-            return Route(
+            async def only_method(request: Request) -> Response:
+                if request.method != method:
+                    raise TelesignError(
+                        405, INVALID_REQUEST, INVALID_PARAMETER, f"Use {method} on this resource"
+                    )
+                return await handler(request)
+
+            # Every method reaches the endpoint: a wrong one gets the JSON envelope.
+            return any_method_route(
                 path,
                 guarded(
-                    handler,
+                    only_method,
                     dialect_error=TelesignError,
                     render_error=_error_response,
                     unavailable=lambda: _error_response(
@@ -150,7 +163,6 @@ class TelesignApi:
                         TelesignError(500, INVALID_REQUEST, INTERNAL_ERROR, "Internal error")
                     ),
                 ),
-                methods=[method],
             )
 
         return [
