@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from datetime import UTC, datetime
 from typing import Any
 
@@ -109,9 +110,7 @@ def test_nul_and_control_characters_are_refused_in_every_dialect(
         refused_without_a_write(
             api_gateway,
             account,
-            lambda f=field, v=value: _assert_advanta_code(
-                advanta(api_gateway, "sendsms", {**send, f: v}), 1009, "control character"
-            ),
+            partial(_advanta_refused, api_gateway, {**send, field: value}),
         )
     base = {**account.eapi_creds, "msisdn": MOBILE, "message": "hi"}
     for fields in [
@@ -123,7 +122,7 @@ def test_nul_and_control_characters_are_refused_in_every_dialect(
         refused_without_a_write(
             api_gateway,
             account,
-            lambda f=fields: _assert_eapi_refused(eapi(api_gateway, SEND_SMS, f)),
+            partial(_eapi_refused, api_gateway, fields),
         )
     refused_without_a_write(
         api_gateway,
@@ -144,9 +143,21 @@ def test_nul_and_control_characters_are_refused_in_every_dialect(
         refused_without_a_write(
             api_gateway,
             account,
-            lambda f=form: _assert_telesign_invalid(telesign(api_gateway, account, f)),
+            partial(_telesign_refused, api_gateway, account, form),
         )
     assert tracebacks(caplog) == []
+
+
+def _advanta_refused(server: GatewayServer, body: dict[str, Any]) -> None:
+    _assert_advanta_code(advanta(server, "sendsms", body), 1009, "control character")
+
+
+def _eapi_refused(server: GatewayServer, fields: dict[str, str]) -> None:
+    _assert_eapi_refused(eapi(server, SEND_SMS, fields))
+
+
+def _telesign_refused(server: GatewayServer, account: TestAccount, form: dict[str, str]) -> None:
+    _assert_telesign_invalid(telesign(server, account, form))
 
 
 def _assert_advanta_code(reply: dict[str, Any], code: int, words: str) -> None:
