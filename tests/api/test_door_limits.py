@@ -7,8 +7,8 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pytest
