@@ -416,6 +416,8 @@ def test_wrong_methods_get_each_dialects_envelope(api_gateway: GatewayServer, me
     assert reply.status_code == 405 and reply.json()["errors"][0]["code"] == -10001
     reply = requests.get(base + "/eapi/no/such/endpoint", timeout=30)
     assert reply.status_code == 200 and reply.text.startswith("24|")
+    reply = requests.get(base + TELESIGN + "/a%2Fb/c", timeout=30)
+    assert reply.status_code == 401 and reply.json()["errors"]  # the envelope, not plain text
 
 
 def test_a_url_too_long_to_parse_gets_each_dialects_envelope(api_gateway: GatewayServer) -> None:

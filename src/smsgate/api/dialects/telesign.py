@@ -167,7 +167,8 @@ class TelesignApi:
 
         return [
             route(PATH, self.send, "POST"),
-            route(PATH + "/{reference_id}", self.status, "GET"),
+            # ":path": a reference with a slash is an unknown one, answered in the envelope.
+            route(PATH + "/{reference_id:path}", self.status, "GET"),
         ]
 
     # ---------------------------------------------------------- authentication
