@@ -422,3 +422,18 @@ def test_demo_keeps_its_credentials_and_resets_its_balance(env: dict[str, str]) 
         stop(fresh)
     assert renewed["apikey"] != printed["apikey"]
     assert renewed["eapi_password"] != printed["eapi_password"]
+
+
+def test_an_upstream_http_connection(env: dict[str, str]) -> None:
+    url = "advanta+https://12345:K3Y@sms.example.com/api/services?in_flight=2&tps=20"
+    added = smsgate("connectors", "add", "up1", "--http-url", url, env=env)
+    assert added.returncode == 0, added.stderr
+    [path] = re.findall(r"/upstream/[0-9a-f]{32}", added.stdout)
+    listed = smsgate("connectors", "list", env=env).stdout
+    assert "up1" in listed and "advanta" in listed and "K3Y" not in listed
+    assert path in listed  # the same secret path, derived again
+    bad = smsgate("connectors", "add", "x", "--http-url", url + "&batch=5000", env=env)
+    assert bad.returncode != 0 and "batch: advanta takes at most 1,000" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    both = smsgate("connectors", "add", "x", env=env)
+    assert both.returncode != 0 and "--smpp-url" in both.stderr

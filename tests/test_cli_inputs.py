@@ -92,3 +92,28 @@ def test_no_input_gives_a_traceback(
             line for line in result.output.splitlines() if line.startswith(("smsgate: ", "Error: "))
         ]
         assert len(complaints) == 1, (args, result.output)
+
+
+@pytest.mark.parametrize(
+    ("raw", "complaint"),
+    [
+        ("12", "3 to 15 digits"),
+        ("254709000991,25470900099x", "3 to 15 digits"),
+        (",", "3 to 15 digits"),
+        ("254709000991,+254709000991", "listed twice"),
+    ],
+)
+def test_serve_refuses_a_bad_reply_pool_before_it_starts(raw: str, complaint: str) -> None:
+    result = runner.invoke(app, ["serve", "--reply-numbers", raw])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("smsgate: --reply-numbers: ") and complaint in result.output
+
+
+def test_the_reply_pool_comes_from_the_environment_too() -> None:
+    from smsgate.config import Settings, SettingsError
+
+    env = {"SMSGATE_REPLY_NUMBERS": " 254709000991, +254709000992 "}
+    assert Settings.from_env(env).reply_numbers == ("254709000991", "254709000992")
+    assert Settings.from_env({}).reply_numbers == ("254709000999",)
+    with pytest.raises(SettingsError, match="SMSGATE_REPLY_WINDOW_HOURS"):
+        Settings.from_env({"SMSGATE_REPLY_WINDOW_HOURS": "0"})

@@ -39,8 +39,10 @@ from smsgate.commands.common import (
 from smsgate.commands.demo import demo_banner, prepare_demo
 from smsgate.commands.messages import callbacks_app, messages_app
 from smsgate.commands.receipts import receipts_app
-from smsgate.config import Settings
+from smsgate.config import Settings, parse_reply_numbers
 from smsgate.core.eapi_csv import MAX_BATCH_ROWS, BatchFormatError
+from smsgate.delivery.connectors.http import receiver_path
+from smsgate.delivery.connectors.http_settings import HttpSettings
 from smsgate.delivery.connectors.smpp_settings import SmppSettings
 from smsgate.eapi_upload import (
     Backoff,
@@ -143,6 +145,7 @@ _METAVARS = {
     "name": "NAME", "connector": "NAME", "username": "USER", "password": "PASS",
     "partner_id": "ID", "eapi_username": "USER", "prefix": "DIGITS", "rules": "RULES",
     "system_id": "ID", "encoding": "CODEC", "data_dir": "DIR", "file": "FILE",
+    "reply_numbers": "NUMBERS",
 }  # fmt: skip
 
 
@@ -208,11 +211,24 @@ def serve_command(
         bool,
         typer.Option(help="Also run the delivery workers (dispatch, receipts, callbacks) here."),
     ] = True,
+    reply_numbers: Annotated[
+        str | None,
+        typer.Option(
+            help="The pool of numbers repliable messages are sent from, comma-separated; "
+            "as many accounts can be in conversation with one handset as it has numbers "
+            "[default: 254709000999].",
+            envvar="SMSGATE_REPLY_NUMBERS",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API (and, by default, the delivery workers) in one process."""
     from smsgate.runtime import serve  # the server's stack, for these commands only
 
-    current = settings(host=host, port=port)
+    try:
+        pool = None if reply_numbers is None else parse_reply_numbers(reply_numbers)
+    except ValueError as exc:
+        raise CliError(f"--reply-numbers: {exc}", 2) from None
+    current = settings(host=host, port=port, reply_numbers=pool)
     set_up_logging(current)
     sock, _lock = _start(current, with_workers=workers)
     asyncio.run(_check_database(current))
@@ -472,7 +488,9 @@ def smsc_sim_command(
     typer.echo("smsc-sim stopped")
 
 
-connectors_app = typer.Typer(help="Carrier connections (SMPP) workers use.", no_args_is_help=True)
+connectors_app = typer.Typer(
+    help="Carrier connections (SMPP, upstream HTTP) workers use.", no_args_is_help=True
+)
 routes_app = typer.Typer(help="Which connector carries which destinations.", no_args_is_help=True)
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(receipts_app, name="receipts")
@@ -483,15 +501,35 @@ app.add_typer(routes_app, name="routes")
 def connectors_add(
     name: Annotated[str, typer.Argument(help="Connector name, used by routes.")],
     smpp_url: Annotated[
-        str,
+        str | None,
         typer.Option(help="smpp://system_id:password@host:port?bind=transceiver&window=10&tps=0"),
-    ],
+    ] = None,
+    http_url: Annotated[
+        str | None,
+        typer.Option(
+            help="An upstream HTTP provider: DIALECT+https://user:key@host/path?in_flight=4&tps=0"
+            " (dialect: advanta, as partnerID:apikey@…/api/services)"
+        ),
+    ] = None,
 ) -> None:
-    """Add (or replace) an SMPP connector; workers pick it up when they start."""
+    """Add (or replace) an SMPP or upstream HTTP connector; workers pick it up when they start."""
+    if (smpp_url is None) == (http_url is None):
+        raise CliError("give one of --smpp-url and --http-url")
     current = settings()
+    box = SecretBox.for_settings(current)
+    if http_url is not None:
+        try:
+            HttpSettings.from_url(http_url)
+        except ValueError as exc:
+            raise CliError(f"--http-url: {exc}") from None
+        with_store(lambda store: store.add_connector(name, "http", box.encrypt(http_url)))
+        typer.echo(f"connector {name} saved (restart workers to use it)")
+        typer.echo("have the provider push delivery reports and replies to this server's")
+        typer.echo(f"  {receiver_path(box, name)}")
+        return
+    assert smpp_url is not None
     check_smpp_url(smpp_url)
-    sealed = SecretBox.for_settings(current).encrypt(smpp_url)
-    with_store(lambda store: store.add_connector(name, "smpp", sealed))
+    with_store(lambda store: store.add_connector(name, "smpp", box.encrypt(smpp_url)))
     typer.echo(f"connector {name} saved (restart workers to use it)")
 
 
@@ -499,7 +537,9 @@ def connectors_add(
 def connectors_list() -> None:
     """List connectors (passwords are not shown) with what each is doing now."""
     box = SecretBox.for_settings(settings())
-    grid = table("name", "kind", "host", "system_id", "bind", "window", "tps", "bound by", "state")
+    grid = table(
+        "name", "kind", "host", "account", "bind/dialect", "window", "tps", "bound by", "state"
+    )
 
     async def read(
         store: Store,
@@ -512,21 +552,44 @@ def connectors_list() -> None:
         )
 
     rows, leases, health, now = with_store(read)
+    receivers = []
     for row in rows:
-        smpp = SmppSettings.from_url(box.decrypt(row.sealed_url))
+        url = box.decrypt(row.sealed_url)
         owner, until = leases.get(row.name, ("-", 0))
+        if row.kind == "http":
+            http = HttpSettings.from_url(url)
+            where, who, mode, window, tps = (
+                http.base_url,
+                http.username,
+                http.dialect,
+                http.in_flight,
+                http.max_per_second,
+            )
+            owner, until = "every worker", now + 1
+            receivers.append(f"{row.name}: {receiver_path(box, row.name)}")
+        else:
+            smpp = SmppSettings.from_url(url)
+            where, who, mode, window, tps = (
+                f"{smpp.host}:{smpp.port}",
+                smpp.system_id,
+                smpp.bind_mode,
+                smpp.window,
+                smpp.max_per_second,
+            )
         grid.add_row(
             row.name,
             row.kind,
-            f"{smpp.host}:{smpp.port}",
-            smpp.system_id,
-            smpp.bind_mode,
-            str(smpp.window),
-            str(smpp.max_per_second or "-"),
+            where,
+            who,
+            mode,
+            str(window),
+            str(tps or "-"),
             owner if until > now else "-",  # the worker holding its lease, if any
             describe_health(health.get(row.name), now),
         )
     console.print(grid)
+    for line in receivers:
+        typer.echo(f"push path of {line}")
 
 
 STALE_HEALTH_MS = 30_000

@@ -66,7 +66,8 @@ class Settings:
     default_timezone: str = "Africa/Nairobi"
     default_sender: str = "SMSGATE"
     eapi_stop_dup_hours: float = 24.0
-    reply_address: str = "254709000999"
+    reply_numbers: tuple[str, ...] = ("254709000999",)
+    reply_window_hours: float = 24.0
     max_pending_submissions: int = 256
     upstream_hold_seconds: float = 60.0
     sandbox_upstream: str = ""
@@ -118,7 +119,8 @@ class Settings:
             "default_timezone": str,
             "default_sender": str,
             "eapi_stop_dup_hours": float,
-            "reply_address": _address,
+            "reply_numbers": parse_reply_numbers,
+            "reply_window_hours": _positive,
             "max_pending_submissions": int,
             "upstream_hold_seconds": float,
             "sandbox_upstream": _upstream_condition,
@@ -191,10 +193,14 @@ def _float_list(raw: str) -> tuple[float, ...]:
     return items
 
 
-def _address(raw: str) -> str:
-    if not raw.isdigit() or not 3 <= len(raw) <= 15:
-        raise ValueError("expected the reply number as 3 to 15 digits")
-    return raw
+def parse_reply_numbers(raw: str) -> tuple[str, ...]:
+    """The reply pool: a comma-separated list of distinct numbers of 3 to 15 digits."""
+    numbers = tuple(part.strip().lstrip("+") for part in raw.split(",") if part.strip())
+    if not numbers or not all(n.isdigit() and 3 <= len(n) <= 15 for n in numbers):
+        raise ValueError("expected reply numbers of 3 to 15 digits, separated by commas")
+    if len(set(numbers)) != len(numbers):
+        raise ValueError("a reply number is listed twice")
+    return numbers
 
 
 def _upstream_condition(raw: str) -> str:

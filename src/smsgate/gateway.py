@@ -30,6 +30,7 @@ from smsgate.store.records import (
     DailyQuota,
     InsufficientCredit,
     ReplyMemo,
+    ReplyPool,
 )
 from smsgate.store.repo import Store
 
@@ -149,6 +150,9 @@ class Gateway:
         self._networks = NetworkTable(settings.network_prefixes)
         self._on_queued = on_queued or (lambda: None)
         self._connectors = tuple(connectors)
+        self._reply_pool = ReplyPool(
+            settings.reply_numbers, int(settings.reply_window_hours * 3_600_000)
+        )
         self._pending = 0
         self._conditions: tuple[int, dict[str, UpstreamCondition]] = (-self.CONDITIONS_TTL_MS, {})
         self._credentials: dict[
@@ -196,9 +200,11 @@ class Gateway:
     ) -> Submission:
         """Validate, price and durably queue messages.
 
-        Raises ``InsufficientCredit``, ``DailyQuotaExceeded``, ``Overloaded`` and
-        ``UpstreamUnavailable``. Refused messages are not stored; if every message
-        is refused, no batch is created, nothing is charged and no memo is kept.
+        Raises ``InsufficientCredit``, ``DailyQuotaExceeded``, ``NoReplyNumber``
+        (a repliable message's handset is in conversation with other accounts
+        on every reply number), ``Overloaded`` and ``UpstreamUnavailable``.
+        Refused messages are not stored; if every message is refused, no batch
+        is created, nothing is charged and no memo is kept.
         If the memo's key is already remembered (an earlier request, or a
         concurrent one that won the race), nothing is written and
         ``AlreadyAccepted`` carries the first reply. In test mode everything is
@@ -254,7 +260,7 @@ class Gateway:
             now_ms=now,
             networks=self._networks,
             prices=self.settings.prices,
-            reply_address=self.settings.reply_address,
+            reply_numbers=self.settings.reply_numbers,
         )
         accepted = preparation.accepted
         refused = [i.code.value for i in preparation.items if isinstance(i, Rejection)]
@@ -280,6 +286,7 @@ class Gateway:
             priority=priority,
             memo=store_memo,
             terms=BatchTerms(description, test_mode, _daily_quota(account, now)),
+            reply_pool=self._reply_pool,
         )
         if not test_mode:
             self._on_queued()

@@ -27,6 +27,8 @@ from smsgate.api.http_protocol import DialectHttpProtocol
 from smsgate.config import Settings
 from smsgate.core.states import UpstreamCondition
 from smsgate.delivery.connectors.base import Connector
+from smsgate.delivery.connectors.http import http_connector
+from smsgate.delivery.connectors.http_settings import HttpSettings
 from smsgate.delivery.connectors.sandbox import SandboxConnector
 from smsgate.delivery.connectors.smpp import SmppConnector, SmppSettings
 from smsgate.delivery.dispatcher import Dispatcher
@@ -186,7 +188,11 @@ async def load_router(store: Store, settings: Settings, secrets: SecretBox) -> R
     connectors: dict[str, Connector] = {default.name: default}
     for row in await store.connectors():
         url = secrets.decrypt(row.sealed_url)
-        connectors[row.name] = SmppConnector(replace(SmppSettings.from_url(url), name=row.name))
+        connectors[row.name] = (
+            http_connector(replace(HttpSettings.from_url(url), name=row.name))
+            if row.kind == "http"
+            else SmppConnector(replace(SmppSettings.from_url(url), name=row.name))
+        )
     routes = [
         Route(r.prefix, r.routing_group, r.connector, r.priority) for r in await store.routes()
     ]

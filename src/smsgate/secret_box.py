@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
+import hmac
 import os
 import tempfile
 from pathlib import Path
@@ -47,6 +49,12 @@ class SecretBox:
         if len(key) != KEY_BYTES:
             raise SecretError(f"the secret key must be {KEY_BYTES} bytes, got {len(key)}")
         self._aead = AESGCM(key)
+        self._tag_key = hmac.new(key, b"smsgate tags", hashlib.sha256).digest()
+
+    def tag(self, purpose: str) -> str:
+        """A secret no one can derive without the master key, the same in every
+        process: how a URL path can be unguessable without being stored."""
+        return hmac.new(self._tag_key, purpose.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
     def encrypt(self, plaintext: str) -> str:
         nonce = os.urandom(_NONCE_BYTES)

@@ -153,7 +153,7 @@ def test_prepare_validates_each_message_and_keeps_order() -> None:
         now_ms=now,
         networks=NetworkTable(DEFAULT_NETWORK_PREFIXES),
         prices=PriceTable.parse("*=1,2547=2"),
-        reply_address="254709000999",
+        reply_numbers=("254709000999",),
     )
     first, bad_number, abroad, bad_sender, empty, scheduled, too_late = result.items
     assert isinstance(first, PreparedMessage)

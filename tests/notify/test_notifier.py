@@ -127,3 +127,75 @@ async def test_the_first_failure_is_logged_with_the_answer_and_no_number(
     assert "HTTP 500 'OK'" in warnings[0] and receiver.url in warnings[0]
     assert "254713500001" not in caplog.text and "2547135" not in caplog.text
     assert await store.callback_states(account_id) == {"pending": 2}
+
+
+async def unstorable_reason(job: CallbackJob) -> HttpCall:
+    raise ValueError(f"cannot render\x00job {job.id}")  # PostgreSQL text cannot hold NUL
+
+
+async def unsendable(job: CallbackJob) -> HttpCall:
+    return HttpCall("GET", job.url, headers={"X-Ref": "a\r\nInjected: 1"})
+
+
+async def test_poison_jobs_with_an_unstorable_reason_or_an_unsendable_request_fail_alone(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job whose failure text the database cannot hold would fail the
+    transaction recording its whole group of attempts, and a request the
+    HTTP client refuses to send would never be recorded at all: each is
+    given up after its schedule with a reason stored, and the others go on.
+    An attempt the database refuses anyway (a retry time beyond any integer
+    column) fails the group's record: the others are recorded alone, and it
+    is given up."""
+    with CallbackReceiver() as receiver:
+        nul = await reported(store, receiver.url, 1, "+2547136")
+        broken = await reported(store, receiver.url, 1, "+2547137")
+        unrecordable = await reported(store, receiver.url, 1, "+2547139")
+        good = await reported(store, receiver.url, 3, "+2547138")
+        formats = {
+            advanta.DIALECT: advanta.CALLBACKS,
+            "nul": CallbackFormat(render=unstorable_reason, retry_seconds=(1.0,)),
+            "broken": CallbackFormat(render=unsendable, retry_seconds=(1.0,)),
+            "never": CallbackFormat(render=poison, retry_seconds=(1e30,)),
+        }
+        async with store.engines.writer.begin() as conn:
+            for dialect, owner in (("nul", nul), ("broken", broken), ("never", unrecordable)):
+                await conn.exec_driver_sql(
+                    f"UPDATE callback_outbox SET dialect = '{dialect}' WHERE account_id = {owner}"
+                )
+        with caplog.at_level(logging.WARNING, logger="smsgate.notify.callbacks"):
+            async with notifying(store, formats):
+                await until_states(store, good, {"sent": 3}, within=5)
+                await until_states(store, nul, {"failed": 1}, within=5)
+                await until_states(store, broken, {"failed": 1}, within=5)
+                await until_states(store, unrecordable, {"failed": 1}, within=5)
+    assert len(receiver.requests) == 3  # the unsendable request never left
+    async with store.engines.reader.connect() as conn:
+        stored = {
+            account_id: (attempts, error)
+            for account_id, attempts, error in (
+                await conn.exec_driver_sql(
+                    "SELECT account_id, attempts, last_error FROM callback_outbox"
+                    f" WHERE account_id IN ({nul}, {broken})"
+                )
+            ).all()
+        }
+        outcomes = (
+            await conn.exec_driver_sql(
+                "SELECT o.account_id, a.outcome FROM callback_attempts a"
+                " JOIN callback_outbox o ON o.id = a.callback_id"
+                f" WHERE o.account_id IN ({nul}, {broken}) ORDER BY a.id"
+            )
+        ).all()
+    assert stored[nul][0] == stored[broken][0] == 2  # the first try and the one retry
+    assert "render failed: ValueError: cannot render\\x00job" in stored[nul][1]
+    assert "request failed: ValueError: " in stored[broken][1]
+    assert sorted(outcomes) == sorted(
+        [(nul, "retry"), (nul, "failed"), (broken, "retry"), (broken, "failed")]
+    )
+    assert caplog.text.count("giving up callback") == 3
+    [given_up] = await store.callbacks(account_id=unrecordable)
+    assert (given_up.attempts, given_up.last_error) == (
+        1,
+        "its attempt could not be recorded (see the log)",
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -14,6 +15,7 @@ from smsgate.core.states import Reason, State
 from smsgate.store import schema
 from smsgate.store.migrate import current_revision, head_revision, upgrade
 from smsgate.store.records import (
+    AcceptedBatch,
     AlreadyAccepted,
     CallbackAttempt,
     InboundMessage,
@@ -29,7 +31,7 @@ from smsgate.store.repo import Store
 
 async def test_migrations_are_idempotent(store: Store) -> None:
     await upgrade(store.engines)
-    assert await current_revision(store.engines) == head_revision() == "0009"
+    assert await current_revision(store.engines) == head_revision() == "0012"
 
 
 async def test_migrations_build_exactly_the_declared_schema(store: Store) -> None:
@@ -293,6 +295,34 @@ async def test_concurrent_small_batches_share_a_commit_and_fail_alone(store: Sto
     assert len(charges) == 40 and {e.amount for e in charges} == {-100}
     ids = [m for r in results if not isinstance(r, BaseException) for m in r.message_ids]
     assert len(set(ids)) == 40
+
+
+async def test_a_job_the_database_refuses_fails_alone_and_its_group_commits(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row no engine can store (a part count beyond any integer column) in
+    the middle of a group: the shared transaction fails, every job is run
+    again alone, and only the poisoned one fails."""
+    rich = await funded(store, credit=10_000)
+    other = await funded(store, credit=10_000)
+    [poisoned] = prepared(1, prefix="+2547139")
+    poisoned.segments = 2**63
+    jobs = [(rich, prepared(1))] * 20 + [(other, [poisoned])] + [(rich, prepared(1))] * 20
+    with caplog.at_level(logging.WARNING, logger="smsgate.store.group_commit"):
+        results = await asyncio.gather(
+            *(store.accept(a.id, dialect="advanta", messages=m) for a, m in jobs),
+            return_exceptions=True,
+        )
+    accepted = [r for r in results if isinstance(r, AcceptedBatch)]
+    assert len(accepted) == 40 and not isinstance(results[20], AcceptedBatch)
+    assert isinstance(results[20], Exception)
+    assert store._group.largest_group > 1 and store._group.retried_alone > 1
+    assert "each runs again alone" in caplog.text
+    assert await store.balance(rich.id) == 10_000 - 40 * 100
+    assert await store.count_by_state(rich.id) == {"queued": 40}
+    assert await store.balance(other.id) == 10_000  # nothing of the poisoned job stands
+    assert await store.count_by_state(other.id) == {}
+    assert [e.kind for e in await store.ledger_entries(other.id)] == ["topup"]
 
 
 async def test_inbound_to_a_shortcode_belongs_to_the_one_account_that_registered_it(

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from smsgate.api.dialects.advanta import AdvantaApi
 from smsgate.api.dialects.eapi import EapiApi
 from smsgate.api.dialects.telesign import TelesignApi
+from smsgate.api.upstream_receiver import UpstreamReceiver
 from smsgate.gateway import Gateway
 from smsgate.observe.endpoints import observe_routes
 from smsgate.secret_box import SecretBox
@@ -64,6 +65,7 @@ def create_app(gateway: Gateway, secrets: SecretBox, lifespan: Lifespan | None =
         *AdvantaApi(gateway).routes(),
         *EapiApi(gateway).routes(),
         *TelesignApi(gateway, secrets).routes(),
+        *UpstreamReceiver(gateway.store, secrets).routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: _server_error})
     return ServerTiming(app)

@@ -59,7 +59,7 @@ def _boolean(raw: str) -> bool:
 
 
 def _positive_int(raw: str) -> int:
-    if not raw.strip().isdigit() or int(raw) <= 0:
+    if not (raw.strip().isascii() and raw.strip().isdigit()) or int(raw) <= 0:
         raise ValueError("expected a whole number above 0")
     return int(raw)
 

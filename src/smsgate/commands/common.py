@@ -151,13 +151,16 @@ def check_country_codes(values: list[str]) -> list[int]:
     codes = []
     for value in values:
         digits = value.lstrip("+")
-        if not digits.isdigit() or int(digits) not in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+        if (
+            not (digits.isascii() and digits.isdigit())
+            or int(digits) not in phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+        ):
             raise CliError(f"--country {value!r}: not a country calling code (254, 256 …)", 2)
         codes.append(int(digits))
     return codes
 
 
-_RELATIVE = re.compile(r"(\d+)([smhd])")
+_RELATIVE = re.compile(r"(\d{1,9})([smhd])", re.ASCII)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 

@@ -73,14 +73,16 @@ def prepare(
     now_ms: int,
     networks: NetworkTable,
     prices: PriceTable,
-    reply_address: str,
+    reply_numbers: Sequence[str],
 ) -> Preparation:
-    """Validate and price each request; a repliable message is sent from
-    ``reply_address`` (the gateway's own number) whatever sender it asked for."""
+    """Validate and price each request. A repliable message is sent from one
+    of ``reply_numbers`` (the gateway's own), whatever sender it asked for:
+    the first here, and the store picks the one its conversation takes."""
     normalize = normalizer_for(account.region).normalize
     network_of, price_of = networks.lookup, prices.per_segment
     allowed_codes = frozenset(account.allowed_country_codes)
-    sender_verdicts: dict[str, str | None] = {reply_address: None}
+    sender_verdicts: dict[str, str | None] = dict.fromkeys(reply_numbers)
+    reply_number = reply_numbers[0]
     segmentations: dict[str, Segmentation] = {}
     items: list[PreparedMessage | Rejection] = []
     append = items.append
@@ -90,7 +92,7 @@ def prepare(
     # The loop body runs 30,000 times for one EAPI batch: locals, positional
     # arguments and the common case (send now) first.
     for request in requests:
-        sender = reply_address if request.flags & _REPLIABLE else request.sender
+        sender = reply_number if request.flags & _REPLIABLE else request.sender
         verdict = sender_verdicts.get(sender, "")
         if verdict == "":
             verdict = sender_problem(sender, account.senders)

@@ -195,6 +195,10 @@ class Notifier:
                 answer = HttpAnswer(response.status, await response.read())
         except (aiohttp.ClientError, TimeoutError) as exc:
             return self._failed(job, None, f"{type(exc).__name__}: {exc}".rstrip(": "), fmt)
+        except Exception as exc:  # a request the client will not send (a header with a
+            # line break): a poison job too, or it would be re-leased forever unrecorded
+            log.exception("callback %d could not be sent", job.id)
+            return self._failed(job, None, f"request failed: {type(exc).__name__}: {exc}", fmt)
         if fmt.accepts(answer):
             return CallbackAttempt(job.id, True, answer.status, None, None)
         excerpt = answer.body[:ANSWER_EXCERPT].decode("utf-8", "replace").strip()
@@ -257,15 +261,38 @@ class Notifier:
             await self._flush()
 
     async def _flush(self) -> None:
-        """Record the finished attempts in one transaction (again later on failure)."""
+        """Record the finished attempts in one transaction.
+
+        If that fails, each is recorded alone, so one attempt the database
+        will not take cannot hold back the others' (delivered pushes would
+        otherwise be re-leased and sent again). When none can be recorded the
+        database is away, and all are kept for the next flush; an attempt
+        that fails alone while others pass is given up with that reason."""
         if not self._finished:
             return
         attempts, self._finished = self._finished, []
+        if await self._recorded(attempts):
+            return
+        failing = [a for a in attempts if not await self._recorded([a])]
+        if len(failing) == len(attempts):
+            log.error("could not record %d callback attempts; will retry", len(attempts))
+            self._finished[:0] = attempts
+            return
+        for attempt in failing:
+            reason = "its attempt could not be recorded (see the log)"
+            given_up = CallbackAttempt(attempt.job_id, False, attempt.status, reason, None)
+            if await self._recorded([given_up]):
+                log.warning("giving up callback %d: %s", attempt.job_id, reason)
+            else:  # its lease runs out and it is claimed again, one attempt more
+                log.error("callback %d: no attempt of it can be recorded", attempt.job_id)
+
+    async def _recorded(self, attempts: Sequence[CallbackAttempt]) -> bool:
         try:
             await self._store.callbacks_finished(attempts)
         except Exception:
-            log.exception("could not record %d callback attempts; will retry", len(attempts))
-            self._finished[:0] = attempts
+            log.exception("could not record %d callback attempt(s)", len(attempts))
+            return False
+        return True
 
 
 def _receiver(url: str) -> str:

@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsgate.core.model import MessageFlag, PreparedMessage, Priority
 from smsgate.store import schema as t
-from smsgate.store.base import ENUM_TEXT, StoreBase, adjust_balance
+from smsgate.store.base import ENUM_TEXT, adjust_balance
 from smsgate.store.driver_sql import RowUpdate
 from smsgate.store.group_commit import GroupCommit
 from smsgate.store.records import (
@@ -28,7 +27,9 @@ from smsgate.store.records import (
     DailyQuotaExceeded,
     InsufficientCredit,
     ReplyMemo,
+    ReplyPool,
 )
+from smsgate.store.reply_routes import ReplyRouteStore
 
 PLAIN_BATCH = BatchTerms()
 _REPLIABLE = int(MessageFlag.REPLIABLE)
@@ -37,7 +38,7 @@ _REPLIABLE = int(MessageFlag.REPLIABLE)
 GROUPED_BATCH_SIZE = 10
 
 
-class AcceptingStore(StoreBase):
+class AcceptingStore(ReplyRouteStore):
     """Accepting batches and remembering their replies."""
 
     _group: GroupCommit[_AcceptJob, AcceptedBatch]
@@ -51,6 +52,7 @@ class AcceptingStore(StoreBase):
         priority: Priority = Priority.NORMAL,
         memo: ReplyMemo | None = None,
         terms: BatchTerms = PLAIN_BATCH,
+        reply_pool: ReplyPool | None = None,
     ) -> AcceptedBatch:
         """Store a batch, its messages, their charge (and the reply memo) in one
         transaction.
@@ -59,9 +61,12 @@ class AcceptingStore(StoreBase):
         cover the total cost, ``DailyQuotaExceeded`` if the batch would take the
         account past its daily message quota, and ``AlreadyAccepted`` (writing
         nothing) if a concurrent request stored a memo under the same key first.
-        A test-mode batch is recorded without messages or charge.
+        Repliable messages are sent from a number of ``reply_pool`` that opens
+        a conversation with their handset for this account; ``NoReplyNumber``
+        (nothing written) if one of them has none free. A test-mode batch is
+        recorded without messages or charge.
         """
-        job = _AcceptJob(account_id, dialect, messages, priority, memo, terms)
+        job = _AcceptJob(account_id, dialect, messages, priority, memo, terms, reply_pool)
         try:
             if len(messages) <= GROUPED_BATCH_SIZE:
                 return await self._group.run(job)
@@ -194,6 +199,7 @@ class AcceptingStore(StoreBase):
             raise InsufficientCredit(int(current), cost)
         if terms.daily_quota is not None and messages:
             await _check_daily_quota(conn, account_id, terms.daily_quota, len(messages))
+        messages = await self._choose_reply_numbers(conn, account_id, messages, job.reply_pool, now)
         [batch_id] = await self._allocate_ids(conn, "batches", 1)
         await self._sql.insert_many(
             conn,
@@ -205,7 +211,9 @@ class AcceptingStore(StoreBase):
         if messages:
             rows = _message_rows(batch_id, account_id, messages, priority, now)
             message_ids = await self._insert_messages(conn, batch_id, rows)
-            await _remember_reply_routes(conn, account_id, batch_id, message_ids, messages, now)
+            await self._open_conversations(
+                conn, account_id, batch_id, message_ids, messages, job.reply_pool, now
+            )
         if cost:
             await self._sql.insert_many(
                 conn,
@@ -309,45 +317,6 @@ async def _check_daily_quota(
         raise DailyQuotaExceeded(quota.limit, int(used), adding)
 
 
-async def _remember_reply_routes(
-    conn: AsyncConnection,
-    account_id: int,
-    batch_id: int,
-    message_ids: Sequence[int],
-    messages: Sequence[PreparedMessage],
-    now: int,
-) -> None:
-    """Point each repliable message's handset at it, so a reply finds its batch."""
-    latest: dict[tuple[str, str], dict[str, Any]] = {}
-    for message_id, m in zip(message_ids, messages, strict=True):
-        if m.flags & _REPLIABLE:
-            latest[(m.sender, m.recipient)] = {
-                "address": m.sender,
-                "recipient": m.recipient,
-                "account_id": account_id,
-                "message_id": message_id,
-                "batch_id": batch_id,
-                "created_at": now,
-            }
-    if not latest:
-        return
-    upsert = (
-        postgresql.insert(t.reply_routes)
-        if conn.dialect.name == "postgresql"
-        else sqlite.insert(t.reply_routes)
-    )
-    await conn.execute(
-        upsert.on_conflict_do_update(
-            index_elements=["address", "recipient"],
-            set_={
-                name: upsert.excluded[name]
-                for name in ("account_id", "message_id", "batch_id", "created_at")
-            },
-        ),
-        list(latest.values()),
-    )
-
-
 _MESSAGE_COLUMNS = (
     "batch_id",
     "account_id",
@@ -405,11 +374,12 @@ class _AcceptJob:
     priority: Priority
     memo: ReplyMemo | None
     terms: BatchTerms
+    reply_pool: ReplyPool | None
 
     @property
     def plain(self) -> bool:
         """Nothing but a charge and rows to write: no memo, quota, test mode or
-        reply route. Such batches are written together with their group."""
+        reply conversation. Such batches are written together with their group."""
         return (
             self.memo is None
             and self.terms == PLAIN_BATCH

@@ -101,6 +101,13 @@ def records_of(record: type[R], rows: Sequence[Any]) -> list[R]:
     return [record(**row._asdict()) for row in rows]
 
 
+def storable_text(text: str) -> str:
+    """Text from outside (a receiver's answer, an error quoting it) as both
+    engines can hold it: PostgreSQL refuses NUL in text, which would fail the
+    whole transaction it came in, so NUL is kept as the escape ``\\x00``."""
+    return text.replace("\x00", "\\x00")
+
+
 def storable_id(value: int) -> bool:
     """Ids are BIGINT: a client's larger number names nothing (and would not bind)."""
     return 0 < value < 2**63

@@ -8,18 +8,27 @@ up while one transaction runs go together into the next one, which a
 ``run_group`` function writes with a handful of statements for the whole
 group, answering each job with its own result or its own exception (one
 job's missing credit refuses only that job). Every caller gets its answer
-once the shared commit has returned, never before; if the commit fails, all
-of them get that failure and none of their writes stands.
+once the shared commit has returned, never before.
+
+One job must never fail its neighbours: if a statement of the shared
+transaction fails (a row one job brought that the database refuses), the
+transaction is rolled back and each job is run again alone, in a
+transaction of its own, so only the job at fault gets the failure. A failed
+COMMIT is not retried, since it may have stood (a connection lost while
+committing): all of its jobs get that failure, as a lone job would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+log = logging.getLogger(__name__)
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
@@ -40,6 +49,7 @@ class GroupCommit(Generic[Job, Result]):
         self._waiting: list[tuple[Job, asyncio.Future[Result]]] = []
         self._leader: asyncio.Task[None] | None = None
         self.largest_group = 0
+        self.retried_alone = 0  # jobs run again on their own after a shared failure
 
     async def run(self, job: Job) -> Result:
         """``job``'s result once the transaction it went into has committed."""
@@ -54,11 +64,16 @@ class GroupCommit(Generic[Job, Result]):
             group = self._waiting[: self._max_group]
             del self._waiting[: self._max_group]
             self.largest_group = max(self.largest_group, len(group))
-            try:
-                async with self._begin() as conn:
-                    results = await self._run_group(conn, [job for job, _ in group])
-            except Exception as exc:  # the transaction itself failed: none of it stands
-                results = [exc] * len(group)
+            jobs = [job for job, _ in group]
+            results, rolled_back = await self._commit(jobs)
+            if rolled_back and len(jobs) > 1:
+                log.warning(
+                    "a shared transaction of %d jobs failed (%s); each runs again alone",
+                    len(jobs),
+                    type(results[0]).__name__,
+                )
+                self.retried_alone += len(jobs)
+                results = [(await self._commit([job]))[0][0] for job in jobs]
             for (_, future), result in zip(group, results, strict=True):
                 if future.done():
                     continue  # its caller went away; what it wrote is committed all the same
@@ -66,3 +81,17 @@ class GroupCommit(Generic[Job, Result]):
                     future.set_exception(result)
                 else:
                     future.set_result(result)
+
+    async def _commit(self, jobs: list[Job]) -> tuple[list[Result | Exception], bool]:
+        """The jobs' results in one transaction, and whether it was rolled back
+        because a statement failed (nothing of it stands, so it may be retried)."""
+        failed_inside = False
+        try:
+            async with self._begin() as conn:
+                try:
+                    return await self._run_group(conn, jobs), False
+                except Exception:
+                    failed_inside = True
+                    raise
+        except Exception as exc:  # the transaction failed: none of it stands
+            return [exc] * len(jobs), failed_inside

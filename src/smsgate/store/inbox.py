@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsgate.store import schema as t
-from smsgate.store.base import StoreBase, columns_of, records_of
+from smsgate.store.base import columns_of, records_of, storable_text
 from smsgate.store.records import InboundMessage, InboxEntry
+from smsgate.store.reply_routes import ReplyRouteStore
 
 log = logging.getLogger(__name__)
 
@@ -23,17 +24,18 @@ SHORTCODE_DIALECT = "advanta"
 to an account's shortcode is how partnerID/apikey users receive messages."""
 
 
-class InboxStore(StoreBase):
+class InboxStore(ReplyRouteStore):
     """Inbound messages, their attribution and the account inboxes."""
 
     async def record_inbound(self, messages: Sequence[InboundMessage]) -> None:
         """Store inbound messages and queue a forward to the account's
         ``mo_callback_url``, in one transaction.
 
-        An inbound message belongs to the repliable message it answers (the
-        latest one sent to that handset from that address); failing that, to
-        the one account whose registered sender ids include the address the
-        handset wrote to (its shortcode); else to nobody.
+        An inbound message belongs to the account whose conversation the pair
+        (the number it was sent to, its handset) is, answering that account's
+        latest repliable message there (see store/reply_routes.py); failing
+        that, to the one account whose registered sender ids include the
+        number the handset wrote to (its shortcode); else to nobody.
         """
         if not messages:
             return
@@ -46,15 +48,10 @@ class InboxStore(StoreBase):
         """``record_inbound`` in the caller's transaction."""
         if not messages:
             return
-        r = t.reply_routes.c
         messages = [replace(mo, sender=_international(mo.sender)) for mo in messages]
-        pairs = list({(mo.recipient, mo.sender) for mo in messages})
-        found = await conn.execute(
-            select(r.address, r.recipient, r.account_id, r.message_id, r.batch_id).where(
-                tuple_(r.address, r.recipient).in_(pairs)
-            )
+        routes = await self._conversations_in(
+            conn, list({(mo.recipient, mo.sender) for mo in messages})
         )
-        routes = {(row.address, row.recipient): row for row in found.all()}
         unanswered = {mo.recipient for mo in messages if (mo.recipient, mo.sender) not in routes}
         owners = await _shortcode_owners(conn, unanswered) if unanswered else {}
         rows = []
@@ -68,7 +65,7 @@ class InboxStore(StoreBase):
                     "connector": mo.connector,
                     "sender": mo.sender,
                     "recipient": mo.recipient,
-                    "body": mo.body,
+                    "body": storable_text(mo.body),  # a handset can send U+0000
                     "encoding": mo.encoding,
                     "received_at": mo.received_at,
                     "created_at": now,

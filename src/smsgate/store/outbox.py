@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsgate.observe import events
 from smsgate.store import schema as t
-from smsgate.store.base import StoreBase, after_commit, columns_of, records_of
+from smsgate.store.base import StoreBase, after_commit, columns_of, records_of, storable_text
 from smsgate.store.driver_sql import RowUpdate
 from smsgate.store.records import CallbackAttempt, CallbackAttemptView, CallbackJob, CallbackView
 
@@ -73,8 +73,10 @@ class OutboxStore(StoreBase):
         due again at its ``retry_at``, or given up with its last error."""
         now = self.clock()
         delivered = [(now, a.job_id) for a in attempts if a.delivered]
-        retried = [(a.retry_at, a.error, a.job_id) for a in attempts if a.retry_at is not None]
-        given_up = [(a.error, a.job_id) for a in attempts if not a.delivered and a.retry_at is None]
+        retried = [(a.retry_at, _reason(a), a.job_id) for a in attempts if a.retry_at is not None]
+        given_up = [
+            (_reason(a), a.job_id) for a in attempts if not a.delivered and a.retry_at is None
+        ]
         sql = self._sql
         async with self._write() as conn:
             await sql.update_many(conn, _DELIVERED, delivered)
@@ -105,7 +107,9 @@ class OutboxStore(StoreBase):
                 continue
             message_id, number, dialect, kind = jobs[attempt.job_id]
             outcome = _outcome(attempt)
-            answer = attempt.error or (None if attempt.status is None else f"HTTP {attempt.status}")
+            answer = _reason(attempt) or (
+                None if attempt.status is None else f"HTTP {attempt.status}"
+            )
             rows.append(
                 (
                     attempt.job_id,
@@ -184,6 +188,10 @@ class OutboxStore(StoreBase):
                 )
             ).all()
         return {state: int(count) for state, count in rows}
+
+
+def _reason(attempt: CallbackAttempt) -> str | None:
+    return None if attempt.error is None else storable_text(attempt.error)
 
 
 def _outcome(attempt: CallbackAttempt) -> str:

@@ -194,6 +194,27 @@ class BatchTerms:
     daily_quota: DailyQuota | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ReplyPool:
+    """The numbers repliable messages are sent from, and how long a
+    conversation holds its number for one handset (see store/reply_routes.py)."""
+
+    numbers: tuple[str, ...]
+    window_ms: int
+
+
+class NoReplyNumber(Exception):
+    """Every reply number has an open conversation between this handset and
+    another account; nothing was written."""
+
+    def __init__(self, handset: str, pool_size: int) -> None:
+        super().__init__(
+            f"no reply number is free for {handset.lstrip('+')}"
+            f" (other accounts are in conversation with it on all {pool_size})"
+        )
+        self.handset = handset
+
+
 class DailyQuotaExceeded(Exception):
     """The batch would take the account past its daily quota; nothing was written."""
 

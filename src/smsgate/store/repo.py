@@ -7,6 +7,8 @@ from one module per concern, each readable on its own:
 - ``accepting``: a batch, its messages and their charge in one transaction;
 - ``status``: what the dialects' query endpoints read;
 - ``inbox``: inbound messages, their attribution and forwarding;
+- ``reply_routes``: reply numbers for repliable messages, and the
+  conversations (number, handset) that route replies to one account;
 - ``connections``: connectors, routes, upstream conditions, connector leases;
 - ``queue``: claims of due messages and the outcomes connectors report;
 - ``receipts``: carrier receipts matched to submitted messages;

@@ -261,8 +261,10 @@ callback_outbox = Table(
     UniqueConstraint("message_id", "kind", "dialect", name="uq_callback_outbox_event"),
 )
 
-# The latest repliable message per (reply address, handset): an inbound message
-# from that handset to that address is a reply to it. Written only for
+# Conversations (store/reply_routes.py): per (reply number, handset), the one
+# account a reply on that pair belongs to and its latest repliable message.
+# The pair is the account's until ``expires_at`` (the pool's window after that
+# message); after it, another account may take the pair. Written only for
 # repliable messages, so it costs nothing on ordinary bulk traffic.
 reply_routes = Table(
     "reply_routes",
@@ -273,6 +275,7 @@ reply_routes = Table(
     Column("message_id", ForeignKey("messages.id"), nullable=False),
     Column("batch_id", ForeignKey("batches.id"), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
 )
 
 inbound_messages = Table(

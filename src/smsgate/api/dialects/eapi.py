@@ -51,6 +51,7 @@ from smsgate.store.records import (
     DailyQuotaExceeded,
     InboxEntry,
     InsufficientCredit,
+    NoReplyNumber,
     ReportLine,
 )
 
@@ -246,6 +247,8 @@ class EapiApi:
             raise EapiError(*_UPSTREAM_CODES[exc.condition]) from None
         except Overloaded:
             raise EapiError(40, "temporarily unavailable") from None
+        except NoReplyNumber as exc:
+            raise EapiError(40, f"temporarily unavailable: {exc}") from None
         except AlreadyAccepted as earlier_request:
             return earlier_request.reply
         if options.test is TestMode.FAIL and not submission.all_refused:

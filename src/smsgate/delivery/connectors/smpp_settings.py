@@ -10,12 +10,19 @@ read is refused with the option's name, never half-applied.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from smsgate.core.carrier_ids import IdFormat
+from smsgate.delivery.connectors.url_options import (
+    Options,
+    flag,
+    name,
+    non_negative,
+    positive,
+    read_options,
+    whole,
+)
 
 BIND_MODES = ("transceiver", "transmitter_receiver")
 
@@ -76,17 +83,7 @@ class SmppSettings:
             port = parts.port or 2775
         except ValueError:
             raise ValueError("the port must be a number from 1 to 65535") from None
-        options = dict(parse_qsl(parts.query, keep_blank_values=True))
-        unknown = sorted(set(options) - set(_OPTIONS))
-        if unknown:
-            raise ValueError(f"unknown option {unknown[0]!r}; known: {', '.join(sorted(_OPTIONS))}")
-        values: dict[str, Any] = {}
-        for option, raw in options.items():
-            field_name, read = _OPTIONS[option]
-            try:
-                values[field_name] = read(raw)
-            except ValueError as exc:
-                raise ValueError(f"{option}: {exc}") from None
+        values = read_options(parts.query, _OPTIONS)
         system_id, password = unquote(parts.username), unquote(parts.password or "")
         if len(system_id) > 15 or len(password) > 8:
             raise ValueError("SMPP 3.4 allows a system_id of 15 and a password of 8 characters")
@@ -98,32 +95,6 @@ class SmppSettings:
             password=password,
             **values,
         )
-
-
-def _whole(low: int) -> Callable[[str], int]:
-    def read(raw: str) -> int:
-        if not raw.isascii() or not raw.isdigit() or int(raw) < low:
-            raise ValueError(f"expected a whole number of at least {low}, not {raw!r}")
-        return int(raw)
-
-    return read
-
-
-def _seconds(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"expected a number, not {raw!r}") from None
-    if not 0 <= value < 1e9:
-        raise ValueError(f"expected a non-negative number, not {raw!r}")
-    return value
-
-
-def _positive(raw: str) -> float:
-    value = _seconds(raw)
-    if value <= 0:
-        raise ValueError(f"expected a number above 0, not {raw!r}")
-    return value
 
 
 def _id_format(raw: str) -> IdFormat:
@@ -141,37 +112,25 @@ def _bind(raw: str) -> str:
     return raw
 
 
-def _flag(raw: str) -> bool:
-    if raw not in ("0", "1"):
-        raise ValueError(f"expected 0 or 1, not {raw!r}")
-    return raw == "1"
-
-
-def _name(raw: str) -> str:
-    if not raw or len(raw) > 64 or not raw.isprintable():
-        raise ValueError("expected 1 to 64 printable characters")
-    return raw
-
-
 def _text(raw: str) -> str:
     if len(raw) > 12 or not raw.isascii():
         raise ValueError("expected at most 12 ASCII characters")
     return raw
 
 
-_OPTIONS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "name": ("name", _name),
+_OPTIONS: Options = {
+    "name": ("name", name),
     "bind": ("bind_mode", _bind),
     "system_type": ("system_type", _text),
-    "window": ("window", _whole(1)),
-    "uncommitted": ("uncommitted", _whole(1)),
-    "tps": ("max_per_second", _seconds),
-    "enquire_link": ("enquire_link_seconds", _positive),
-    "response_timeout": ("response_timeout", _positive),
-    "sar": ("sar", _flag),
+    "window": ("window", whole(1)),
+    "uncommitted": ("uncommitted", whole(1)),
+    "tps": ("max_per_second", non_negative),
+    "enquire_link": ("enquire_link_seconds", positive),
+    "response_timeout": ("response_timeout", positive),
+    "sar": ("sar", flag),
     "submit_id": ("submit_id", _id_format),
     "receipt_id": ("receipt_id", _id_format),
     "receipt_tlv_id": ("receipt_tlv_id", _id_format),
-    "validity_hours": ("validity_hours", _positive),
-    "receipt_timeout_hours": ("receipt_timeout_hours", _positive),
+    "validity_hours": ("validity_hours", positive),
+    "receipt_timeout_hours": ("receipt_timeout_hours", positive),
 }

@@ -1,0 +1,208 @@
+"""Speaking the partnerID/apikey dialect as a client: sendbulk out, pushes in.
+
+One sendbulk request carries up to 1,000 distinct messages, but the provider
+uses the first entry's shortcode for all of them, so a request holds messages
+of one sender only. Its answer has one entry per message in request order,
+each echoing our ``clientsmsid`` (the message id), so every message gets its
+own outcome: taken with the provider's ``messageid``, refused for good, or to
+be sent again. Codes the provider uses for "not now" (system errors, 4090)
+cost the message no attempt.
+
+The provider pushes each delivery report as the dialect's DLR push (and
+messages its handsets send to our shortcode as the MO push) to the receiver
+URL of the connection; ``read_push`` turns either into what the store takes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from smsgate.core.carrier_ids import IdFormat, carrier_key
+from smsgate.core.encoding import Encoding
+from smsgate.core.report_codes import (
+    ADVANTA_ABSENT,
+    ADVANTA_BLACKLISTED,
+    ADVANTA_DELIVERED,
+    ADVANTA_IMPOSSIBLE,
+    ADVANTA_UNKNOWN,
+)
+from smsgate.core.states import Reason, State
+from smsgate.delivery.connectors.http_settings import HttpSettings
+from smsgate.delivery.connectors.upstream import (
+    PushError,
+    UpstreamAnswer,
+    UpstreamRequest,
+    later,
+)
+from smsgate.store.records import (
+    CarrierPart,
+    InboundMessage,
+    OutboundMessage,
+    Receipt,
+    Refused,
+    SubmitOutcome,
+    Submitted,
+)
+
+_FINAL_REPORTS: dict[str, tuple[State, Reason]] = {
+    ADVANTA_DELIVERED[1]: (State.DELIVERED, Reason.NONE),
+    ADVANTA_ABSENT[1]: (State.UNDELIVERABLE, Reason.ABSENT_SUBSCRIBER),
+    ADVANTA_IMPOSSIBLE[1]: (State.UNDELIVERABLE, Reason.NONE),
+    ADVANTA_BLACKLISTED[1]: (State.REJECTED, Reason.SENDER_BLOCKED),
+    ADVANTA_UNKNOWN[1]: (State.UNKNOWN, Reason.UNKNOWN),
+}
+"""The provider's final delivery descriptions; the others (SentToNetwork,
+Scheduled) say the message is still on its way."""
+
+_REFUSALS: dict[int, tuple[State, Reason]] = {
+    1001: (State.REJECTED, Reason.SENDER_BLOCKED),
+    1002: (State.REJECTED, Reason.UNROUTABLE),
+    1003: (State.REJECTED, Reason.UNKNOWN_SUBSCRIBER),
+    1004: (State.FAILED, Reason.UPSTREAM_NO_CREDIT),
+}
+_NOT_NOW_MS = {1005: 30_000, 1007: 30_000, 4090: 300_000}
+"""System errors, and 4090 ("internal error, retry after 5 min")."""
+
+
+class AdvantaClient:
+    dialect = "advanta"
+    id_format = IdFormat.STRING
+
+    def __init__(self, settings: HttpSettings) -> None:
+        self._settings = settings
+        self._url = f"{settings.base_url}/sendbulk"
+
+    def cannot_carry(self, message: OutboundMessage) -> str | None:
+        if message.encoding == Encoding.BINARY:
+            return "the partnerID/apikey dialect carries text only"
+        return None
+
+    def group_of(self, message: OutboundMessage) -> str:
+        return message.sender
+
+    def request(self, messages: tuple[OutboundMessage, ...], key: str) -> UpstreamRequest:
+        entries = [
+            {
+                "partnerID": self._settings.username,
+                "apikey": self._settings.password,
+                "pass_type": "plain",
+                "clientsmsid": str(m.id),
+                "mobile": m.recipient.lstrip("+"),
+                "message": m.body,
+                "shortcode": m.sender,
+            }
+            for m in messages
+        ]
+        body = orjson.dumps({"count": len(entries), "smslist": entries})
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+        return UpstreamRequest(messages, "POST", self._url, headers, body)
+
+    def outcomes(
+        self, connector: str, request: UpstreamRequest, answer: UpstreamAnswer
+    ) -> list[SubmitOutcome]:
+        messages = request.messages
+        try:
+            document = orjson.loads(answer.body)
+        except orjson.JSONDecodeError:
+            document = None
+        if answer.status != 200 or not isinstance(document, dict):
+            return later(messages, f"HTTP {answer.status}: {answer.excerpt}", answer.status)
+        entries = document.get("responses")
+        if not isinstance(entries, list):
+            return _request_refused(messages, document)
+        by_ref = {
+            str(entry.get("clientsmsid")): entry for entry in entries if isinstance(entry, dict)
+        }
+        outcomes: list[SubmitOutcome] = []
+        for index, message in enumerate(messages):
+            entry = by_ref.get(str(message.id))
+            if entry is None and index < len(entries) and isinstance(entries[index], dict):
+                entry = entries[index]
+            outcomes.append(_entry_outcome(connector, message, entry))
+        return outcomes
+
+    def read_push(
+        self, connector: str, body: bytes, now: int
+    ) -> list[Receipt] | list[InboundMessage]:
+        try:
+            push = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise PushError("the body is not JSON") from None
+        if not isinstance(push, dict) or not isinstance(push.get("messageid"), str | int):
+            raise PushError("expected a JSON object with a messageid")
+        ref = str(push["messageid"])
+        if "message" in push and "mobile" in push:
+            return [
+                InboundMessage(
+                    connector,
+                    str(push["mobile"]),
+                    str(push.get("shortcode", "")),
+                    str(push["message"]),
+                    Encoding.GSM7 if str(push["message"]).isascii() else Encoding.UCS2,
+                    now,
+                )
+            ]
+        description = str(push.get("description", ""))
+        final = _FINAL_REPORTS.get(description)
+        if final is None:
+            return []  # on its way still: nothing to record
+        state, reason = final
+        return [
+            Receipt(
+                connector,
+                carrier_key(ref, self.id_format),
+                state,
+                reason,
+                description[:32],
+                now,
+                carrier_ref=ref,
+                text=body.decode("utf-8", "replace"),
+            )
+        ]
+
+
+def _entry_outcome(
+    connector: str, message: OutboundMessage, entry: dict[str, Any] | None
+) -> SubmitOutcome:
+    if entry is None:
+        return later((message,), "the answer had no entry for this message", None)[0]
+    code = _code(entry.get("response-code"))
+    ref = str(entry.get("messageid", ""))
+    if code == 200 and ref:
+        return Submitted(
+            message.id, connector, (CarrierPart(1, ref, carrier_key(ref, IdFormat.STRING)),)
+        )
+    description = str(entry.get("response-description", ""))[:100]
+    error = f"upstream {code} {description}".strip()
+    if code in _REFUSALS:
+        state, reason = _REFUSALS[code]
+        return Refused(message.id, state, reason, error)
+    if code in _NOT_NOW_MS:
+        return later((message,), error, None, delay_ms=_NOT_NOW_MS[code])[0]
+    return Refused(message.id, State.REJECTED, Reason.CARRIER_REJECTED, error)
+
+
+def _request_refused(
+    messages: tuple[OutboundMessage, ...], document: dict[str, Any]
+) -> list[SubmitOutcome]:
+    """A top-level code: the request as a whole was refused."""
+    code = _code(document.get("response-code"))
+    error = f"upstream {code} {str(document.get('response-description', ''))[:100]}".strip()
+    if code in _REFUSALS:
+        # The request's shortcode (all its messages have one sender), or low
+        # bulk credits: the upstream condition the gateway knows.
+        state, reason = _REFUSALS[code]
+        return [Refused(m.id, state, reason, error) for m in messages]
+    # Credentials, a malformed request, a system error: the connection is at
+    # fault, not the messages; they wait for it to be fixed.
+    return later(messages, error, None, delay_ms=_NOT_NOW_MS.get(code or 0, 60_000))
+
+
+def _code(value: object) -> int | None:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 10:
+        return int(value)
+    return None
