@@ -418,6 +418,13 @@ def test_wrong_methods_get_each_dialects_envelope(api_gateway: GatewayServer, me
     assert reply.status_code == 200 and reply.text.startswith("24|")
     reply = requests.get(base + TELESIGN + "/a%2Fb/c", timeout=30)
     assert reply.status_code == 401 and reply.json()["errors"]  # the envelope, not plain text
+    # A line break in the path defeats the catch-all routes; the envelope still answers.
+    reply = requests.get(base + TELESIGN + "/%0A0", timeout=30)
+    assert reply.json()["errors"][0]["code"] == -10001
+    reply = requests.get(base + "/eapi/sub%0Amission/send_sms/2/2.0", timeout=30)
+    assert reply.status_code == 200 and reply.text.startswith("24|data validation failed: ")
+    reply = requests.get(base + "/api/services/send%0Asms", timeout=30)
+    assert reply.status_code == 200 and reply.json()["response-code"] == 1009
 
 
 def test_a_url_too_long_to_parse_gets_each_dialects_envelope(api_gateway: GatewayServer) -> None:

@@ -26,11 +26,12 @@ _BY_PREFIX: tuple[tuple[bytes, Callable[[str], Response]], ...] = (
 )
 
 
-def refusal_for(target: bytes) -> Response | None:
-    """The dialect's answer for a request to ``target`` (maybe cut short), or None."""
+def refusal_for(target: bytes, description: str = REFUSED) -> Response | None:
+    """The dialect's refusal of a request to ``target`` (maybe cut short), or
+    None outside the dialects' paths."""
     for prefix, refusal in _BY_PREFIX:
         if target.startswith(prefix):
-            return refusal(REFUSED)
+            return refusal(description)
     return None
 
 
