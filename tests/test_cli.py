@@ -328,6 +328,13 @@ def test_connectors_and_routes_commands(env: dict[str, str]) -> None:
     group = smsgate("routes", "add", "--connector", "smsc1", "--routing-group", "7", env=env)
     assert group.returncode == 2 and "--routing-group" in group.stderr
     assert "25471" in smsgate("routes", "list", env=env).stdout
+    priced = smsgate(
+        "routes", "add", "--connector", "smsc1", "--prefix", "254", "--price", "0.65", env=env
+    )
+    assert priced.returncode == 0 and "0.65" in smsgate("routes", "list", env=env).stdout
+    for bad in ("-1", "0.001", "abc"):
+        refused = smsgate("routes", "add", "--connector", "smsc1", "--price", bad, env=env)
+        assert refused.returncode == 2 and "--price" in refused.stderr, bad
     assert smsgate("connectors", "remove", "smsc1", env=env).returncode == 0
     assert "25471" not in smsgate("routes", "list", env=env).stdout  # its routes went too
     assert smsgate("routes", "remove", "1", env=env).returncode == 1

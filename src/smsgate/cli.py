@@ -41,9 +41,11 @@ from smsgate.commands.messages import callbacks_app, messages_app
 from smsgate.commands.receipts import receipts_app
 from smsgate.config import Settings, parse_reply_numbers
 from smsgate.core.eapi_csv import MAX_BATCH_ROWS, BatchFormatError
-from smsgate.delivery.connectors.http import receiver_path
+from smsgate.core.pricing import format_units, to_units
 from smsgate.delivery.connectors.http_settings import HttpSettings
+from smsgate.delivery.connectors.receiver_paths import receiver_path
 from smsgate.delivery.connectors.smpp_settings import SmppSettings
+from smsgate.delivery.routing import Route, trial_order
 from smsgate.eapi_upload import (
     Backoff,
     Chunk,
@@ -626,17 +628,29 @@ def routes_add(
         int | None, typer.Option(min=1, max=3, help="Only messages of this routing group (1-3).")
     ] = None,
     priority: Annotated[int, typer.Option(help="Lower is tried first among equal prefixes.")] = 100,
+    price: Annotated[
+        str | None,
+        typer.Option(
+            help="What a message part costs at this connection, in credits (0.65); among"
+            " equal prefixes and priorities the cheapest is tried first."
+        ),
+    ] = None,
 ) -> None:
     """Add a route; a route whose connector is down is skipped for the next one."""
-    if prefix and not (prefix.isdigit() and len(prefix) <= 15):
+    if prefix and not (prefix.isascii() and prefix.isdigit() and len(prefix) <= 15):
         raise CliError(f"--prefix {prefix!r}: up to 15 digits", 2)
+    units = None if price is None else _price_units(price)
 
     async def work(store: Store) -> int:
         known = {row.name for row in await store.connectors()} | {"sandbox"}
         if connector not in known:
             raise CliError(f"no connector {connector!r}: add it first (smsgate connectors add)", 2)
         return await store.add_route(
-            prefix=prefix, routing_group=routing_group, connector=connector, priority=priority
+            prefix=prefix,
+            routing_group=routing_group,
+            connector=connector,
+            priority=priority,
+            price=units,
         )
 
     typer.echo(f"route {with_store(work)} added")
@@ -646,11 +660,23 @@ def routes_add(
 def routes_list() -> None:
     """List routes in the order they are tried."""
     rows = with_store(lambda store: store.routes())
-    grid = table("id", "prefix", "routing group", "connector", "priority")
-    for row in sorted(rows, key=lambda r: (-len(r.prefix), r.routing_group is None, r.priority)):
+    grid = table("id", "prefix", "routing group", "connector", "priority", "price")
+    routes = [(Route(r.prefix, r.routing_group, r.connector, r.priority, r.price), r) for r in rows]
+    for _, row in sorted(routes, key=lambda pair: trial_order(pair[0])):
         group = "" if row.routing_group is None else str(row.routing_group)
-        grid.add_row(str(row.id), row.prefix or "*", group, row.connector, str(row.priority))
+        price = "" if row.price is None else format_units(row.price)
+        grid.add_row(str(row.id), row.prefix or "*", group, row.connector, str(row.priority), price)
     console.print(grid)
+
+
+def _price_units(price: str) -> int:
+    try:
+        units = to_units(price)
+    except ValueError as exc:
+        raise CliError(f"--price: {exc}", 2) from None
+    if units < 0:
+        raise CliError("--price: a price cannot be negative", 2)
+    return units
 
 
 @routes_app.command("remove")

@@ -194,7 +194,8 @@ async def load_router(store: Store, settings: Settings, secrets: SecretBox) -> R
             else SmppConnector(replace(SmppSettings.from_url(url), name=row.name))
         )
     routes = [
-        Route(r.prefix, r.routing_group, r.connector, r.priority) for r in await store.routes()
+        Route(r.prefix, r.routing_group, r.connector, r.priority, r.price)
+        for r in await store.routes()
     ]
     return Router(routes, connectors, default)
 

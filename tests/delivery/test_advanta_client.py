@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from smsgate.core.states import Reason, State
 from smsgate.delivery.connectors.advanta_client import AdvantaClient
 from smsgate.delivery.connectors.http_settings import HttpSettings
-from smsgate.delivery.connectors.upstream import PushError, UpstreamAnswer, request_key
+from smsgate.delivery.connectors.upstream import Push, PushError, UpstreamAnswer, request_key
 from smsgate.store.records import (
     InboundMessage,
     OutboundMessage,
@@ -123,7 +123,7 @@ def test_a_binary_message_cannot_be_carried() -> None:
 
 def test_pushes_become_receipts_and_replies() -> None:
     [receipt] = CLIENT.read_push(
-        "up", b'{"description":"AbsentSubscriber","messageid":"77","timeTaken":"2s"}', 5
+        "up", Push(b'{"description":"AbsentSubscriber","messageid":"77","timeTaken":"2s"}'), 5
     )
     assert isinstance(receipt, Receipt)
     assert (receipt.connector, receipt.carrier_key, receipt.state, receipt.reason) == (
@@ -132,13 +132,17 @@ def test_pushes_become_receipts_and_replies() -> None:
         State.UNDELIVERABLE,
         Reason.ABSENT_SUBSCRIBER,
     )
-    assert CLIENT.read_push("up", b'{"description":"SentToNetwork","messageid":"77"}', 5) == []
+    assert (
+        CLIENT.read_push("up", Push(b'{"description":"SentToNetwork","messageid":"77"}'), 5) == []
+    )
     [reply] = CLIENT.read_push(
-        "up", b'{"messageid":"9","mobile":"254712345678","shortcode":"22345","message":"STOP"}', 5
+        "up",
+        Push(b'{"messageid":"9","mobile":"254712345678","shortcode":"22345","message":"STOP"}'),
+        5,
     )
     assert reply == InboundMessage("up", "254712345678", "22345", "STOP", "gsm7", 5)
     with pytest.raises(PushError):
-        CLIENT.read_push("up", b"[1]", 5)
+        CLIENT.read_push("up", Push(b"[1]"), 5)
 
 
 json_values = st.recursive(
@@ -164,7 +168,7 @@ def test_no_answer_makes_the_client_raise(status: int, body: object) -> None:
 def test_no_push_makes_the_client_raise_anything_but_push_error(body: object) -> None:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     try:
-        items = CLIENT.read_push("up", raw, 5)
+        items = CLIENT.read_push("up", Push(raw), 5)
     except PushError:
         return
     assert all(isinstance(i, Receipt | InboundMessage) for i in items)

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
 from tests.conftest import fast_settings
 from tests.support.server import GatewayServer, TestAccount
 
-from smsgate.delivery.connectors.http import receiver_path
+from smsgate.delivery.connectors.receiver_paths import receiver_path
 from smsgate.secret_box import SecretBox
 from smsgate.store.records import MessageFilter
 from smsgate.store.repo import Store
@@ -30,16 +31,26 @@ def upstream(tmp_path: Path) -> Iterator[GatewayServer]:
         server.stop()
 
 
-def downstream(database_url: str, http_url: str) -> GatewayServer:
-    """Our gateway, routing every destination to the upstream connection ``up``."""
+def downstream(
+    database_url: str,
+    http_url: str,
+    *,
+    connector: str = "up",
+    more: Sequence[tuple[str, str, int]] = (),
+) -> GatewayServer:
+    """Our gateway, routing every destination to the upstream ``connector``
+    first, then to each of ``more`` (name, URL, priority)."""
     settings = fast_settings(database_url)
+    box = SecretBox.for_settings(settings)
 
     async def configure() -> None:
         store = await Store.open(database_url)
         try:
-            sealed = SecretBox.for_settings(settings).encrypt(http_url)
-            await store.add_connector("up", "http", sealed)
-            await store.add_route(prefix="", routing_group=None, connector="up", priority=0)
+            for name, url, priority in ((connector, http_url, 10), *more):
+                await store.add_connector(name, "http", box.encrypt(url))
+                await store.add_route(
+                    prefix="", routing_group=None, connector=name, priority=priority
+                )
         finally:
             await store.close()
 
@@ -58,13 +69,19 @@ def point_pushes(upstream: GatewayServer, account: TestAccount, ours: GatewaySer
     )
 
 
-def send(server: GatewayServer, account: TestAccount, numbers: list[str], sender: str) -> list[str]:
+def send(
+    server: GatewayServer,
+    account: TestAccount,
+    numbers: list[str],
+    sender: str,
+    text: str | None = None,
+) -> list[str]:
     reply = requests.post(
         f"{server.base_url}/api/services/sendbulk",
         json={
             "count": len(numbers),
             "smslist": [
-                {**account.creds, "mobile": n, "message": f"hi {n}", "shortcode": sender}
+                {**account.creds, "mobile": n, "message": text or f"hi {n}", "shortcode": sender}
                 for n in numbers
             ],
         },
@@ -83,30 +100,53 @@ def description(server: GatewayServer, account: TestAccount, message_id: str) ->
     return str(reply.get("delivery-description", reply.get("response-description")))
 
 
+def provider_url(dialect: str, upstream: GatewayServer, account: TestAccount) -> str:
+    """The connection URL of our account at the provider, in ``dialect``."""
+    host = upstream.base_url.removeprefix("http://")
+    if dialect == "eapi":
+        user, key = account.eapi_creds["username"], account.eapi_creds["password"]
+        return f"eapi+http://{user}:{key}@{host}/eapi?batch=2"
+    if dialect == "telesign":  # the key is base64: its / + = are written escaped
+        key = quote(account.telesign_key, safe="")
+        return f"telesign+http://{account.customer_id}:{key}@{host}?batch=2"
+    return f"advanta+http://{account.partner_id}:{account.apikey}@{host}/api/services?batch=2"
+
+
+REPORTS = {
+    # How each dialect's reports name: delivered, an absent handset, a sender
+    # the provider does not know (refused there), as our getdlr shows them.
+    "advanta": ("DeliveredToTerminal", "AbsentSubscriber", "SenderName Blacklisted"),
+    # EAPI reports 51 for any handset failure, and refuses an unknown sender
+    # with 24 for the whole batch.
+    "eapi": ("DeliveredToTerminal", "DeliveryImpossible", "DeliveryImpossible"),
+    # Telesign: 210 temporary phone error for an absent handset.
+    "telesign": ("DeliveredToTerminal", "AbsentSubscriber", "DeliveryImpossible"),
+}
+
+
+@pytest.mark.parametrize("dialect", sorted(REPORTS))
 def test_messages_go_through_the_upstream_and_its_reports_come_back(
-    database_url: str, upstream: GatewayServer
+    database_url: str, upstream: GatewayServer, dialect: str
 ) -> None:
     at_provider = provider_account(upstream)
-    ours = downstream(
-        database_url,
-        f"advanta+{upstream.base_url}/api/services?batch=2".replace(
-            "advanta+http://", f"advanta+http://{at_provider.partner_id}:{at_provider.apikey}@"
-        ),
-    )
+    ours = downstream(database_url, provider_url(dialect, upstream, at_provider))
     try:
         point_pushes(upstream, at_provider, ours)
         customer = ours.create_account(credit="10", senders=("SMSGATE", "SHOP"))
         # 000: absent at the provider's carrier; SHOP is not a sender the
-        # provider knows (1001), so it is refused there, per message.
+        # provider knows, so it is refused there.
         delivered, absent, another = send(
             ours, customer, ["254712345601", "254712345000", "254712345602"], "SMSGATE"
         )
         [refused] = send(ours, customer, ["254712345603"], "SHOP")
+        [unicode] = send(ours, customer, ["254712345604"], "SMSGATE", text="Привет")
+        done, away, unknown_sender = REPORTS[dialect]
         expected = {
-            delivered: "DeliveredToTerminal",
-            absent: "AbsentSubscriber",
-            another: "DeliveredToTerminal",
-            refused: "SenderName Blacklisted",
+            delivered: done,
+            absent: away,
+            another: done,
+            refused: unknown_sender,
+            unicode: done,
         }
         ours.wait_until(
             lambda: {m: description(ours, customer, m) for m in expected} == expected,
@@ -121,16 +161,17 @@ def test_messages_go_through_the_upstream_and_its_reports_come_back(
         balance = requests.post(
             f"{ours.base_url}/api/services/getbalance", json=customer.creds, timeout=10
         ).json()
-        # Three messages of one credit each: charged there and here; the
+        # Four messages of one credit each: charged there and here; the
         # refused one refunded here.
-        assert (sent["credit"], balance["credit"]) == ("97.00", "7.00")
+        assert (sent["credit"], balance["credit"]) == ("96.00", "6.00")
         provider_messages = upstream.call(
             upstream.rt.store.find_messages(MessageFilter(account_id=at_provider.id))
         )
-        assert sorted(m.recipient for m in provider_messages) == [
-            "+254712345000",
-            "+254712345601",
-            "+254712345602",
+        assert sorted((m.recipient, m.body) for m in provider_messages) == [
+            ("+254712345000", "hi 254712345000"),
+            ("+254712345601", "hi 254712345601"),
+            ("+254712345602", "hi 254712345602"),
+            ("+254712345604", "Привет"),
         ]
     finally:
         ours.stop()
@@ -169,12 +210,16 @@ class socket_nobody_listens_on:
         self._sock.close()
 
 
-class DroppingProxy:
-    """Forwards to ``target``, but for the first request swallows the answer
-    and closes the connection: an answer lost after the request went out."""
+class Proxy:
+    """Forwards to ``target`` over real sockets, unless told to misbehave:
+    ``lose_answers`` answers are swallowed (the connection closed once the
+    answer came: an answer lost after the request went out), and while
+    ``down`` every connection is closed at once (a provider that is down)."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, *, lose_answers: int = 0) -> None:
         self._target = target_port
+        self.lose_answers = lose_answers
+        self.down = False
         self.connections = 0
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -188,18 +233,28 @@ class DroppingProxy:
         self._ready.set()
         self.loop.run_forever()
 
-    def __enter__(self) -> DroppingProxy:
+    def __enter__(self) -> Proxy:
         self._thread.start()
         self._ready.wait(10)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        async def shut() -> None:
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(shut(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        drop = self.connections == 1
+        if self.down:
+            writer.close()
+            return
+        drop = self.lose_answers > 0
+        self.lose_answers -= drop
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target)
 
         async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
@@ -210,13 +265,11 @@ class DroppingProxy:
         forward = asyncio.create_task(pump(reader, up_writer))
         if drop:
             await up_reader.read(65536)  # the answer comes, and is thrown away
-            forward.cancel()
-            writer.close()
-            up_writer.close()
-            return
-        await pump(up_reader, writer)
+        else:
+            await pump(up_reader, writer)
         forward.cancel()
         writer.close()
+        up_writer.close()
 
 
 def test_a_lost_answer_is_resent_under_the_same_key_and_sent_once(
@@ -224,7 +277,7 @@ def test_a_lost_answer_is_resent_under_the_same_key_and_sent_once(
 ) -> None:
     at_provider = provider_account(upstream)
     provider_port = int(upstream.base_url.rsplit(":", 1)[1])
-    with DroppingProxy(provider_port) as proxy:
+    with Proxy(provider_port, lose_answers=1) as proxy:
         ours = downstream(
             f"sqlite:///{tmp_path / 'ours.sqlite3'}",
             f"advanta+http://{at_provider.partner_id}:{at_provider.apikey}"
@@ -247,3 +300,54 @@ def test_a_lost_answer_is_resent_under_the_same_key_and_sent_once(
             assert [m.recipient for m in provider_messages] == ["+254712345601"]
         finally:
             ours.stop()
+
+
+def test_traffic_fails_over_to_the_second_upstream_and_comes_back(tmp_path: Path) -> None:
+    first = GatewayServer(fast_settings(f"sqlite:///{tmp_path / 'first.sqlite3'}")).start()
+    second = GatewayServer(fast_settings(f"sqlite:///{tmp_path / 'second.sqlite3'}")).start()
+    at_first, at_second = provider_account(first), provider_account(second)
+    with Proxy(int(first.base_url.rsplit(":", 1)[1])) as proxy:
+        proxy.down = True
+        first_url = provider_url("advanta", first, at_first).replace(
+            first.base_url.removeprefix("http://"), f"127.0.0.1:{proxy.port}"
+        )
+        ours = downstream(
+            f"sqlite:///{tmp_path / 'ours.sqlite3'}",
+            first_url + "&backoff=0.3",
+            connector="up1",
+            more=[("up2", provider_url("advanta", second, at_second), 20)],
+        )
+        try:
+            customer = ours.create_account(credit="100")
+
+            def arrived(provider: GatewayServer, account: TestAccount) -> list[str]:
+                rows = provider.call(
+                    provider.rt.store.find_messages(MessageFilter(account_id=account.id))
+                )
+                return [m.recipient for m in rows]
+
+            send(ours, customer, ["254712345601"], "SMSGATE")
+            ours.wait_until(
+                lambda: arrived(second, at_second) == ["+254712345601"],
+                what="the message carried by the second upstream while the first is down",
+            )
+            assert arrived(first, at_first) == [] and proxy.connections >= 1
+            proxy.down = False
+            # Each message is sent once the one before has left; after the
+            # back-off, one of them is the probe, and traffic is back.
+            for n in range(40):
+                [mid] = send(ours, customer, [f"2547123457{n:02d}"], "SMSGATE")
+                ours.wait_until(
+                    lambda mid=mid: (
+                        (m := ours.call(ours.rt.store.message_row(int(mid)))) is not None
+                        and m.state != "queued"
+                    ),
+                    what="the message taken by one of the upstreams",
+                )
+                if arrived(first, at_first):
+                    break
+            assert arrived(first, at_first) == [f"+2547123457{n:02d}"]
+        finally:
+            ours.stop()
+            first.stop()
+            second.stop()

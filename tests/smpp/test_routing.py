@@ -44,6 +44,24 @@ def test_longest_prefix_then_priority_then_group() -> None:
     assert chosen(router, "+447911123456") == "default"
 
 
+def test_the_cheapest_live_connection_wins_among_equal_routes() -> None:
+    routes = (
+        Route("254", None, "dear", price=80),
+        Route("254", None, "unpriced"),
+        Route("254", None, "cheap", price=65),
+        Route("25471", None, "specific", priority=50, price=99),
+        Route("254", None, "preferred", priority=10, price=90),
+    )
+    # A longer prefix and a lower priority still come first: they say otherwise.
+    assert chosen(router_of(*routes), "+254712345678") == "specific"
+    assert chosen(router_of(*routes), "+254733345678") == "preferred"
+    assert chosen(router_of(*routes, down=("preferred",)), "+254733345678") == "cheap"
+    down = ("preferred", "cheap")
+    assert chosen(router_of(*routes, down=down), "+254733345678") == "dear"
+    down = ("preferred", "cheap", "dear")
+    assert chosen(router_of(*routes, down=down), "+254733345678") == "unpriced"
+
+
 def test_failover_skips_connectors_that_are_down() -> None:
     routes = (Route("25471", None, "a", 10), Route("25471", None, "b", 20))
     assert chosen(router_of(*routes, down=("a",)), "+254712345678") == "b"

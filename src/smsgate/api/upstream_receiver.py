@@ -18,9 +18,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from smsgate.delivery.connectors.http import RECEIVER_PATH, dialect_client, receiver_secret
+from smsgate.delivery.connectors.http import dialect_client
 from smsgate.delivery.connectors.http_settings import HttpSettings
-from smsgate.delivery.connectors.upstream import DialectClient, PushError
+from smsgate.delivery.connectors.receiver_paths import RECEIVER_PATH, receiver_secret
+from smsgate.delivery.connectors.upstream import DialectClient, Push, PushError
 from smsgate.secret_box import SecretBox
 from smsgate.store.records import InboundMessage, Receipt
 from smsgate.store.repo import Store
@@ -42,7 +43,7 @@ class UpstreamReceiver:
         self._loading = asyncio.Lock()
 
     def routes(self) -> list[Route]:
-        return [Route(f"{RECEIVER_PATH}/{{secret}}", self._push, methods=["POST"])]
+        return [Route(f"{RECEIVER_PATH}/{{secret}}", self._push, methods=["GET", "POST"])]
 
     async def _push(self, request: Request) -> Response:
         connection = await self._connection(request.path_params["secret"])
@@ -56,7 +57,8 @@ class UpstreamReceiver:
                 return PlainTextResponse("push too large", status_code=413)
         now = self._store.clock()
         try:
-            items = client.read_push(name, bytes(body), now)
+            push = Push(bytes(body), dict(request.query_params), dict(request.headers))
+            items = client.read_push(name, push, now)
         except PushError as exc:
             log.info("unreadable push from upstream %s: %s", name, exc)
             return PlainTextResponse(str(exc), status_code=400)

@@ -1,7 +1,10 @@
 """Choosing the carrier connection for each message, with failover.
 
 Routes match by destination prefix (longest first), then a route for the
-message's routing group before one for any group, then by priority. A route
+message's routing group before one for any group, then by priority, then by
+price: among equally specific routes of equal priority, the cheapest
+connection is tried first (least-cost routing; a route without a price comes
+after those with one, as its cost is not known). A route
 whose connector is down is passed over for the next one, which is the
 failover; a destination that matches no route goes to the default connector.
 When routes match but every one of their connectors is down, the message
@@ -23,17 +26,25 @@ class Route:
     routing_group: int | None
     connector: str
     priority: int = 100
+    price: int | None = None  # credit units per message part at this connection
+
+
+def trial_order(route: Route) -> tuple[int, bool, int, bool, int]:
+    """Where a route comes among those matching a message: the first one up wins."""
+    return (
+        -len(route.prefix),
+        route.routing_group is None,
+        route.priority,
+        route.price is None,
+        route.price or 0,
+    )
 
 
 class Router:
     def __init__(
         self, routes: Sequence[Route], connectors: Mapping[str, Connector], default: Connector
     ) -> None:
-        # Most specific first: longer prefix, then a route for the message's
-        # routing group before one for any group, then priority.
-        self._routes = sorted(
-            routes, key=lambda r: (-len(r.prefix), r.routing_group is None, r.priority)
-        )
+        self._routes = sorted(routes, key=trial_order)
         self._connectors = dict(connectors)
         self.default = default
 

@@ -42,7 +42,13 @@ class ConnectionStore(StoreBase):
         return bool(result.rowcount)
 
     async def add_route(
-        self, *, prefix: str, routing_group: int | None, connector: str, priority: int
+        self,
+        *,
+        prefix: str,
+        routing_group: int | None,
+        connector: str,
+        priority: int,
+        price: int | None = None,
     ) -> int:
         async with self._write() as conn:
             return int(
@@ -54,6 +60,7 @@ class ConnectionStore(StoreBase):
                             "routing_group": routing_group,
                             "connector": connector,
                             "priority": priority,
+                            "price": price,
                             "created_at": self.clock(),
                         },
                     )

@@ -318,6 +318,7 @@ class RouteRow:
     routing_group: int | None
     connector: str
     priority: int
+    price: int | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -370,6 +370,7 @@ routes = Table(
     Column("connector", String(64), nullable=False),
     Column("priority", SmallInteger, nullable=False, server_default="100"),
     Column("created_at", BigInteger, nullable=False),
+    Column("price", BigInteger),
 )
 
 # Every callback attempt and the receiver's answer, so an operator can see

@@ -31,6 +31,7 @@ from smsgate.core.report_codes import (
 from smsgate.core.states import Reason, State
 from smsgate.delivery.connectors.http_settings import HttpSettings
 from smsgate.delivery.connectors.upstream import (
+    Push,
     PushError,
     UpstreamAnswer,
     UpstreamRequest,
@@ -124,27 +125,28 @@ class AdvantaClient:
         return outcomes
 
     def read_push(
-        self, connector: str, body: bytes, now: int
+        self, connector: str, push: Push, now: int
     ) -> list[Receipt] | list[InboundMessage]:
+        body = push.body
         try:
-            push = orjson.loads(body)
+            document = orjson.loads(body)
         except orjson.JSONDecodeError:
             raise PushError("the body is not JSON") from None
-        if not isinstance(push, dict) or not isinstance(push.get("messageid"), str | int):
+        if not isinstance(document, dict) or not isinstance(document.get("messageid"), str | int):
             raise PushError("expected a JSON object with a messageid")
-        ref = str(push["messageid"])
-        if "message" in push and "mobile" in push:
+        ref = str(document["messageid"])
+        if "message" in document and "mobile" in document:
             return [
                 InboundMessage(
                     connector,
-                    str(push["mobile"]),
-                    str(push.get("shortcode", "")),
-                    str(push["message"]),
-                    Encoding.GSM7 if str(push["message"]).isascii() else Encoding.UCS2,
+                    str(document["mobile"]),
+                    str(document.get("shortcode", "")),
+                    str(document["message"]),
+                    Encoding.GSM7 if str(document["message"]).isascii() else Encoding.UCS2,
                     now,
                 )
             ]
-        description = str(push.get("description", ""))
+        description = str(document.get("description", ""))
         final = _FINAL_REPORTS.get(description)
         if final is None:
             return []  # on its way still: nothing to record

@@ -20,11 +20,12 @@ from smsgate.delivery.connectors.url_options import (
     whole,
 )
 
-DIALECTS = ("advanta",)
+DIALECTS = ("advanta", "eapi", "telesign")
 """Dialects smsgate can send through, as a client."""
 
-MAX_BATCH = {"advanta": 1_000}
-"""Messages one request may carry, as the dialect allows (sendbulk: 1,000)."""
+MAX_BATCH = {"advanta": 1_000, "eapi": 30_000, "telesign": 1_000}
+"""Messages one request may carry, as the dialect allows (sendbulk: 1,000;
+send_batch: 30,000 rows; bulk_sms: 1,000 recipients)."""
 
 
 @dataclass(frozen=True)
@@ -32,13 +33,14 @@ class HttpSettings:
     name: str
     dialect: str
     base_url: str  # scheme, host, port and path, without credentials
-    username: str  # partnerID
-    password: str  # apikey
+    username: str  # partnerID, EAPI username, Telesign customer id
+    password: str  # apikey, EAPI password, Telesign API key
     in_flight: int = 4  # requests awaiting an answer, at most
     max_per_second: float = 0.0  # messages a second; 0: as fast as the upstream answers
     timeout: float = 10.0  # seconds for one request, connecting included
     batch: int = 1_000  # messages per request, at most (within the dialect's limit)
     resends: int = 2  # the same request (same Idempotency-Key) again after a lost answer
+    backoff_seconds: float = 5.0  # first pause after a failure; doubles up to 5 minutes
     receipt_timeout_hours: float = 48.0
 
     @property
@@ -50,7 +52,7 @@ class HttpSettings:
         """``DIALECT+http(s)://user:key@host[:port]/path?options``
 
         Options: ``name``, ``in_flight``, ``tps``, ``timeout`` (seconds),
-        ``batch``, ``resends``, ``receipt_timeout_hours``.
+        ``batch``, ``resends``, ``backoff`` (seconds), ``receipt_timeout_hours``.
         """
         parts = urlsplit(url)
         dialect, _, transport = parts.scheme.partition("+")
@@ -87,5 +89,6 @@ _OPTIONS: Options = {
     "timeout": ("timeout", positive),
     "batch": ("batch", whole(1)),
     "resends": ("resends", whole(0)),
+    "backoff": ("backoff_seconds", positive),
     "receipt_timeout_hours": ("receipt_timeout_hours", positive),
 }

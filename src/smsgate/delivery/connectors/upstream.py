@@ -17,7 +17,10 @@ duplicates this dialect allows, and it is documented.
 
 Every failure that is not the messages' fault (HTTP 5xx, 429, timeouts,
 refused connections, the dialect's "try later" codes) costs them no attempt:
-they wait, with a back-off that grows while the upstream keeps failing.
+the connection counts as down for a back-off that grows while the upstream
+keeps failing, so routing fails over to the next route; once it has passed,
+the next batch is the probe that brings it back (or keeps it down for twice
+as long).
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import httpx
@@ -57,8 +61,11 @@ from smsgate.store.repo import wall_clock_ms
 log = logging.getLogger(__name__)
 
 _EXCERPT = 200
-_BACKOFF_START_MS = 5_000
 _BACKOFF_MAX_MS = 300_000
+_RETRY_SOON_MS = 1_000
+"""When messages a failing upstream did not take are due again: soon, since
+the connection itself stays down for its back-off, and by then they either
+fail over to another route or wait for one to be up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,16 @@ class UpstreamAnswer:
     @property
     def excerpt(self) -> str:
         return self.body[:_EXCERPT].decode("utf-8", "replace").strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """What an upstream sent to the receiver path: a body, a query, or both,
+    and its headers (lower-case names) for the dialects that sign pushes."""
+
+    body: bytes = b""
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class PushError(ValueError):
@@ -105,7 +122,7 @@ class DialectClient(Protocol):
         ...
 
     def read_push(
-        self, connector: str, body: bytes, now: int
+        self, connector: str, push: Push, now: int
     ) -> list[Receipt] | list[InboundMessage]:
         """What a push to the connection's receiver says (PushError if unreadable)."""
         ...
@@ -116,7 +133,7 @@ def later(
     error: str,
     status: int | None,
     *,
-    delay_ms: int = _BACKOFF_START_MS,
+    delay_ms: int = 5_000,
 ) -> list[SubmitOutcome]:
     """Send again after ``delay_ms`` without using an attempt: the upstream,
     not the message, is at fault (a 4xx other than 429 is ours, and counts)."""
@@ -145,13 +162,14 @@ class HttpConnector:
         self._sent = 0
         self._refused = 0
         self._failures = 0
+        self._down_until = 0.0  # monotonic: failing, and not to be tried before then
         self._state, self._since = "bound", wall_clock_ms()
         self._last_error: str | None = None
         self._error_at: int | None = None
 
     @property
     def is_up(self) -> bool:
-        return self._http is not None
+        return self._http is not None and time.monotonic() >= self._down_until
 
     def health(self) -> ConnectionHealth:
         return ConnectionHealth(
@@ -227,14 +245,14 @@ class HttpConnector:
             finally:
                 self._in_flight -= 1
             if isinstance(answer, str):
-                outcomes = later(live, answer, None, delay_ms=self._backoff_ms())
+                outcomes = later(live, answer, None, delay_ms=_RETRY_SOON_MS)
             else:
                 if answer.status == 429:
                     self._rate.refused()
                 outcomes = self.dialect.outcomes(self.name, request, answer)
                 if answer.status >= 500 or answer.status == 429:
                     self._failed(f"HTTP {answer.status}: {answer.excerpt}")
-                    outcomes = [_backed_off(o, self._backoff_ms()) for o in outcomes]
+                    outcomes = [_backed_off(o, _RETRY_SOON_MS) for o in outcomes]
                 else:
                     self._answered()
             for outcome in outcomes:
@@ -267,11 +285,13 @@ class HttpConnector:
 
     def _answered(self) -> None:
         self._failures = 0
+        self._down_until = 0.0
         if self._state != "bound":
             self._state, self._since = "bound", wall_clock_ms()
 
     def _failed(self, error: str) -> None:
         self._failures += 1
+        self._down_until = time.monotonic() + self._backoff_ms() / 1000
         self._last_error, self._error_at = error, wall_clock_ms()
         if self._state != "failing":
             self._state, self._since = "failing", wall_clock_ms()
@@ -279,7 +299,7 @@ class HttpConnector:
 
     def _backoff_ms(self) -> int:
         doublings = min(max(self._failures - 1, 0), 16)
-        return min(_BACKOFF_START_MS << doublings, _BACKOFF_MAX_MS)
+        return min(int(self._settings.backoff_seconds * 1000) << doublings, _BACKOFF_MAX_MS)
 
 
 def _backed_off(outcome: SubmitOutcome, delay_ms: int) -> SubmitOutcome:
