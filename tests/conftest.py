@@ -151,3 +151,14 @@ def sqlite_gateway(tmp_path: Path) -> Iterator[GatewayServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def api_gateway(database_url: str) -> Iterator[GatewayServer]:
+    """The HTTP API alone, on each engine: with no workers, only requests write,
+    so a test can tell exactly what one request stored."""
+    server = GatewayServer(fast_settings(database_url), workers=False).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -96,6 +96,10 @@ class Submission:
         self.balance = balance
 
     @property
+    def all_refused(self) -> bool:
+        return not self._preparation.accepted
+
+    @property
     def first_rejection(self) -> Rejection | None:
         return next((i for i in self._preparation.items if isinstance(i, Rejection)), None)
 
@@ -209,6 +213,7 @@ class Gateway:
         description: str | None = None,
         test_mode: bool = False,
         all_or_nothing: bool = False,
+        validate_only: bool = False,
     ) -> Submission:
         """Validate, price and durably queue messages.
 
@@ -223,6 +228,8 @@ class Gateway:
         ``AlreadyAccepted`` carries the first reply. In test mode everything is
         validated and a batch is recorded, but no message is stored or charged.
         With ``all_or_nothing``, one refused message refuses the whole request.
+        With ``validate_only`` (implies test mode) nothing at all is recorded:
+        the submission's ``batch_id`` is None.
         """
         if self._pending >= self.settings.max_pending_submissions:
             raise Overloaded()
@@ -236,8 +243,9 @@ class Gateway:
                     priority,
                     memo,
                     description,
-                    test_mode,
+                    test_mode or validate_only,
                     all_or_nothing,
+                    validate_only,
                 )
             finally:
                 self._pending -= 1
@@ -252,6 +260,7 @@ class Gateway:
         description: str | None,
         test_mode: bool,
         all_or_nothing: bool,
+        validate_only: bool,
     ) -> Submission:
         started = time.perf_counter()
         now = self.store.clock()
@@ -279,6 +288,8 @@ class Gateway:
             return Submission(preparation, None, (), account.balance)
         if test_mode and preparation.total_cost > account.balance:
             raise InsufficientCredit(account.balance, preparation.total_cost)
+        if validate_only:
+            return Submission(preparation, None, (), account.balance)
         store_memo = None
         if memo is not None and not test_mode:
             store_memo = ReplyMemo(

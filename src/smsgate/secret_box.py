@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from smsgate.private_files import private_directory
+
 if TYPE_CHECKING:
     from smsgate.config import Settings
 
@@ -122,7 +124,7 @@ def _create_key_file(path: Path) -> None:
     processes start at once exactly one key wins and the others read it, rather
     than a later process silently replacing a key an earlier one already used.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_directory(path.parent)
     encoded = base64.b64encode(os.urandom(KEY_BYTES)) + b"\n"
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:

@@ -283,4 +283,4 @@ def test_get_report_of_an_id_beyond_bigint(
     sqlite_gateway: GatewayServer, account: TestAccount
 ) -> None:
     reply = call(sqlite_gateway, GET_REPORT, {**account.eapi_creds, "batch_id": "9" * 30})
-    assert reply.startswith("24|data validation failed: no such batch_id")
+    assert reply == "24|data validation failed: batch_id must be ASCII digits, below 2^63|"

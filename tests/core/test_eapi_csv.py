@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from smsgate.core.eapi_csv import (
     DEFAULT_MAX_LENGTHS,
+    MAX_RECORD_LINES,
     BatchFormatError,
     BatchRow,
     BatchTooLarge,
@@ -212,17 +213,66 @@ def test_wrong_field_counts_and_blank_msisdn_are_skipped_and_reported() -> None:
     assert parsed.skipped_lines == [3, 4, 5, 6]
 
 
-def test_text_after_a_closing_quote_skips_only_that_record() -> None:
+def test_text_after_a_closing_quote_skips_only_that_line() -> None:
+    # The two-line record is broken, so its quote is taken as a stray one:
+    # line 2 is skipped and line 3 read on its own (and skipped: one field).
     text = 'msisdn,message\n1,"multi\nline"junk\n2,"x" \n3,ok\n'
     parsed = parse_batch(text)
     assert messages(parsed) == [(5, "3", "ok")]
-    assert parsed.skipped_lines == [2, 4]
+    assert parsed.skipped_lines == [2, 3, 4]
 
 
-def test_a_quote_never_closed_skips_the_rest() -> None:
-    parsed = parse_batch('msisdn,message\n1,ok\n2,"open\n3,swallowed\n')
-    assert messages(parsed) == [(2, "1", "ok")]
+def test_a_quote_never_closed_skips_only_its_line() -> None:
+    parsed = parse_batch('msisdn,message\n1,ok\n2,"open\n3,kept\n')
+    assert messages(parsed) == [(2, "1", "ok"), (4, "3", "kept")]
     assert parsed.skipped_lines == [3]
+
+
+def test_a_stray_quote_in_thirty_thousand_rows_costs_one_row() -> None:
+    """The reproduction: one unterminated quote swallowed 5,508 rows."""
+    rows = [f"2547{i:08d},message {i}" for i in range(30_001)]
+    rows[100] = f'2547{100:08d},"it is 5 tall'
+    rows[5_608] = f'2547{5_608:08d},a "quoted" word'
+    parsed = parse_batch("msisdn,message\n" + "\n".join(rows) + "\n")
+    assert parsed.skipped_lines == [102]
+    assert len(parsed.rows) == 30_000
+    assert parsed.rows[100] == BatchRow(103, "254700000101", "message 101", {})
+
+
+def test_a_quoted_field_may_span_lines_up_to_the_limit() -> None:
+    inside = "\n".join(["line"] * MAX_RECORD_LINES)
+    parsed = parse_batch(f'msisdn,message\n1,"{inside}"\n2,ok\n')
+    assert messages(parsed) == [(2, "1", inside), (2 + MAX_RECORD_LINES, "2", "ok")]
+    too_long = "\n".join(["1,line"] * (MAX_RECORD_LINES + 1))
+    parsed = parse_batch(f'msisdn,message\n1,"{too_long}"\n')
+    assert parsed.skipped_lines == [2] and len(parsed.rows) == MAX_RECORD_LINES
+
+
+@pytest.mark.parametrize("mark", ["\ufeff", "\u00ef\u00bb\u00bf"], ids=["text", "latin-1 bytes"])
+def test_a_byte_order_mark_before_the_header_is_ignored(mark: str) -> None:
+    parsed = parse_batch(mark + "msisdn,message\n1,hi\n")
+    assert messages(parsed) == [(2, "1", "hi")]
+
+
+@settings(max_examples=200)
+@given(
+    rows=st.lists(
+        st.tuples(st.text("0123456789", min_size=1, max_size=12), st.text("ab ,", max_size=8)),
+        min_size=1,
+        max_size=30,
+    ),
+    stray=st.data(),
+)
+def test_one_stray_quote_loses_at_most_its_own_line(
+    rows: list[tuple[str, str]], stray: st.DataObject
+) -> None:
+    """Clean rows, one of them given an unterminated quote: every other row is kept."""
+    lines = [f"{msisdn},{message.replace(',', ' ')}" for msisdn, message in rows]
+    broken = stray.draw(st.integers(0, len(lines) - 1))
+    lines[broken] = lines[broken].split(",")[0] + ',"open'
+    parsed = parse_batch("msisdn,message\n" + "\n".join(lines) + "\n")
+    kept = {row.line for row in parsed.rows}
+    assert kept >= {index + 2 for index in range(len(lines)) if index != broken}
 
 
 def test_empty_message_is_not_the_parsers_business() -> None:

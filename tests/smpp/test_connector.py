@@ -426,6 +426,10 @@ async def test_a_message_that_cannot_be_encoded_fails_alone(smsc: Harness) -> No
     refused = outcomes[2]
     assert isinstance(refused, Refused) and refused.state is State.REJECTED
     assert "cannot be sent" in refused.error
+    # Its neighbours were not only submitted but delivered.
+    keys = {o.parts[0].carrier_key for o in outcomes if isinstance(o, Submitted)}
+    await until(lambda: len(smsc.receipts) == 4, "the neighbours' receipts")
+    assert {r.carrier_key for r in smsc.receipts if r.state is State.DELIVERED} == keys
 
 
 async def test_a_message_whose_claim_lapsed_is_not_sent(smsc: Harness) -> None:

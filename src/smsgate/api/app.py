@@ -18,6 +18,7 @@ from smsgate.api.dialects import advanta, eapi, telesign
 from smsgate.api.dialects.advanta import AdvantaApi
 from smsgate.api.dialects.eapi import EapiApi
 from smsgate.api.dialects.telesign import TelesignApi
+from smsgate.api.http_protocol import refusal_for
 from smsgate.api.transport import BoundedBodies
 from smsgate.api.upstream_receiver import UpstreamReceiver
 from smsgate.console.pages import ConsolePages
@@ -65,6 +66,17 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _not_found(request: Request, exc: Exception) -> Response:
+    """A path no route matches (a line break in it defeats even the catch-all
+    routes): inside a dialect's paths, its envelope; JSON elsewhere."""
+    refusal = refusal_for(request.url.path.encode(), "unknown endpoint")
+    if refusal is not None:
+        return refusal
+    return Response(
+        orjson.dumps({"error": "not found"}), status_code=404, media_type="application/json"
+    )
+
+
 def create_app(
     gateway: Gateway,
     secrets: SecretBox,
@@ -81,7 +93,11 @@ def create_app(
         *TelesignApi(gateway, secrets).routes(),
         *UpstreamReceiver(gateway.store, secrets).routes(),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: _server_error})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: _not_found, Exception: _server_error},
+    )
     settings = gateway.settings
     bounded = BoundedBodies(
         app,

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import resource
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from smsgate.api.http_protocol import DialectHttpProtocol
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class ConnectionGuard:
         return True
 
 
-class GuardedProtocol(HttpToolsProtocol):
+class GuardedProtocol(DialectHttpProtocol):
     guard: ConnectionGuard
     served = 0  # requests answered on this connection
     _deadline: asyncio.TimerHandle | None = None

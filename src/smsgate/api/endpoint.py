@@ -18,6 +18,8 @@ from typing import TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route, request_response
+from starlette.types import Receive, Scope, Send
 
 from smsgate.api.errors import is_transient_storage_error
 from smsgate.observe import events
@@ -26,6 +28,23 @@ log = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=Exception)
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class _AnyMethod:
+    """An endpoint as a plain ASGI app: Starlette then routes every method to
+    it instead of answering the ones not listed with a plain-text 405."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self._app = request_response(endpoint)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+
+def any_method_route(path: str, endpoint: Endpoint) -> Route:
+    """A route every HTTP method reaches: the dialect's endpoint answers a
+    wrong one in its own envelope (EAPI clients retry anything but HTTP 200)."""
+    return Route(path, _AnyMethod(endpoint))
 
 
 def guarded(

@@ -17,6 +17,8 @@ import orjson
 from starlette.datastructures import Headers
 from starlette.requests import Request
 
+from smsgate.api.limits import field_problem
+
 
 @dataclass
 class RequestParams:
@@ -63,15 +65,21 @@ def _unquote_plus(raw: bytes) -> bytes:
         return unquote_to_bytes(data)
 
 
-async def read_params(request: Request, *, charset: str = "utf-8") -> RequestParams:
-    """The merged fields; the body's size and read time were already bounded
-    (``api.transport``), so it is read whole."""
-    params = await _read_params(request, charset)
+async def read_params(
+    request: Request, *, charset: str = "utf-8", long_fields: frozenset[str] = frozenset()
+) -> RequestParams:
+    """The merged fields, or the reason they are refused (``malformed``): an
+    unreadable body, or a field breaking a door limit (``api/limits.py``). The
+    body's size and read time were already bounded (``api.transport``), so it
+    is read whole."""
+    params = await _read(request, charset)
     params.client = client_address(request)
+    if params.malformed is None:
+        params.malformed = field_problem(params.fields, long_fields)
     return params
 
 
-async def _read_params(request: Request, charset: str) -> RequestParams:
+async def _read(request: Request, charset: str) -> RequestParams:
     try:
         fields: dict[str, Any] = form_fields(request.scope["query_string"], charset)
     except UnicodeDecodeError:

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from smsgate.core.model import DEFAULT_MAX_PARTS, MAX_PARTS_CEILING
+
 
 def _boolean(raw: str) -> bool:
     value = raw.strip().lower()
@@ -23,6 +25,13 @@ def _positive_int(raw: str) -> int:
     if not (raw.strip().isascii() and raw.strip().isdigit()) or int(raw) <= 0:
         raise ValueError("expected a whole number above 0")
     return int(raw)
+
+
+def _max_parts(raw: str) -> int:
+    value = _positive_int(raw)
+    if value > MAX_PARTS_CEILING:
+        raise ValueError(f"expected 1..{MAX_PARTS_CEILING} (the concatenation header's counter)")
+    return value
 
 
 def _response_code_key(raw: str) -> str:
@@ -53,6 +62,12 @@ OPTIONS: tuple[AccountOption, ...] = (
         _positive_int,
         "messages per day from local midnight"
         " (EAPI 27, partnerID/apikey 1005, Telesign 429 beyond)",
+    ),
+    AccountOption(
+        "max_parts",
+        "parts per message at most",
+        _max_parts,
+        f"SMS parts one text may take, 1..{MAX_PARTS_CEILING} (default {DEFAULT_MAX_PARTS})",
     ),
     AccountOption(
         "max_messages_per_second",

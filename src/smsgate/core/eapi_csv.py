@@ -26,9 +26,14 @@ next to the usual RFC 4180 doubled quote. The rules, in full:
   from leading spaces.
 * A record is skipped, and its first line reported, if its field count differs
   from the header's, its ``msisdn`` is blank, anything but ``,`` or the line
-  end follows a closing quote (even a space), or a quote is never closed (it
-  then runs to the end of the input). Reading resumes on the line after the
-  one where the record went wrong, so one broken record costs only its lines.
+  end follows a closing quote (even a space), or a quote is never closed.
+  A record that spans several lines (a quoted field holding line breaks) and
+  is broken in any of these ways is taken to be an unterminated quote: only
+  its first line is skipped and reading resumes on the line after it, so a
+  stray quote never swallows the rows below it. A quoted field may span at
+  most :data:`MAX_RECORD_LINES` lines; a longer one is such a broken record.
+* A byte order mark before the header (Excel's "CSV UTF-8"; in ISO-8859-1
+  its bytes read as ``ï»¿``) is ignored.
 * Values longer than the column's limit are cut (see
   :data:`DEFAULT_MAX_LENGTHS`). ``msisdn`` is never cut: a shortened number
   would reach someone else, so the number check must refuse it instead.
@@ -43,9 +48,9 @@ backslashes are protected, and a row costs a few Python operations.
 from __future__ import annotations
 
 import csv
-import io
 import re
 import sys
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -56,6 +61,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_LENGTHS",
+    "MAX_RECORD_LINES",
     "BatchFormatError",
     "BatchRow",
     "BatchTooLarge",
@@ -82,6 +88,12 @@ CHARSET = "iso-8859-1"
 """What EAPI clients send and read: its 7-bit text is GSM carried in Latin-1."""
 MAX_BATCH_ROWS = 30_000
 """Rows one send_batch may carry."""
+MAX_RECORD_LINES = 40
+"""Lines one record may span. It bounds what re-reading after a stray quote
+costs: at most this many lines per skipped line, not the rest of the batch."""
+
+_BYTE_ORDER_MARKS = ("\ufeff", "\u00ef\u00bb\u00bf")  # as text, and as ISO-8859-1 bytes
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 
 
 # Not frozen: a frozen dataclass costs three times as much to build, and a
@@ -142,12 +154,35 @@ class _Dialect(csv.Dialect):
 _LONE_BACKSLASH = re.compile(r'\\(?![\\"\r\n])')
 
 
-def _reader(text: str) -> Reader:
-    if "\\" in text:
-        text = _LONE_BACKSLASH.sub(r"\\\\", text)
-    # newline="" splits lines at CR LF, LF and CR only, and keeps the line
-    # breaks, so those inside quoted fields reach the message untranslated.
-    return csv.reader(io.StringIO(text, newline=""), _Dialect)
+class _Lines:
+    """The batch's lines (breaks kept: CR LF, LF, CR), fed to a reader from
+    any line on, at most ``MAX_RECORD_LINES`` for one record: a longer record
+    meets the end of its input and fails as an unterminated quote."""
+
+    def __init__(self, text: str) -> None:
+        if "\\" in text:
+            text = _LONE_BACKSLASH.sub(r"\\\\", text)
+        self.lines = _LINE.findall(text)
+        self.record_start = 0  # index of the current record's first line
+        self.next = 0  # index of the next line to hand out
+
+    def reader_from(self, index: int) -> Reader:
+        self.record_start = self.next = index
+        return csv.reader(self._feed(), _Dialect)
+
+    def rest(self) -> Reader:
+        """The lines not yet handed out, with no limit per record (for counting)."""
+        return csv.reader(iter(self.lines[self.next :]), _Dialect)
+
+    def _feed(self) -> Iterator[str]:
+        # Runs once per line of a 30,000-row batch: the loop keeps its state
+        # in locals and publishes the position for the caller's bookkeeping.
+        lines, end, most = self.lines, len(self.lines), MAX_RECORD_LINES
+        index = self.next
+        while index < end and index - self.record_start < most:
+            index += 1
+            self.next = index
+            yield lines[index - 1]
 
 
 def _is_blank(fields: list[str]) -> bool:
@@ -204,7 +239,10 @@ def parse_batch(
     longer than ``max_lengths`` (lower-case column name to characters) allows
     are cut.
     """
-    reader = _reader(text)
+    for mark in _BYTE_ORDER_MARKS:
+        text = text.removeprefix(mark)
+    source = _Lines(text)
+    reader = source.reader_from(0)
     names = _read_header(reader)
     width = len(names)
     msisdn_at = names.index("msisdn")
@@ -222,25 +260,28 @@ def parse_batch(
     rows: list[BatchRow] = []
     skipped: list[int] = []
     append = rows.append
-    start = reader.line_num + 1
+    first = source.next  # index of the next record's first line (its number - 1)
+    source.record_start = first
     while True:
         # The body runs 30,000 times per batch, so it is kept flat, and the
         # reader is iterated by ``for`` (C speed), re-entered only after errors.
+        broken = False
         try:
             for fields in reader:
-                line = start
-                start = reader.line_num + 1
+                line = first + 1
+                first = source.record_start = source.next
                 if len(fields) != width and _is_blank(fields):
                     continue
                 count += 1
                 if count > limit:
-                    raise BatchTooLarge(count + _count_records(reader), limit)
-                if len(fields) != width:
-                    skipped.append(line)
-                    continue
-                msisdn = fields[msisdn_at].strip()
+                    raise BatchTooLarge(count + _count_records(source.rest()), limit)
+                msisdn = fields[msisdn_at].strip() if len(fields) == width else ""
                 if not msisdn:
                     skipped.append(line)
+                    if first - line >= 1:  # spanned lines: a stray quote, its line alone
+                        broken = True
+                        first = line
+                        break
                     continue
                 overrides: dict[str, str] = {}
                 for index, name, cut in others:
@@ -248,44 +289,63 @@ def parse_batch(
                     if value:
                         overrides[name] = value[:cut]
                 append(BatchRow(line, msisdn, fields[message_at][:message_limit], overrides))
-            return ParsedBatch(rows, skipped)
+            if not broken:
+                return ParsedBatch(rows, skipped)
         except csv.Error:
-            # The reader drops the rest of the line it failed on and resumes at
-            # the next one: a broken record costs only its own lines.
             count += 1
             if count > limit:
-                raise BatchTooLarge(count + _count_records(reader), limit) from None
-            skipped.append(start)
-            start = reader.line_num + 1
+                raise BatchTooLarge(count + _count_records(source.rest()), limit) from None
+            skipped.append(first + 1)
+            # The record went wrong on its last line read: if that was its
+            # first, reading resumes on the next; otherwise the record is a
+            # stray quote and only its first line is given up.
+            first += 1
+        reader = source.reader_from(first)
 
 
 def raw_records(lines: Iterable[str]) -> Iterator[str]:
     """The raw text of each non-blank record, as the gateway's reader delimits it.
 
     The C reader pulls a line only when the record it is reading needs one, so
-    the lines pulled since the previous record are exactly this record's text,
-    also when the reader gives up on a broken record (the gateway then skips
-    the same lines, and counts them as one row).
+    the lines pulled for a record are exactly its text. A broken record that
+    spans lines is, as in ``parse_batch``, a stray quote: its first line alone
+    is a (skipped) record and the lines after it are read again, so the
+    gateway counts the same rows as this split does.
     """
+    source = iter(lines)
+    given_back: deque[str] = deque()
     pulled: list[str] = []
 
     def feed() -> Iterator[str]:
-        for line in lines:
+        while len(pulled) < MAX_RECORD_LINES:
+            line = given_back.popleft() if given_back else next(source, None)
+            if line is None:
+                return
             pulled.append(line)
             # parse_batch's protection of lone backslashes, so that a line like
             # "\ " is as blank, or not, as the gateway finds it. It looks one
             # character ahead, never past a line break, so per line is the same.
             yield _LONE_BACKSLASH.sub(r"\\\\", line) if "\\" in line else line
 
-    reader = csv.reader(feed(), _Dialect)
+    width, msisdn_at = 0, 0
     while True:
+        fields: list[str] | None
         try:
-            blank = _is_blank(next(reader))
+            fields = next(csv.reader(feed(), _Dialect))
         except StopIteration:
             return
         except csv.Error:
-            blank = False
-        raw = "".join(pulled)
-        pulled.clear()
-        if not blank:
-            yield raw
+            fields = None
+        record, pulled[:] = list(pulled), []
+        if fields is not None and _is_blank(fields):
+            continue
+        if not width:  # the header
+            names = [name.strip().lower() for name in fields or ()]
+            width, msisdn_at = len(names) or 1, names.index("msisdn") if "msisdn" in names else 0
+            yield "".join(record)
+            continue
+        broken = fields is None or len(fields) != width or not fields[msisdn_at].strip()
+        if broken and len(record) > 1:
+            given_back.extendleft(reversed(record[1:]))
+            record = record[:1]
+        yield "".join(record)

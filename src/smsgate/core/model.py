@@ -8,6 +8,12 @@ from enum import IntEnum, IntFlag, StrEnum
 from smsgate.core.encoding import Encoding
 from smsgate.core.states import Reason, State
 
+DEFAULT_MAX_PARTS = 10
+"""Parts one text may be split into unless the account's ``max_parts`` option says otherwise."""
+
+MAX_PARTS_CEILING = 255
+"""The concatenation header counts parts in one octet: no account may go beyond."""
+
 
 class Priority(IntEnum):
     """Lower is sooner: the dispatcher claims in ascending priority order."""

@@ -60,9 +60,12 @@ def parse_local(raw: str, tz_name: str) -> int:
     except ValueError as exc:
         raise InvalidSendTime(f"not a valid date: {raw!r}") from exc
     if offset:
-        stamp = datetime.fromisoformat(
-            local.isoformat() + ("+00:00" if offset == "Z" else _colon(offset))
-        )
+        try:
+            stamp = datetime.fromisoformat(
+                local.isoformat() + ("+00:00" if offset == "Z" else _colon(offset))
+            )
+        except ValueError as exc:  # +99:99: offsets are less than 24 hours, minutes < 60
+            raise InvalidSendTime(f"not a valid time zone offset: {offset!r}") from exc
     else:
         stamp = local.replace(tzinfo=zone(tz_name))
     return int(stamp.timestamp() * 1000)

@@ -7,11 +7,14 @@ without a database. The dialects call it through ``Gateway.submit``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from smsgate.core.encoding import Encoding, Segmentation, segment
 from smsgate.core.model import (
+    DEFAULT_MAX_PARTS,
+    MAX_PARTS_CEILING,
     Account,
     MessageFlag,
     MessageRequest,
@@ -44,6 +47,24 @@ class Preparation:
 
 _REPLIABLE = int(MessageFlag.REPLIABLE)
 
+# No SMS part holds more than 160 characters, so a text longer than this
+# needs more parts than any account may have; it is refused without being
+# segmented (segmenting megabytes costs).
+_LONGEST_TEXT = MAX_PARTS_CEILING * 160
+
+# C0 controls a carrier cannot carry and PostgreSQL cannot store (NUL). The
+# door refuses them in raw fields (api/limits.py); this catches what decoding
+# produced (an EAPI 16bit message is hex, "0000" is a NUL).
+_UNCARRIABLE = re.compile("[\x00-\x08\x0b\x0e-\x1f]")
+
+
+def max_parts_of(account: Account) -> int:
+    """The account's parts limit: option ``max_parts`` (1..255), else 10."""
+    limit = account.options.get("max_parts")
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1:
+        return min(limit, MAX_PARTS_CEILING)
+    return DEFAULT_MAX_PARTS
+
 
 def prepare(
     account: Account,
@@ -66,6 +87,8 @@ def prepare(
     items: list[PreparedMessage | Rejection] = []
     append = items.append
     queued, scheduled = State.QUEUED, State.SCHEDULED
+    account_parts = max_parts_of(account)
+    uncarriable = _UNCARRIABLE.search
     # The loop body runs 30,000 times for one EAPI batch: locals, positional
     # arguments and the common case (send now) first.
     for request in requests:
@@ -101,21 +124,31 @@ def prepare(
             except InvalidSendTime as exc:
                 append(Rejection(RejectCode.INVALID_SEND_TIME, str(exc)))
                 continue
+        client_ref = request.client_ref
+        if client_ref is not None and uncarriable(client_ref):
+            append(Rejection(RejectCode.MALFORMED, "client reference holds a control character"))
+            continue
         if binary is not None:
             body, encoding, segments = binary.hex(), Encoding.BINARY, 1
         else:
             body = request.text
+            most = (
+                account_parts
+                if request.max_parts is None
+                else min(request.max_parts, account_parts)
+            )
             shape = segmentations.get(body)
             if shape is None:
+                if len(body) > _LONGEST_TEXT:
+                    append(_too_long(f"message is {len(body)} characters", most))
+                    continue
+                if uncarriable(body):
+                    append(Rejection(RejectCode.MALFORMED, "message holds a control character"))
+                    continue
                 shape = segmentations[body] = segment(body)
             encoding, segments = shape.encoding, shape.segments
-            if request.max_parts is not None and segments > request.max_parts:
-                append(
-                    Rejection(
-                        RejectCode.TOO_LONG,
-                        f"message needs {segments} parts; at most {request.max_parts} allowed",
-                    )
-                )
+            if segments > most:
+                append(_too_long(f"message needs {segments} parts", most))
                 continue
         e164 = number.e164
         append(
@@ -127,7 +160,7 @@ def prepare(
                 encoding,
                 segments,
                 segments * price_of(e164),
-                request.client_ref,
+                client_ref,
                 when,
                 scheduled if when > now_ms else queued,
                 request.want_report,
@@ -136,3 +169,7 @@ def prepare(
             )
         )
     return Preparation(items)
+
+
+def _too_long(what: str, most: int) -> Rejection:
+    return Rejection(RejectCode.TOO_LONG, f"{what}; at most {most} parts allowed")

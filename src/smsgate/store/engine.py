@@ -17,6 +17,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from smsgate.private_files import private_file
+
 
 @dataclass(frozen=True)
 class Engines:
@@ -49,7 +51,7 @@ def open_engines(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int =
     if full_url.startswith("sqlite"):
         database = make_url(full_url).database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(database))
         writer = _sqlite_engine(full_url, sqlite_synchronous, immediate=True, pool_size=1)
         reader = _sqlite_engine(full_url, sqlite_synchronous, immediate=False, pool_size=pool_size)
         return Engines(writer, reader)

@@ -10,8 +10,8 @@ failures are a single top-level object.
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -20,7 +20,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from smsgate.account_limits import AccountThrottled
-from smsgate.api.endpoint import guarded
+from smsgate.api.endpoint import any_method_route, guarded
+from smsgate.api.limits import plain_id
 from smsgate.api.params import RequestParams, read_params
 from smsgate.auth_guard import AuthThrottled
 from smsgate.core.model import Account, MessageRequest, Priority, RejectCode, Rejection
@@ -50,6 +51,8 @@ DIALECT = "advanta"
 BASE = "/api/services"
 MAX_RECIPIENTS = 1000
 MAX_SMSLIST = 1000
+# Fields only the body cap bounds (api/limits.py): message bodies, number lists.
+LONG_FIELDS = frozenset({"message", "mobile"})
 
 DESCRIPTIONS = {
     200: "Success",
@@ -126,6 +129,11 @@ def _error(code: int, detail: str | None = None) -> dict[str, Any]:
 
 def transport_refusal(status: int, description: str) -> Response:
     """A body over the size or time limit (``api.transport``): HTTP 200, as always here."""
+    return refusal(description)
+
+
+def refusal(description: str) -> Response:
+    """A request refused before it reached an endpoint (api/http_protocol.py)."""
     return _reply(_error(1009, description))
 
 
@@ -144,12 +152,12 @@ class AdvantaApi:
         routes = []
         for name, (handler, methods) in endpoints.items():
             endpoint = self._endpoint(handler, methods)
+            # Every method reaches the endpoint, which answers a wrong one in
+            # the dialect's own words (1010) rather than a plain-text 405.
             for path in (f"{BASE}/{name}", f"{BASE}/{name}/"):
-                routes.append(Route(path, endpoint, methods=["GET", "POST", "PUT", "DELETE"]))
+                routes.append(any_method_route(path, endpoint))
         unknown = self._endpoint(self._unknown, ["GET", "POST", "PUT", "DELETE"])
-        routes.append(
-            Route(BASE + "/{rest:path}", unknown, methods=["GET", "POST", "PUT", "DELETE"])
-        )
+        routes.append(any_method_route(BASE + "/{rest:path}", unknown))
         return routes
 
     def _endpoint(
@@ -158,7 +166,7 @@ class AdvantaApi:
         async def endpoint(request: Request) -> Response:
             if request.method not in methods:
                 raise AdvantaError(1010, f"{request.method} is not supported here")
-            params = await read_params(request)
+            params = await read_params(request, long_fields=LONG_FIELDS)
             if params.malformed:
                 raise AdvantaError(1009, params.malformed)
             return await handler(params)
@@ -184,7 +192,7 @@ class AdvantaApi:
         if _text(fields.get("pass_type")).lower() == "bm5":
             try:
                 apikey = base64.b64decode(apikey, validate=True).decode()
-            except (binascii.Error, UnicodeDecodeError):
+            except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8
                 raise AdvantaError(1006) from None
         try:
             account = await self.gateway.authenticate(
@@ -226,7 +234,7 @@ class AdvantaApi:
             requests,
             [client_ref] * len(numbers),
             priority=priority,
-            id_as_string=otp,
+            shape=_OTP_SHAPE if otp else _SENDSMS_SHAPE,
         )
 
     async def sendbulk(self, params: RequestParams) -> Response:
@@ -248,7 +256,7 @@ class AdvantaApi:
             client_refs.append(entry.get("clientsmsid") if isinstance(entry, dict) else None)
             requests.append(_bulk_entry(entry, sender, account))
         return await self._submit(
-            params, account, requests, client_refs, priority=Priority.NORMAL, id_as_string=False
+            params, account, requests, client_refs, priority=Priority.NORMAL, shape=_BULK_SHAPE
         )
 
     async def _submit(
@@ -259,15 +267,23 @@ class AdvantaApi:
         client_refs: Sequence[Any],
         *,
         priority: Priority,
-        id_as_string: bool,
+        shape: _IdShape,
     ) -> Response:
+        """Store the messages and answer them. Everything that could make the
+        reply fail is checked before the commit: the door bounds the JSON's
+        depth (api/limits.py) and the echoed ``clientsmsid`` values are
+        serialised here first, so a committed send never answers 1007."""
         valid = [r for r in requests if isinstance(r, MessageRequest)]
+        try:
+            orjson.dumps(list(client_refs))
+        except orjson.JSONEncodeError as exc:
+            raise AdvantaError(1009, f"clientsmsid cannot be echoed: {exc}") from None
 
         def body_of(submission: Submission) -> dict[str, Any]:
             outcomes = _merge(requests, submission.results)
             return {
                 "responses": [
-                    _recipient_reply(request, outcome, ref, id_as_string)
+                    _recipient_reply(request, outcome, ref, shape)
                     for request, outcome, ref in zip(requests, outcomes, client_refs, strict=True)
                 ]
             }
@@ -293,10 +309,10 @@ class AdvantaApi:
 
     async def getdlr(self, params: RequestParams) -> Response:
         account, _ = await self._authenticate(params.fields, params.client)
-        raw_id = _text(params.fields.get("messageID") or params.fields.get("messageid"))
-        if not raw_id.isdigit():
+        message_id = plain_id(params.fields.get("messageID") or params.fields.get("messageid"))
+        if message_id is None:
             raise AdvantaError(4093, "messageID must be a message id returned by a send")
-        view = await self.gateway.message(account, int(raw_id))
+        view = await self.gateway.message(account, message_id)
         if view is None:
             raise AdvantaError(4093)
         report = advanta_report(view.state, view.reason)
@@ -328,6 +344,21 @@ class AdvantaApi:
 
 
 # ------------------------------------------------------------------ helpers
+
+
+@dataclass(frozen=True)
+class _IdShape:
+    """How a send's reply writes ``mobile`` and ``messageid``: the dialect's
+    samples use numbers for sendsms, a string id for sendotp, strings for both
+    in sendbulk."""
+
+    mobile_as_string: bool
+    id_as_string: bool
+
+
+_SENDSMS_SHAPE = _IdShape(mobile_as_string=False, id_as_string=False)
+_OTP_SHAPE = _IdShape(mobile_as_string=False, id_as_string=True)
+_BULK_SHAPE = _IdShape(mobile_as_string=True, id_as_string=True)
 
 
 def _text(value: Any) -> str:
@@ -405,7 +436,7 @@ def _recipient_reply(
     request: MessageRequest | Rejection,
     outcome: AcceptedMessage | Rejection,
     client_ref: Any,
-    id_as_string: bool,
+    shape: _IdShape,
 ) -> dict[str, Any]:
     if isinstance(outcome, Rejection):
         mobile = request.recipient if isinstance(request, MessageRequest) else ""
@@ -418,11 +449,12 @@ def _recipient_reply(
         if code == 1009 or outcome.code is RejectCode.NETWORK_NOT_ALLOWED:
             reply["response-description"] += f": {outcome.detail}"
     else:
+        mobile = outcome.recipient.lstrip("+")
         reply = {
             "response-code": 200,
             "response-description": "Success",
-            "mobile": int(outcome.recipient.lstrip("+")),
-            "messageid": str(outcome.id) if id_as_string else outcome.id,
+            "mobile": mobile if shape.mobile_as_string else int(mobile),
+            "messageid": str(outcome.id) if shape.id_as_string else outcome.id,
             "networkid": outcome.network_id,
         }
     if client_ref is not None:

@@ -27,7 +27,8 @@ from smsgate.api.dialects.eapi_options import (
     present,
     read_settings,
 )
-from smsgate.api.endpoint import guarded
+from smsgate.api.endpoint import any_method_route, guarded
+from smsgate.api.limits import plain_id
 from smsgate.api.params import RequestParams, read_params
 from smsgate.auth_guard import AuthThrottled
 from smsgate.core.eapi_csv import (
@@ -59,6 +60,8 @@ from smsgate.store.records import (
 DIALECT = "eapi"
 BASE = "/eapi"
 MAX_STOP_DUP_ID = 2_147_483_647
+# Fields only the body cap bounds (api/limits.py): message bodies, number lists, CSV.
+LONG_FIELDS = frozenset({"message", "msisdn", "batch_data"})
 MAX_INBOX_RECORDS = 1_000
 MAX_DESCRIPTION = 255
 REPORT_FIELDS = ("body", "completed_time", "created_time", "credits", "origin_address", "source_id")
@@ -80,6 +83,11 @@ def _text(body: str) -> Response:
 
 def _line(code: int, description: str, batch_id: int | str = "") -> str:
     return f"{code}|{description}|{batch_id}"
+
+
+def refusal(description: str) -> Response:
+    """A request refused before it reached an endpoint (api/http_protocol.py)."""
+    return _text(_line(24, f"data validation failed: {description}"))
 
 
 _UPSTREAM_CODES = {
@@ -124,16 +132,24 @@ class EapiApi:
             "status_reports/get_report/2/2.0": self.get_report,
             "reception/get_inbox/1/1.1": self.get_inbox,
         }
+        # Every method and every path under /eapi reaches an endpoint, so a
+        # wrong one is answered in the dialect's words with HTTP 200: EAPI
+        # clients retry anything else forever.
         return [
-            Route(f"{BASE}/{path}", self._endpoint(handler), methods=["GET", "POST"])
-            for path, handler in endpoints.items()
+            *(
+                any_method_route(f"{BASE}/{path}", self._endpoint(handler))
+                for path, handler in endpoints.items()
+            ),
+            any_method_route(BASE + "/{rest:path}", self._endpoint(self._unknown)),
         ]
 
     def _endpoint(
         self, handler: Callable[[RequestParams], Awaitable[str]]
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            params = await read_params(request, charset=CHARSET)
+            if request.method not in ("GET", "POST"):
+                raise EapiError(24, f"data validation failed: {request.method} is not supported")
+            params = await read_params(request, charset=CHARSET, long_fields=LONG_FIELDS)
             if params.malformed:
                 raise EapiError(24, f"data validation failed: {params.malformed}")
             return _text(await handler(params))
@@ -145,6 +161,9 @@ class EapiApi:
             unavailable=lambda: _text(_line(40, "temporarily unavailable")),
             internal=lambda: _text(_line(22, "internal fatal error")),
         )
+
+    async def _unknown(self, params: RequestParams) -> str:
+        raise EapiError(24, "data validation failed: unknown endpoint")
 
     async def _authenticate(self, params: RequestParams) -> Account:
         fields = params.fields
@@ -229,7 +248,8 @@ class EapiApi:
                 dialect=DIALECT,
                 memo=memo,
                 description=options.description,
-                test_mode=options.test is not TestMode.OFF,
+                test_mode=options.test is TestMode.SUCCEED,
+                validate_only=options.test is TestMode.FAIL,
             )
         except InsufficientCredit:
             raise EapiError(25, "insufficient credits") from None
@@ -243,11 +263,11 @@ class EapiApi:
             raise EapiError(40, f"temporarily unavailable: {exc}") from None
         except AlreadyAccepted as earlier_request:
             return earlier_request.reply
+        if options.test is TestMode.FAIL and not submission.all_refused:
+            raise EapiError(22, "test_always_fail: validated, nothing recorded")
         if submission.batch_id is None:
             detail = submission.first_rejection.detail if submission.first_rejection else ""
             raise EapiError(24, f"data validation failed: {detail}")
-        if options.test is TestMode.FAIL:
-            raise EapiError(22, "test_always_fail: validated, nothing sent")
         return reply(submission)
 
     def _options(self, fields: dict[str, Any], account: Account) -> BatchOptions:
@@ -278,9 +298,9 @@ class EapiApi:
 
     async def get_report(self, params: RequestParams) -> str:
         account = await self._authenticate(params)
-        raw_batch = str(params.fields.get("batch_id", "")).strip()
-        if not raw_batch.isdigit():
-            raise EapiError(24, "data validation failed: batch_id must be a positive integer")
+        batch_id = plain_id(params.fields.get("batch_id", ""))
+        if batch_id is None:
+            raise EapiError(24, "data validation failed: batch_id must be ASCII digits, below 2^63")
         fields = [
             f.strip() for f in str(params.fields.get("optional_fields", "")).split(",") if f.strip()
         ]
@@ -289,7 +309,7 @@ class EapiApi:
             raise EapiError(24, f"data validation failed: unknown optional_fields {unknown}")
         msisdn = str(params.fields.get("msisdn", "")).strip()
         recipient = "+" + msisdn.lstrip("+") if msisdn else None
-        lines = await self.gateway.store.batch_report(account.id, int(raw_batch), recipient)
+        lines = await self.gateway.store.batch_report(account.id, batch_id, recipient)
         if lines is None:
             raise EapiError(24, "data validation failed: no such batch_id")
         rendered = [_report_line(line, fields, account) for line in lines]
@@ -298,10 +318,12 @@ class EapiApi:
     async def get_inbox(self, params: RequestParams) -> str:
         """Replies received after ``last_retrieved_id``, oldest first, 1,000 at most."""
         account = await self._authenticate(params)
-        after = present(params.fields, "last_retrieved_id") or "0"
-        if not after.isdigit():
-            raise EapiError(24, "data validation failed: last_retrieved_id must be an integer")
-        entries = await self.gateway.store.inbox(account.id, int(after), MAX_INBOX_RECORDS)
+        after = plain_id(present(params.fields, "last_retrieved_id") or "0")
+        if after is None:
+            raise EapiError(
+                24, "data validation failed: last_retrieved_id must be ASCII digits, below 2^63"
+            )
+        entries = await self.gateway.store.inbox(account.id, after, MAX_INBOX_RECORDS)
         lines = [_inbox_line(entry, account.timezone) for entry in entries]
         return f"0|records to follow|{len(lines)}\n" + "".join(f"{line}\n" for line in lines)
 
@@ -323,9 +345,10 @@ def _stop_dup_id(fields: dict[str, Any]) -> str | None:
     value = present(fields, "stop_dup_id")
     if value is None:
         return None
-    if not value.isdigit() or not 1 <= int(value) <= MAX_STOP_DUP_ID:
+    number = plain_id(value)
+    if number is None or not 1 <= number <= MAX_STOP_DUP_ID:
         raise EapiError(24, "data validation failed: stop_dup_id must be 1..2147483647")
-    return str(int(value))
+    return str(number)
 
 
 def _report_line(line: ReportLine, fields: list[str], account: Account) -> str:

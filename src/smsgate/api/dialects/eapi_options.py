@@ -117,8 +117,9 @@ def read_settings(
 
     Strict (request parameters): a bad value raises ``InvalidOption``. Lenient
     (CSV overrides): a bad value is ignored and the batch default stays. A
-    sender together with repliability raises in both modes, because no
-    correction could honour both.
+    sender together with repliability, or a send time that cannot be read,
+    raises in both modes: no correction could honour both, and sending now a
+    message meant for later is not a default.
     """
     changes: dict[str, Any] = {}
     for name, (field, reader) in _READERS.items():
@@ -133,9 +134,7 @@ def read_settings(
     try:
         send_at = _send_time(values, timezone)
     except InvalidSendTime as exc:
-        if strict:
-            raise InvalidOption(str(exc)) from None
-        send_at = None
+        raise InvalidOption(str(exc)) from None
     if send_at is not None:
         changes["send_at_ms"] = send_at
     if not changes:

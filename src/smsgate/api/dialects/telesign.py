@@ -21,7 +21,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from smsgate.account_limits import AccountThrottled
-from smsgate.api.endpoint import guarded
+from smsgate.api.endpoint import any_method_route, guarded
+from smsgate.api.limits import MAX_ID, field_problem
 from smsgate.api.params import client_address, form_fields
 from smsgate.auth_guard import AuthThrottled
 from smsgate.core.model import Account, MessageRequest, Rejection
@@ -57,6 +58,9 @@ DIALECT = "telesign"
 PATH = "/v1/verify/bulk_sms"
 MAX_RECIPIENTS = 1_000
 MAX_SESSION_ID = 64
+# Fields only the body cap bounds (api/limits.py): the message and the recipient list.
+LONG_FIELDS = frozenset({"template", "recipients"})
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 DATE_TOLERANCE = timedelta(minutes=15)
 USE_CASES = frozenset(
     [
@@ -145,6 +149,11 @@ def transport_refusal(status: int, description: str) -> Response:
     )
 
 
+def refusal(description: str) -> Response:
+    """A request refused before it reached an endpoint (api/http_protocol.py)."""
+    return _error_response(_invalid(description))
+
+
 class TelesignApi:
     def __init__(self, gateway: Gateway, secrets: SecretBox) -> None:
         self.gateway = gateway
@@ -154,10 +163,18 @@ class TelesignApi:
         def route(
             path: str, handler: Callable[[Request], Awaitable[Response]], method: str
         ) -> Route:
-            return Route(
+            async def only_method(request: Request) -> Response:
+                if request.method != method:
+                    raise TelesignError(
+                        405, INVALID_REQUEST, INVALID_PARAMETER, f"Use {method} on this resource"
+                    )
+                return await handler(request)
+
+            # Every method reaches the endpoint: a wrong one gets the JSON envelope.
+            return any_method_route(
                 path,
                 guarded(
-                    handler,
+                    only_method,
                     dialect_error=TelesignError,
                     render_error=_error_response,
                     unavailable=lambda: _error_response(
@@ -167,12 +184,12 @@ class TelesignApi:
                         TelesignError(500, INVALID_REQUEST, INTERNAL_ERROR, "Internal error")
                     ),
                 ),
-                methods=[method],
             )
 
         return [
             route(PATH, self.send, "POST"),
-            route(PATH + "/{reference_id}", self.status, "GET"),
+            # ":path": a reference with a slash is an unknown one, answered in the envelope.
+            route(PATH + "/{reference_id:path}", self.status, "GET"),
         ]
 
     # ---------------------------------------------------------- authentication
@@ -262,6 +279,9 @@ class TelesignApi:
             fields = form_fields(body, "utf-8")
         except UnicodeDecodeError:
             raise _invalid("the body is not UTF-8") from None
+        problem = field_problem(fields, LONG_FIELDS)
+        if problem:
+            raise _invalid(problem)
         requests = self._requests(fields, account)
         updated_on = _now_iso()  # one time for the reply and its remembered copy
 
@@ -382,12 +402,12 @@ class TelesignApi:
 
 
 def _batch_of(raw: str) -> int | None:
-    if len(raw) != 32:
+    """The batch id a reference id names; None unless 32 ASCII hex digits in
+    the store's id range (``int()`` alone also reads Unicode digits)."""
+    if len(raw) != 32 or not _HEX_DIGITS.issuperset(raw):
         return None
-    try:
-        return int(raw, 16)
-    except ValueError:
-        return None
+    batch_id = int(raw, 16)
+    return batch_id if batch_id <= MAX_ID else None
 
 
 def _http_date(epoch_ms: int) -> str:
