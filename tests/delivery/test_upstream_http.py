@@ -329,6 +329,32 @@ def test_a_lost_answer_is_resent_under_the_same_key_and_sent_once(
             ours.stop()
 
 
+def arrived(provider: GatewayServer, account: TestAccount) -> list[str]:
+    """The numbers ``account`` at ``provider`` was asked to send to."""
+    rows = provider.call(provider.rt.store.find_messages(MessageFilter(account_id=account.id)))
+    return sorted(m.recipient for m in rows)
+
+
+def send_until_one_reaches(
+    ours: GatewayServer, customer: TestAccount, provider: GatewayServer, account: TestAccount
+) -> str:
+    """Send one message at a time, each once the one before has left, until
+    one reaches ``provider``; its number."""
+    for n in range(40):
+        number = f"+2547123457{n:02d}"
+        [mid] = send(ours, customer, [number.lstrip("+")], "SMSGATE")
+        ours.wait_until(
+            lambda mid=mid: (
+                (m := ours.call(ours.rt.store.message_row(int(mid)))) is not None
+                and m.state != "queued"
+            ),
+            what="the message taken by one of the upstreams",
+        )
+        if number in arrived(provider, account):
+            return number
+    raise AssertionError("no message reached the provider")
+
+
 def test_traffic_fails_over_to_the_second_upstream_and_comes_back(tmp_path: Path) -> None:
     first = GatewayServer(fast_settings(f"sqlite:///{tmp_path / 'first.sqlite3'}")).start()
     second = GatewayServer(fast_settings(f"sqlite:///{tmp_path / 'second.sqlite3'}")).start()
@@ -347,12 +373,6 @@ def test_traffic_fails_over_to_the_second_upstream_and_comes_back(tmp_path: Path
         try:
             customer = ours.create_account(credit="100")
 
-            def arrived(provider: GatewayServer, account: TestAccount) -> list[str]:
-                rows = provider.call(
-                    provider.rt.store.find_messages(MessageFilter(account_id=account.id))
-                )
-                return [m.recipient for m in rows]
-
             send(ours, customer, ["254712345601"], "SMSGATE")
             ours.wait_until(
                 lambda: arrived(second, at_second) == ["+254712345601"],
@@ -360,20 +380,9 @@ def test_traffic_fails_over_to_the_second_upstream_and_comes_back(tmp_path: Path
             )
             assert arrived(first, at_first) == [] and proxy.connections >= 1
             proxy.down = False
-            # Each message is sent once the one before has left; after the
-            # back-off, one of them is the probe, and traffic is back.
-            for n in range(40):
-                [mid] = send(ours, customer, [f"2547123457{n:02d}"], "SMSGATE")
-                ours.wait_until(
-                    lambda mid=mid: (
-                        (m := ours.call(ours.rt.store.message_row(int(mid)))) is not None
-                        and m.state != "queued"
-                    ),
-                    what="the message taken by one of the upstreams",
-                )
-                if arrived(first, at_first):
-                    break
-            assert arrived(first, at_first) == [f"+2547123457{n:02d}"]
+            # After the back-off, one of them is the probe, and traffic is back.
+            back = send_until_one_reaches(ours, customer, first, at_first)
+            assert arrived(first, at_first) == [back]
         finally:
             ours.stop()
             first.stop()
@@ -443,12 +452,6 @@ def test_traffic_moves_off_an_upstream_out_of_credit_and_comes_back(tmp_path: Pa
     try:
         customer = ours.create_account(credit="100")
 
-        def arrived(provider: GatewayServer, account: TestAccount) -> list[str]:
-            rows = provider.call(
-                provider.rt.store.find_messages(MessageFilter(account_id=account.id))
-            )
-            return sorted(m.recipient for m in rows)
-
         [moved] = send(ours, customer, ["254712345601"], "SMSGATE")
         ours.wait_until(
             lambda: arrived(second, at_second) == ["+254712345601"],
@@ -457,18 +460,9 @@ def test_traffic_moves_off_an_upstream_out_of_credit_and_comes_back(tmp_path: Pa
         row = ours.call(ours.rt.store.message_row(int(moved)))
         assert row is not None and row.connector == "up2" and row.attempts == 1
         first.call(first.rt.store.add_credit(broke.id, 10_00, "top-up"))
-        for n in range(40):  # once the hold is over, traffic is back on the first
-            [mid] = send(ours, customer, [f"2547123457{n:02d}"], "SMSGATE")
-            ours.wait_until(
-                lambda mid=mid: (
-                    (m := ours.call(ours.rt.store.message_row(int(mid)))) is not None
-                    and m.state != "queued"
-                ),
-                what="the message taken by one of the upstreams",
-            )
-            if arrived(first, broke):
-                break
-        assert arrived(first, broke) == [f"+2547123457{n:02d}"]
+        # Once the hold is over, traffic is back on the first.
+        back = send_until_one_reaches(ours, customer, first, broke)
+        assert arrived(first, broke) == [back]
     finally:
         ours.stop()
         first.stop()
