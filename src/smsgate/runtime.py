@@ -112,6 +112,7 @@ class Runtime:
         stopping, unbound = asyncio.Event(), asyncio.Event()
         recorder = self.dispatcher.recorder
         private = [c for c in self.router.connectors if not c.shared]
+        upstreams = [c for c in private if isinstance(c, HttpConnector)]
         for connector in private:
             await connector.start(recorder, recorder.inbound)
             if isinstance(connector, SandboxConnector):
@@ -124,7 +125,7 @@ class Runtime:
             lease_ms=int(self.settings.connector_lease_seconds * 1000),
             receipts=recorder,
             inbound=recorder.inbound,
-            also_reported=[c for c in private if isinstance(c, HttpConnector)],
+            also_reported=upstreams,
         )
         await ownership.renew()  # bind what is free before the first claim
         leases = asyncio.create_task(ownership.run(unbound), name="connector-leases")
@@ -134,7 +135,6 @@ class Runtime:
             asyncio.create_task(self.notifier.run(stopping), name="notifier"),
             asyncio.create_task(timeouts.run(stopping), name="receipt-timeouts"),
         ]
-        upstreams = [c for c in self.router.connectors if isinstance(c, HttpConnector)]
         queries = UpstreamQueries(self.store, upstreams, recorder)
         if queries.needed:
             tasks.append(asyncio.create_task(queries.run(stopping), name="upstream-queries"))

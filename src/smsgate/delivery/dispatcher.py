@@ -204,6 +204,7 @@ class _Handover:
     other way out fails, and makes the API refuse new work for a while."""
 
     __slots__ = (
+        "_by_id",
         "_connector",
         "_messages",
         "_recorder",
@@ -223,18 +224,18 @@ class _Handover:
         self._recorder = recorder
         self._router = router
         self._connector = connector
-        self._messages = {m.id: m for m in messages}
+        self._messages = messages
+        # The batch by id, built only once an upstream refuses for its credit:
+        # a dictionary per batch would cost every batch on the hot path.
+        self._by_id: dict[int, OutboundMessage] | None = None
         self.message_ids: set[int] = set()
         self.condition: UpstreamCondition | None = None
         self.moved = 0
 
     def __call__(self, outcome: SubmitOutcome, ack: Ack) -> None:
         self.message_ids.add(outcome.message_id)
-        condition = _CONDITION_OF.get(outcome.reason) if isinstance(outcome, Refused) else None
-        if condition is not None:
-            assert isinstance(outcome, Refused)
-            message = self._messages.get(outcome.message_id)
-            if message is not None and self._router.choose(message, besides=self._connector):
+        if isinstance(outcome, Refused) and (condition := _CONDITION_OF.get(outcome.reason)):
+            if self._another_route(outcome.message_id):
                 self.moved += 1
                 outcome = RetryLater(
                     outcome.message_id,
@@ -246,3 +247,13 @@ class _Handover:
             elif self.condition is None:
                 self.condition = condition
         self._recorder.outcome(outcome, ack)
+
+    def _another_route(self, message_id: int) -> bool:
+        """Whether a route other than this connection is up for the message."""
+        if self._by_id is None:
+            self._by_id = {m.id: m for m in self._messages}
+        message = self._by_id.get(message_id)
+        return (
+            message is not None
+            and self._router.choose(message, besides=self._connector) is not None
+        )

@@ -39,6 +39,7 @@ from smsgate.delivery.connectors.upstream import (
     UpstreamAnswer,
     UpstreamRequest,
     final_report,
+    json_object,
     later,
     taken,
 )
@@ -101,11 +102,8 @@ class AdvantaClient(ClientBase):
         self, connector: str, request: UpstreamRequest, answer: UpstreamAnswer
     ) -> list[SubmitOutcome]:
         messages = request.messages
-        try:
-            document = orjson.loads(answer.body)
-        except orjson.JSONDecodeError:
-            document = None
-        if answer.status != 200 or not isinstance(document, dict):
+        document = json_object(answer.body)
+        if answer.status != 200 or document is None:
             return later(messages, f"HTTP {answer.status}: {answer.excerpt}", answer.status)
         entries = document.get("responses")
         if not isinstance(entries, list):
@@ -125,13 +123,9 @@ class AdvantaClient(ClientBase):
         self, connector: str, push: Push, now: int
     ) -> list[Receipt] | list[InboundMessage]:
         body = push.body
-        try:
-            document = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise PushError("the body is not JSON") from None
-        if not isinstance(document, dict) or not isinstance(document.get("messageid"), str | int):
+        document = json_object(body)
+        if document is None or not isinstance(document.get("messageid"), str | int):
             raise PushError("expected a JSON object with a messageid")
-        ref = str(document["messageid"])
         if "message" in document and "mobile" in document:
             return [
                 InboundMessage(
@@ -147,9 +141,8 @@ class AdvantaClient(ClientBase):
         final = _FINAL_REPORTS.get(description)
         if final is None:
             return []  # on its way still: nothing to record
-        return [
-            final_report(connector, ref, final, description, now, body.decode("utf-8", "replace"))
-        ]
+        ref, text = str(document["messageid"]), body.decode("utf-8", "replace")
+        return [final_report(connector, ref, final, description, now, text)]
 
     def poll_requests(self, refs: Sequence[str]) -> list[PollRequest]:
         """One ``getdlr`` a message: the dialect asks about one id at a time."""
@@ -166,11 +159,8 @@ class AdvantaClient(ClientBase):
     def read_poll(
         self, connector: str, request: PollRequest, answer: UpstreamAnswer, now: int
     ) -> list[Receipt]:
-        try:
-            document = orjson.loads(answer.body)
-        except orjson.JSONDecodeError:
-            return []
-        if answer.status != 200 or not isinstance(document, dict):
+        document = json_object(answer.body)
+        if answer.status != 200 or document is None:
             return []
         description = str(document.get("delivery-description", ""))
         final = _FINAL_REPORTS.get(description)
@@ -187,12 +177,10 @@ class AdvantaClient(ClientBase):
         return PollRequest((), "POST", url, headers, orjson.dumps(credentials))
 
     def read_balance(self, answer: UpstreamAnswer) -> int | None:
-        try:
-            document = orjson.loads(answer.body)
-        except orjson.JSONDecodeError:
+        document = json_object(answer.body)
+        if answer.status != 200 or document is None:
             return None
-        credit = document.get("credit") if isinstance(document, dict) else None
-        return credit_units(credit) if answer.status == 200 else None
+        return credit_units(document.get("credit"))
 
 
 def _entry_outcome(

@@ -46,6 +46,7 @@ from smsgate.store.records import (
     SubmitOutcome,
 )
 
+_FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=ISO-8859-1"}
 SEND_BATCH = "/submission/send_batch/1/1.0"
 GET_REPORT = "/status_reports/get_report/2/2.0"
 GET_CREDITS = "/user/get_credits/1/1.1"
@@ -105,20 +106,16 @@ class EapiClient(ClientBase):
         for m in messages:
             text = m.body.encode("utf-16-be").hex() if unicode else text_to_latin1_gsm(m.body)
             writer.writerow((m.recipient.lstrip("+"), text, str(m.id)))
-        fields = {
-            "username": self._settings.username,
-            "password": self._settings.password,
-            "batch_data": rows.getvalue(),
-            "sender": first.sender,
-            "dca": "16bit" if unicode else "7bit",
-            "want_report": "1",
-            "allow_concat_text_sms": "1",
-            "concat_text_sms_max_parts": str(max(m.segments for m in messages)),
-            "stop_dup_id": str(int(key, 16) % _STOP_DUP_RANGE + 1),
-        }
-        body = urlencode(fields, encoding="latin-1", errors="replace").encode("ascii")
-        headers = {"Content-Type": "application/x-www-form-urlencoded; charset=ISO-8859-1"}
-        return UpstreamRequest(messages, "POST", self._url, headers, body)
+        body = self._form(
+            batch_data=rows.getvalue(),
+            sender=first.sender,
+            dca="16bit" if unicode else "7bit",
+            want_report="1",
+            allow_concat_text_sms="1",
+            concat_text_sms_max_parts=str(max(m.segments for m in messages)),
+            stop_dup_id=str(int(key, 16) % _STOP_DUP_RANGE + 1),
+        )
+        return UpstreamRequest(messages, "POST", self._url, _FORM, body)
 
     def outcomes(
         self, connector: str, request: UpstreamRequest, answer: UpstreamAnswer
@@ -157,18 +154,16 @@ class EapiClient(ClientBase):
         batches: dict[str, list[str]] = {}
         for ref in refs:
             batches.setdefault(ref.partition(":")[0], []).append(ref)
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        requests = []
-        for batch_id, asked in batches.items():
-            fields = {
-                "username": self._settings.username,
-                "password": self._settings.password,
-                "batch_id": batch_id,
-                "optional_fields": "source_id",
-            }
-            body = urlencode(fields, encoding="latin-1", errors="replace").encode("ascii")
-            requests.append(PollRequest(tuple(asked), "POST", self._report_url, headers, body))
-        return requests
+        return [
+            PollRequest(
+                tuple(asked),
+                "POST",
+                self._report_url,
+                _FORM,
+                self._form(batch_id=batch_id, optional_fields="source_id"),
+            )
+            for batch_id, asked in batches.items()
+        ]
 
     def read_poll(
         self, connector: str, request: PollRequest, answer: UpstreamAnswer, now: int
@@ -192,15 +187,20 @@ class EapiClient(ClientBase):
         return receipts
 
     def balance_request(self) -> PollRequest | None:
-        fields = {"username": self._settings.username, "password": self._settings.password}
-        body = urlencode(fields, encoding="latin-1", errors="replace").encode("ascii")
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        return PollRequest((), "POST", self._settings.base_url + GET_CREDITS, headers, body)
+        return PollRequest((), "POST", self._settings.base_url + GET_CREDITS, _FORM, self._form())
 
     def read_balance(self, answer: UpstreamAnswer) -> int | None:
         """``0|2101.15``."""
         code, _, credit = answer.body.decode("latin-1").strip().partition("|")
         return credit_units(credit) if answer.status == 200 and code == "0" else None
+
+    def _form(self, **fields: str) -> bytes:
+        """A request's form with the account's credentials, in the dialect's
+        ISO-8859-1 (what it cannot carry becomes ``?``)."""
+        credentials = {"username": self._settings.username, "password": self._settings.password}
+        return urlencode({**credentials, **fields}, encoding="latin-1", errors="replace").encode(
+            "ascii"
+        )
 
 
 def _reply_fields(body: bytes) -> tuple[int | None, str, str]:

@@ -17,8 +17,6 @@ import base64
 import hmac
 from urllib.parse import urlencode
 
-import orjson
-
 from smsgate.core.states import Reason, State
 from smsgate.core.telesign_auth import sign_callback
 from smsgate.delivery.connectors.http_settings import HttpSettings
@@ -29,6 +27,7 @@ from smsgate.delivery.connectors.upstream import (
     UpstreamAnswer,
     UpstreamRequest,
     final_report,
+    json_object,
     later,
     taken,
 )
@@ -93,15 +92,12 @@ class TelesignClient(ClientBase):
         self, connector: str, request: UpstreamRequest, answer: UpstreamAnswer
     ) -> list[SubmitOutcome]:
         messages = request.messages
-        try:
-            document = orjson.loads(answer.body)
-        except orjson.JSONDecodeError:
-            document = None
-        errors = document.get("errors") if isinstance(document, dict) else None
+        document = json_object(answer.body) or {}
+        errors = document.get("errors")
         error = f"HTTP {answer.status}: {answer.excerpt}"
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
             error = f"HTTP {answer.status}: {errors[0].get('code')} {errors[0].get('description')}"
-        reference = document.get("reference_id") if isinstance(document, dict) else None
+        reference = document.get("reference_id")
         if answer.status == 200 and isinstance(reference, str) and reference:
             return [taken(m.id, connector, f"{reference}:{m.id}") for m in messages]
         if answer.status == 400:  # validation: the request's content, for good
@@ -121,16 +117,9 @@ class TelesignClient(ClientBase):
         given = push.headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), expected.encode()):
             raise PushError("the callback's signature does not verify")
-        try:
-            document = orjson.loads(push.body)
-        except orjson.JSONDecodeError:
-            raise PushError("the body is not JSON") from None
-        status = document.get("status") if isinstance(document, dict) else None
-        reference, session = (
-            (document.get("reference_id"), document.get("session_id"))
-            if isinstance(document, dict)
-            else (None, None)
-        )
+        document = json_object(push.body) or {}
+        status = document.get("status")
+        reference, session = document.get("reference_id"), document.get("session_id")
         if not (isinstance(status, dict) and isinstance(reference, str) and session):
             raise PushError("expected status, reference_id and session_id")
         code = status.get("code")

@@ -31,9 +31,10 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
+import orjson
 
 from smsgate.core.carrier_ids import IdFormat, carrier_key
 from smsgate.core.encoding import Encoding
@@ -224,6 +225,15 @@ def final_report(
     )
 
 
+def json_object(body: bytes) -> dict[str, Any] | None:
+    """The JSON object an upstream answered or pushed, or None if it is not one."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
 def later(
     messages: Sequence[OutboundMessage],
     error: str,
@@ -331,13 +341,15 @@ class HttpConnector:
                 if (pause := self._rate.delay()) > 0:
                     await asyncio.sleep(pause)
                 self._rate.accepted()
-            live = tuple(m for m in chunk if claims.live(m.id))
+            live: list[OutboundMessage] = []
             for message in chunk:
-                if message not in live:
+                if claims.live(message.id):
+                    live.append(message)
+                else:
                     record(claim_lapsed(message.id), acks.owe())
             if not live:
                 return
-            request = self.dialect.request(live, request_key(self.name, live))
+            request = self.dialect.request(tuple(live), request_key(self.name, live))
             self._in_flight += 1
             try:
                 answer = await self._exchange(request)
@@ -348,10 +360,10 @@ class HttpConnector:
             else:
                 if answer.status == 429:
                     self._rate.refused()
+                # For 5xx and 429 every dialect answers "later" without an attempt.
                 outcomes = self.dialect.outcomes(self.name, request, answer)
                 if answer.status >= 500 or answer.status == 429:
                     self._failed(f"HTTP {answer.status}: {answer.excerpt}")
-                    outcomes = [_backed_off(o, _RETRY_SOON_MS) for o in outcomes]
                 else:
                     self._answered()
             for outcome in outcomes:
@@ -423,9 +435,3 @@ class HttpConnector:
     def _backoff_ms(self) -> int:
         doublings = min(max(self._failures - 1, 0), 16)
         return min(int(self._settings.backoff_seconds * 1000) << doublings, _BACKOFF_MAX_MS)
-
-
-def _backed_off(outcome: SubmitOutcome, delay_ms: int) -> SubmitOutcome:
-    if isinstance(outcome, RetryLater):
-        return RetryLater(outcome.message_id, max(outcome.delay_ms, delay_ms), outcome.error, False)
-    return outcome
