@@ -37,6 +37,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from local_net import free_port
+
 FILE_LIMIT = 1024
 PROBE_EVERY = 0.02
 VICTIM = "victim"
@@ -52,14 +54,6 @@ def smsgate(*args: str, env: dict[str, str]) -> str:
         timeout=120,
     )
     return done.stdout
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def limit_files() -> None:

@@ -24,7 +24,6 @@ import asyncio
 import csv
 import io
 import os
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -38,6 +37,7 @@ import asyncpg
 import requests
 from sqlalchemy.engine import make_url
 
+from local_net import free_port, wait_until_serving
 from smsgate.core.pricing import to_units
 from smsgate.credentials import CredentialKind, hash_password, hash_secret
 from smsgate.store.repo import Store
@@ -119,12 +119,6 @@ WORKLOADS = {
         csv_parse_ms,
     ),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def make_account(url: str) -> None:
@@ -220,18 +214,6 @@ async def postgres_floor_ms(url: str, size: int, rounds: int) -> list[float]:
         timings.append((time.perf_counter() - started) * 1000)
     await conn.close()
     return timings
-
-
-def wait_until_serving(base: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(base + "/healthz", timeout=1)
-            return
-        except requests.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ import time
 
 import aiohttp
 
+from local_net import free_port
 from smsgate.api.dialects import advanta
 from smsgate.core.encoding import Encoding
 from smsgate.core.model import PreparedMessage
@@ -65,12 +66,6 @@ def serve(port: int) -> None:
         await server.serve_forever()
 
     asyncio.run(main())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def fill_outbox(store: Store, url: str, count: int) -> None:

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -32,6 +31,7 @@ import asyncpg
 import requests
 from sqlalchemy.engine import make_url
 
+from local_net import free_port, wait_until_serving
 from smsgate.commands.operators import put_login
 from smsgate.store.repo import Store
 
@@ -222,24 +222,6 @@ async def prepare(url: str, total: int) -> tuple[list[int], str, int]:
         return accounts, password, store.clock()
     finally:
         await store.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_serving(base: str) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(base + "/healthz", timeout=1)
-            return
-        except requests.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def signed_in(base: str, password: str) -> requests.Session:

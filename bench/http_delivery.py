@@ -32,7 +32,8 @@ import httpx
 import orjson
 import uvicorn
 
-from smpp_delivery import SENDER, free_port, queue_in_child, recipient, text
+from local_net import free_port, wait_until_serving
+from smpp_delivery import SENDER, queue_in_child, recipient, text
 from smsgate.config import Settings
 from smsgate.core.states import State
 from smsgate.credentials import CredentialKind, hash_secret, new_api_key, new_partner_id
@@ -174,15 +175,7 @@ def main() -> None:
         try:
             partner_id, apikey = theirs.recv()
             base = f"http://127.0.0.1:{port}/api/services"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
+            wait_until_serving(f"http://127.0.0.1:{port}", within=30)
             bodies = sendbulk_bodies(args.messages, args.per_request, partner_id, apikey)
             bare = asyncio.run(floor(f"{base}/sendbulk", bodies, args.in_flight))
             database = f"sqlite:///{tmp}/ours.sqlite3"

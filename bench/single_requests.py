@@ -37,14 +37,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from local_net import free_port
+
 PARTNER_ID = "424242"
 _LENGTH = re.compile(rb"content-length:\s*(\d+)", re.IGNORECASE)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def smsgate(*args: str, env: dict[str, str]) -> str:

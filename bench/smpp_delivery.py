@@ -38,7 +38,6 @@ import multiprocessing
 import os
 import pstats
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from callbacks import serve as serve_receiver
+from local_net import free_port
 from smsgate.api.dialects import advanta
 from smsgate.core.encoding import Encoding
 from smsgate.core.model import PreparedMessage
@@ -95,12 +95,6 @@ def recipient(i: int) -> str:
 
 def text(i: int) -> str:
     return f"Dear customer {i}, your order {i} has shipped."
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def peak_rss_mib() -> float:

@@ -103,6 +103,7 @@ from smsgate.store.records import (
 # bench/ is not a package: the simulator runner, the floor and the workload are
 # bench/smpp_delivery.py's, imported rather than copied.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local_net import free_port
 from smpp_delivery import (
     PASSWORD,
     SENDER,
@@ -110,7 +111,6 @@ from smpp_delivery import (
     Simulator,
     cpu_seconds,
     floor_rate,
-    free_port,
     recipient,
     text,
 )
