@@ -287,6 +287,10 @@ class Peer(EventLog):
             self._process.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._process.wait(5)
+        # The readers end at the pipes' EOF; closing a pipe under a reader
+        # that is still in read() makes that thread raise instead.
+        for reader in self._readers:
+            reader.join(5)
         for stream in (self._process.stdin, self._process.stdout, self._process.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError):
