@@ -232,7 +232,11 @@ def listening_socket(host: str, port: int) -> socket.socket:
     Raises ``OSError`` (the port is taken, the address is not ours).
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only on
+    # sockets whose protocol says TCP, and accepted sockets inherit it. With
+    # protocol 0, a reply written as head then body waited for the client's
+    # delayed ACK, 40 ms a request on a keep-alive connection.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
