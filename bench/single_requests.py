@@ -3,7 +3,7 @@
 Workload: 64 (``--clients``) concurrent HTTP/1.1 keep-alive connections, each
 sending one partnerID/apikey ``sendsms`` GET with one recipient after
 another, for ``--seconds`` (default 10) after a 2 s warm-up, to one
-``smsgate serve --processes N`` with its default settings (the delivery
+``smsgate serve [--processes N]`` with its default settings (the delivery
 workers run too) on a fresh SQLite file (or the database in
 SMSGATE_BENCH_DATABASE_URL; for PostgreSQL, ``...?search_path=schema`` with
 an empty scratch schema). A reply counts as accepted only with

@@ -57,7 +57,7 @@ from smsgate.eapi_upload import (
     split_batches,
     upload_batches,
 )
-from smsgate.processes import WakePipe, default_processes, run_children
+from smsgate.processes import WakePipe, run_children
 from smsgate.sandbox_lock import SandboxInUse, hold_sandbox
 from smsgate.secret_box import SecretBox
 from smsgate.store.migrate import current_revision
@@ -227,14 +227,13 @@ def serve_command(
         ),
     ] = None,
     processes: Annotated[
-        int | None,
+        int,
         typer.Option(
             min=1,
-            help="HTTP processes sharing the port; one of them also runs the delivery "
-            "workers [default: the number of cores].",
+            help="HTTP processes sharing the port; one of them also runs the delivery workers.",
             envvar="SMSGATE_PROCESSES",
         ),
-    ] = None,
+    ] = 1,
 ) -> None:
     """Run the HTTP API (and, by default, the delivery workers)."""
     from smsgate.runtime import serve  # the server's stack, for these commands only
@@ -247,14 +246,13 @@ def serve_command(
     set_up_logging(current)
     sock, _lock = _start(current, with_workers=workers)
     asyncio.run(_check_database(current))
-    count = processes or default_processes()
-    several = f", {count} processes" if count > 1 else ""
+    several = f", {processes} processes" if processes > 1 else ""
     typer.echo(_banner(current, "listening" + ("" if workers else " (API only)") + several))
-    if count == 1:
+    if processes == 1:
         asyncio.run(serve(current, sock, with_workers=workers))
         return
     sock.close()  # it proved the port free; the processes get a socket each
-    status = _serve_in_processes(current, count, with_workers=workers)
+    status = _serve_in_processes(current, processes, with_workers=workers)
     if status:
         raise typer.Exit(status)
 

@@ -36,11 +36,6 @@ _SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD}
 _STOP_MARGIN_SECONDS = 10.0
 
 
-def default_processes() -> int:
-    """One process per core this process may run on."""
-    return len(os.sched_getaffinity(0)) or 1
-
-
 class WakePipe:
     """API-only children tell the worker child that a message was queued."""
 
