@@ -19,7 +19,9 @@ The load comes from ``wrk`` (``--client wrk``, the default; a Lua script
 varies the recipient and reads each reply's ``response-code``), a C load
 generator that takes the server's cores far less than a Python client
 would; the bench installs the Debian package with apt-get when it runs as
-root and wrk is missing. ``--client asyncio`` uses a small asyncio HTTP/1.1
+root and wrk is missing. With ``--kannel``, the same run also drives
+Kannel's ``sendsms`` (see bench/kannel.py) and prints the ratio.
+``--client asyncio`` uses a small asyncio HTTP/1.1
 loop in this process instead.
 
     .venv/bin/python bench/single_requests.py [--clients 64] [--seconds 10] [--processes 2]
@@ -46,6 +48,7 @@ from pathlib import Path
 
 import asyncpg
 
+from kannel import need_kannel, running_kannel
 from local_net import free_port
 
 PARTNER_ID = "424242"
@@ -145,7 +148,7 @@ function request()
   return wrk.format("GET", paths[(count %% #paths) + 1])
 end
 function response(status, headers, body)
-  if status == 200 and (not string.find(body, '"response-code"', 1, true)
+  if (status == 200 or status == 202) and (not string.find(body, '"response-code"', 1, true)
       or string.find(body, '"response-code":200', 1, true)) then
     accepted = accepted + 1
   else
@@ -245,6 +248,19 @@ def stored_messages(url: str) -> int:
     return asyncio.run(count())
 
 
+def measure_kannel(wrk: str, args: argparse.Namespace, tmp: Path) -> tuple[Figures, int]:
+    """Kannel's figures under the same wrk load, and what its store gained."""
+    with running_kannel(tmp) as kannel:
+        run = functools.partial(
+            run_wrk, wrk, kannel.base, kannel.paths(10_000), args.clients,
+            threads=args.wrk_threads, tmp=tmp,
+        )  # fmt: skip
+        run(seconds=2.0)  # warm-up
+        before = kannel.stored()
+        figures = run(seconds=args.seconds)
+        return figures, kannel.stored() - before
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=64)
@@ -254,7 +270,16 @@ def main() -> None:
     )
     parser.add_argument("--client", choices=("wrk", "asyncio"), default="wrk")
     parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument(
+        "--kannel",
+        action="store_true",
+        help="also drive Kannel's sendsms (installed with apt-get if missing) and print the ratio",
+    )
     args = parser.parse_args()
+    if args.kannel:
+        if args.client != "wrk":
+            raise SystemExit("--kannel needs --client wrk")
+        need_kannel()
     wrk = need_wrk() if args.client == "wrk" else ""
     with tempfile.TemporaryDirectory() as tmp:
         url = os.environ.get("SMSGATE_BENCH_DATABASE_URL") or f"sqlite:///{tmp}/bench.sqlite3"
@@ -325,6 +350,7 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(30)
+        kannel = measure_kannel(wrk, args, Path(tmp)) if args.kannel else None
     engine = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
     processes = "its default" if args.processes is None else str(args.processes)
     print(
@@ -337,6 +363,13 @@ def main() -> None:
     if sent.accepted:
         ratio = (floor.accepted / floor.seconds) / (sent.accepted / sent.seconds)
         print(f"  ratio floor/sendsms {ratio:.1f}x")
+    if kannel is not None:
+        figures, kept = kannel
+        print(figures.line("Kannel 1.4.5 sendsms accepted (queued)"))
+        print(f"  Kannel stored during the run: {kept:,}; accepted replies: {figures.accepted:,}")
+        if figures.accepted:
+            rate = figures.accepted / figures.seconds
+            print(f"  ratio smsgate/Kannel {sent.accepted / sent.seconds / rate:.2f}x")
     # wrk stops with requests in flight, at most one a connection, at the end
     # of the warm-up and of the run: the server may commit those without wrk
     # reading their replies, before or after the count. A reply counted as
