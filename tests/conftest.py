@@ -26,6 +26,10 @@ pytest_plugins = ["tests.support.peers"]
 
 PG_ADMIN_DSN = os.environ.get("SMSGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = bool(os.environ.get("CI"))
+# Every `smsgate serve` a test starts runs one process, whatever the default,
+# as each test expects (one set of counters, one pid to signal);
+# tests/test_processes.py asks for more.
+os.environ["SMSGATE_PROCESSES"] = "1"
 
 
 def _pg_available() -> str | None:

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import tempfile
 import traceback
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -56,6 +57,7 @@ from smsgate.eapi_upload import (
     split_batches,
     upload_batches,
 )
+from smsgate.processes import WakePipe, run_children
 from smsgate.sandbox_lock import SandboxInUse, hold_sandbox
 from smsgate.secret_box import SecretBox
 from smsgate.store.migrate import current_revision
@@ -224,8 +226,16 @@ def serve_command(
             envvar="SMSGATE_REPLY_NUMBERS",
         ),
     ] = None,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="HTTP processes sharing the port; one of them also runs the delivery workers.",
+            envvar="SMSGATE_PROCESSES",
+        ),
+    ] = 1,
 ) -> None:
-    """Run the HTTP API (and, by default, the delivery workers) in one process."""
+    """Run the HTTP API (and, by default, the delivery workers)."""
     from smsgate.runtime import serve  # the server's stack, for these commands only
 
     try:
@@ -236,8 +246,49 @@ def serve_command(
     set_up_logging(current)
     sock, _lock = _start(current, with_workers=workers)
     asyncio.run(_check_database(current))
-    typer.echo(_banner(current, "listening" + ("" if workers else " (API only)")))
-    asyncio.run(serve(current, sock, with_workers=workers))
+    several = f", {processes} processes" if processes > 1 else ""
+    typer.echo(_banner(current, "listening" + ("" if workers else " (API only)") + several))
+    if processes == 1:
+        asyncio.run(serve(current, sock, with_workers=workers))
+        return
+    sock.close()  # it proved the port free; the processes get a socket each
+    status = _serve_in_processes(current, processes, with_workers=workers)
+    if status:
+        raise typer.Exit(status)
+
+
+def _serve_in_processes(current: Settings, count: int, *, with_workers: bool) -> int:
+    """``serve`` in ``count`` processes (see ``smsgate.processes``), each on
+    its own socket of the port, so that the kernel spreads the connections
+    over them instead of handing most to whichever process wakes first."""
+    from smsgate.observe.metrics import share_across_processes
+    from smsgate.runtime import listening_socket, serve
+
+    try:
+        sockets = [
+            listening_socket(current.host, current.port, shared_port=True) for _ in range(count)
+        ]
+    except OSError as exc:
+        raise CliError(f"cannot listen on {current.host}:{current.port}: {exc}") from None
+    wake = WakePipe() if with_workers else None
+    with tempfile.TemporaryDirectory(prefix="smsgate-metrics-") as counters:
+        share_across_processes(counters)
+
+        def child(index: int) -> int:
+            for other in sockets[:index] + sockets[index + 1 :]:
+                other.close()  # a process that ends takes its socket's queue with it
+            only_here = with_workers and index == 0
+            asyncio.run(serve(current, sockets[index], with_workers=only_here, wake=wake))
+            return 0
+
+        def name(index: int) -> str:
+            return "API and delivery workers" if with_workers and index == 0 else "API only"
+
+        def forked() -> None:
+            for sock in sockets:
+                sock.close()
+
+        return run_children(count, child, name, forked)
 
 
 async def _check_database(current: Settings) -> None:

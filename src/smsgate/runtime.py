@@ -14,7 +14,7 @@ import gc
 import logging
 import signal
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -42,6 +42,7 @@ from smsgate.gateway import Gateway
 from smsgate.notify.callbacks import CallbackFormat, Notifier
 from smsgate.observe import metrics
 from smsgate.observe.endpoints import observe_routes
+from smsgate.processes import WakePipe
 from smsgate.secret_box import SecretBox
 from smsgate.store.repo import Store
 
@@ -52,7 +53,12 @@ LISTEN_QUEUE = 2048
 
 class Runtime:
     def __init__(
-        self, settings: Settings, store: Store, secrets: SecretBox, router: Router
+        self,
+        settings: Settings,
+        store: Store,
+        secrets: SecretBox,
+        router: Router,
+        on_queued: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -84,18 +90,20 @@ class Runtime:
         self.gateway = Gateway(
             store,
             settings,
-            on_queued=self.dispatcher.wake,
+            on_queued=on_queued or self.dispatcher.wake,
             connectors=[c.name for c in router.connectors],
         )
 
     @classmethod
-    async def open(cls, settings: Settings) -> Runtime:
+    async def open(cls, settings: Settings, on_queued: Callable[[], None] | None = None) -> Runtime:
+        """``on_queued``: what a queued message wakes, by default this process's dispatcher."""
         store = await Store.open(
             settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous
         )
         secrets = SecretBox.for_settings(settings)
         metrics.account_label.limit = settings.metrics_max_accounts
-        return cls(settings, store, secrets, await load_router(store, settings, secrets))
+        router = await load_router(store, settings, secrets)
+        return cls(settings, store, secrets, router, on_queued)
 
     async def close(self) -> None:
         await self.store.close()
@@ -144,6 +152,7 @@ class Runtime:
             yield
         finally:
             stopping.set()
+            self.dispatcher.wake()  # out of its idle poll now, not at its end
             await asyncio.gather(*tasks, rematching, heartbeat, return_exceptions=True)
             for connector in self.router.connectors:
                 await connector.stop()
@@ -225,16 +234,26 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
+def listening_socket(host: str, port: int, *, shared_port: bool = False) -> socket.socket:
     """Bind the HTTP port before anything else starts, so a taken port is
     reported at once and no worker or bind starts in a process that cannot serve.
+
+    ``shared_port``: one of several sockets of this server on one port
+    (SO_REUSEPORT), among which the kernel spreads new connections evenly;
+    bind one without it first, so a port already in use is still refused.
 
     Raises ``OSError`` (the port is taken, the address is not ours).
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only on
+    # sockets whose protocol says TCP, and accepted sockets inherit it. With
+    # protocol 0, a reply written as head then body waited for the client's
+    # delayed ACK, 40 ms a request on a keep-alive connection.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if shared_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
         sock.listen(LISTEN_QUEUE)
     except OSError:
@@ -302,10 +321,22 @@ def http_config(
     return uvicorn.Config(app, http=guard.protocol(), **values)
 
 
-async def serve(settings: Settings, sock: socket.socket, *, with_workers: bool = True) -> None:
+async def serve(
+    settings: Settings,
+    sock: socket.socket,
+    *,
+    with_workers: bool = True,
+    wake: WakePipe | None = None,
+) -> None:
     """Serve the API on the already bound ``sock`` (see ``listening_socket``)
-    until SIGINT or SIGTERM."""
-    runtime = await Runtime.open(settings)
+    until SIGINT or SIGTERM. With ``wake`` (one of several processes, see
+    ``smsgate.processes``), the workers listen to it, or the API wakes them
+    through it."""
+    runtime = await Runtime.open(
+        settings, on_queued=wake.notify if wake is not None and not with_workers else None
+    )
+    if wake is not None and with_workers:
+        wake.listen(runtime.dispatcher.wake)
     config = http_config(
         runtime.app(with_workers=with_workers),
         settings,

@@ -23,6 +23,7 @@ own (the rest are ``other``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -33,8 +34,10 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
     generate_latest,
+    values,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from smsgate.core.pricing import CREDIT_SCALE
@@ -286,11 +289,38 @@ class _DatabaseUp(Collector):
         )
 
 
+_SHARED_DIRECTORY: list[str] = []  # set once, before a server forks its processes
+
+
+def share_across_processes(directory: str) -> None:
+    """Count in files under ``directory`` (empty, one per server run) from now
+    on, so that every process of one ``serve --processes N`` answers /metrics
+    with the counters of all of them (prometheus_client's multiprocess mode).
+
+    Called in the parent before it forks: the counters' values are created
+    per label set, in each child, after this. The per-process
+    ``process_*``/``python_*`` metrics are left out then, since they would
+    describe only whichever process took the scrape.
+    """
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    _SHARED_DIRECTORY.append(directory)
+
+
+def _counters() -> bytes:
+    if not _SHARED_DIRECTORY:
+        return generate_latest(REGISTRY)
+    shared = CollectorRegistry()
+    MultiProcessCollector(shared, path=_SHARED_DIRECTORY[0])  # type: ignore[no-untyped-call]
+    return generate_latest(shared)
+
+
 def render(snapshot: ClusterSnapshot | None) -> bytes:
-    """The exposition text: this process's counters, then the cluster's gauges
+    """The exposition text: the counters (this process's, or with
+    ``share_across_processes`` its server's), then the cluster's gauges
     (none when the database could not be read: absent, not zero)."""
     scrape = CollectorRegistry()
     scrape.register(_DatabaseUp(snapshot is not None))
     if snapshot is not None:
         scrape.register(_SnapshotCollector(snapshot))
-    return generate_latest(REGISTRY) + generate_latest(scrape)
+    return _counters() + generate_latest(scrape)
