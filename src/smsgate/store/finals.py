@@ -19,6 +19,7 @@ from smsgate.observe import events as observed
 from smsgate.store import schema as t
 from smsgate.store.base import LEASE_ENDS, StoreBase, adjust_balance, after_commit
 from smsgate.store.driver_sql import RowUpdate
+from smsgate.store.outbox import SESSION_DIALECT, SESSION_URL
 
 REFUNDED_STATES = frozenset({State.REJECTED, State.FAILED})
 # A connector's words for an outcome are cut to the column rather than let one
@@ -48,6 +49,8 @@ class _Finished(NamedTuple):
     timezone: str
     connector: str | None
     account_name: str
+    sender: str
+    preview: str
 
 
 _FINISHED = RowUpdate(
@@ -61,11 +64,13 @@ _FINISHED = RowUpdate(
 # need them (the metrics count the rest from what the caller knows).
 _OWING_SQL = (
     f"SELECT {', '.join('m.' + name for name in _Finished._fields[:13])},"
-    " b.dialect, a.dlr_callback_url, a.timezone, m.connector, a.name"
+    " b.dialect, a.dlr_callback_url, a.timezone, m.connector, a.name,"
+    " m.sender, substr(m.body, 1, 20)"
     " FROM messages m JOIN batches b ON b.id = m.batch_id JOIN accounts a ON a.id = m.account_id"
     " WHERE {ids} AND (m.state IN ("
     + ", ".join(f"'{state.value}'" for state in sorted(REFUNDED_STATES))
-    + ") OR (m.want_report AND a.dlr_callback_url IS NOT NULL))"
+    + ") OR (m.want_report AND (a.dlr_callback_url IS NOT NULL"
+    f" OR b.dialect = '{SESSION_DIALECT}')))"
 )
 
 
@@ -144,13 +149,13 @@ class FinalStates(StoreBase):
                 "message_id": row.id,
                 "dialect": row.dialect,
                 "kind": "dlr",
-                "url": row.dlr_callback_url,
+                "url": url,
                 "payload": _dlr_payload(row),
                 "next_attempt_at": now,
                 "created_at": now,
             }
             for row in rows
-            if row.want_report and row.dlr_callback_url
+            if row.want_report and (url := _report_url(row))
         ]
         if callbacks:
             await conn.execute(insert(t.callback_outbox), callbacks)
@@ -210,8 +215,21 @@ def storable_status(status: str) -> str:
     return status.replace("\x00", "")[:_CARRIER_STATUS_WIDTH]
 
 
-def _dlr_payload(row: Any) -> dict[str, Any]:
-    """The canonical facts a dialect renders its delivery callback from."""
+def _report_url(row: _Finished) -> str | None:
+    """Where a message's report goes: the customer's bound SMPP sessions for a
+    message submitted over SMPP (whatever URL the account has), else its URL."""
+    return SESSION_URL if row.dialect == SESSION_DIALECT else row.dlr_callback_url
+
+
+def _dlr_payload(row: _Finished) -> dict[str, Any]:
+    """The canonical facts a dialect renders its delivery callback from; a
+    receipt over SMPP also names the sender it goes to and the text's start."""
+    if row.dialect == SESSION_DIALECT:
+        return {**_dlr_facts(row), "sender": row.sender, "preview": row.preview}
+    return _dlr_facts(row)
+
+
+def _dlr_facts(row: _Finished) -> dict[str, Any]:
     return {
         "message_id": row.id,
         "batch_id": row.batch_id,

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsgate.store import schema as t
 from smsgate.store.base import columns_of, records_of, storable_text
+from smsgate.store.outbox import SESSION_DIALECT, SESSION_URL
 from smsgate.store.records import InboundMessage, InboxEntry
 from smsgate.store.reply_routes import ReplyRouteStore
 
@@ -136,8 +137,14 @@ async def _queue_mo_forwards(
     jobs = []
     for inbound_id, row in attributed:
         account = accounts[row["account_id"]]
-        url = (account.options or {}).get("mo_callback_url")
         original = originals.get(row["message_id"])
+        # A reply to a message sent over SMPP goes back over the account's
+        # SMPP sessions, where its platform listens; others to the MO URL.
+        url: str | None
+        if original is not None and original.dialect == SESSION_DIALECT:
+            url = SESSION_URL
+        else:
+            url = (account.options or {}).get("mo_callback_url")
         if not url or (row["message_id"] is not None and original is None):
             continue
         jobs.append(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import func, or_, select, text, true, update
+from sqlalchemy import ColumnElement, func, or_, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsgate.observe import events
@@ -31,6 +31,12 @@ _GIVEN_UP = RowUpdate(
     "callback_outbox", (("last_error", "text", "{v}"),), "state = 'failed', lease_until = NULL"
 )
 
+# The dialect of pushes that go back over the customer's own bound SMPP
+# sessions (smpp/customer_returns.py) instead of to a URL; their ``url`` is
+# SESSION_URL, a marker, since a session, not an address, receives them.
+SESSION_DIALECT = "smpp"
+SESSION_URL = "smpp:bound-sessions"
+
 # Enough of a receiver's answer to tell what went wrong, bounded per attempt.
 _ANSWER_WIDTH = 500
 
@@ -41,8 +47,33 @@ class OutboxStore(StoreBase):
     async def claim_callbacks(
         self, limit: int, lease_ms: int, *, skip_urls: Collection[str] = ()
     ) -> list[CallbackJob]:
-        """Lease up to ``limit`` due callbacks, the oldest first, leaving out
-        those to ``skip_urls`` (receivers that have enough in hand already)."""
+        """Lease up to ``limit`` due pushes to URLs, the oldest first, leaving
+        out those to ``skip_urls`` (receivers that have enough in hand already).
+        Pushes over a customer's own SMPP sessions are not theirs to take."""
+        c = t.callback_outbox.c
+        return await self._claim(
+            limit,
+            lease_ms,
+            c.dialect != SESSION_DIALECT,
+            c.url.not_in(sorted(skip_urls)) if skip_urls else true(),
+        )
+
+    async def claim_session_pushes(
+        self, account_ids: Collection[int], limit: int, lease_ms: int
+    ) -> list[CallbackJob]:
+        """Lease up to ``limit`` due pushes (receipts, MO) owed to these
+        accounts' bound SMPP sessions, the oldest first. Under PostgreSQL's
+        SKIP LOCKED and the lease, two server processes never take one row."""
+        if not account_ids:
+            return []
+        c = t.callback_outbox.c
+        return await self._claim(
+            limit, lease_ms, c.dialect == SESSION_DIALECT, c.account_id.in_(sorted(account_ids))
+        )
+
+    async def _claim(
+        self, limit: int, lease_ms: int, *conditions: ColumnElement[bool]
+    ) -> list[CallbackJob]:
         now = self.clock()
         c = t.callback_outbox.c
         due = (
@@ -51,7 +82,7 @@ class OutboxStore(StoreBase):
                 text("state = 'pending'"),
                 c.next_attempt_at <= now,
                 or_(c.lease_until.is_(None), c.lease_until < now),
-                c.url.not_in(sorted(skip_urls)) if skip_urls else true(),
+                *conditions,
             )
             .order_by(c.next_attempt_at)
             .limit(limit)
