@@ -50,7 +50,7 @@ def request_record(dialect: str, seen: RequestSeen, at_ms: int) -> str:
     """The record as stored: JSON of dialect, operation, client address, time
     and the redacted parameters, cut to ``LIMIT`` characters with a mark (a
     cut record is no longer JSON, which the console shows as text)."""
-    params = {k: REDACTED if is_secret(k) else _bounded(v) for k, v in seen.fields.items()}
+    params = _redacted(seen.fields)
     record = {
         "dialect": dialect,
         "operation": seen.operation,
@@ -67,11 +67,20 @@ def request_record(dialect: str, seen: RequestSeen, at_ms: int) -> str:
     return text[: LIMIT - len(TRUNCATED)] + TRUNCATED
 
 
+def _redacted(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Fields with their secrets replaced, at any depth (Advanta's bulk
+    carries credentials in each object of its list)."""
+    return {k: REDACTED if is_secret(str(k)) else _bounded(v) for k, v in fields.items()}
+
+
 def _bounded(value: Any) -> Any:
-    """A value cut before serialising, so that a 30,000-row bulk costs one
-    dump of a few rows, not of the whole body."""
+    """A value cut (and redacted) before serialising, so that a 30,000-row
+    bulk costs one dump of a few rows, not of the whole body."""
     if isinstance(value, str) and len(value) > LIMIT:
         return value[:LIMIT] + TRUNCATED
-    if isinstance(value, list) and len(value) > _ROWS:
-        return [*value[:_ROWS], f"{TRUNCATED} {len(value) - _ROWS} more"]
+    if isinstance(value, dict):
+        return _redacted(value)
+    if isinstance(value, list):
+        kept = [_bounded(item) for item in value[:_ROWS]]
+        return kept if len(value) <= _ROWS else [*kept, f"{TRUNCATED} {len(value) - _ROWS} more"]
     return value
