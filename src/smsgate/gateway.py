@@ -25,6 +25,7 @@ from smsgate.core.states import UpstreamCondition
 from smsgate.core.submit import Preparation, prepare
 from smsgate.credentials import CredentialKind, recently_verified
 from smsgate.observe import events
+from smsgate.request_record import RequestSeen, request_record
 from smsgate.store.records import (
     AcceptedBatch,
     AlreadyAccepted,
@@ -214,6 +215,7 @@ class Gateway:
         test_mode: bool = False,
         all_or_nothing: bool = False,
         validate_only: bool = False,
+        request: RequestSeen | None = None,
     ) -> Submission:
         """Validate, price and durably queue messages.
 
@@ -229,7 +231,9 @@ class Gateway:
         validated and a batch is recorded, but no message is stored or charged.
         With ``all_or_nothing``, one refused message refuses the whole request.
         With ``validate_only`` (implies test mode) nothing at all is recorded:
-        the submission's ``batch_id`` is None.
+        the submission's ``batch_id`` is None. ``request`` is what the dialect
+        saw of the request; its redacted record (request_record.py) is kept
+        with the batch.
         """
         if self._pending >= self.settings.max_pending_submissions:
             raise Overloaded()
@@ -246,6 +250,7 @@ class Gateway:
                     test_mode or validate_only,
                     all_or_nothing,
                     validate_only,
+                    request,
                 )
             finally:
                 self._pending -= 1
@@ -261,6 +266,7 @@ class Gateway:
         test_mode: bool,
         all_or_nothing: bool,
         validate_only: bool,
+        request: RequestSeen | None,
     ) -> Submission:
         started = time.perf_counter()
         now = self.store.clock()
@@ -306,6 +312,7 @@ class Gateway:
             memo=store_memo,
             terms=BatchTerms(description, test_mode, _daily_quota(account, now)),
             reply_pool=self._reply_pool,
+            request=None if request is None else request_record(dialect, request, now),
         )
         if not test_mode:
             self._on_queued()

@@ -173,6 +173,9 @@ def test_message_search_pages_and_history(gateway: GatewayServer) -> None:
     assert row is not None and row.state == State.DELIVERED
     assert row.carrier_ref and row.carrier_ref in history
     assert "DELIVRD" in history and "hello 0" in history
+    # The request that brought it in, without its key.
+    assert "data-request" in history and "sendsms" in history and "254712000100" in history
+    assert account.apikey not in history and "[redacted]" in history
 
 
 def test_a_reply_from_a_sandbox_phone_reaches_the_inbox(sqlite_gateway: GatewayServer) -> None:

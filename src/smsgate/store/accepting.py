@@ -53,6 +53,7 @@ class AcceptingStore(ReplyRouteStore):
         memo: ReplyMemo | None = None,
         terms: BatchTerms = PLAIN_BATCH,
         reply_pool: ReplyPool | None = None,
+        request: str | None = None,
     ) -> AcceptedBatch:
         """Store a batch, its messages, their charge (and the reply memo) in one
         transaction.
@@ -64,9 +65,10 @@ class AcceptingStore(ReplyRouteStore):
         Repliable messages are sent from a number of ``reply_pool`` that opens
         a conversation with their handset for this account; ``NoReplyNumber``
         (nothing written) if one of them has none free. A test-mode batch is
-        recorded without messages or charge.
+        recorded without messages or charge. ``request`` is the batch's bounded,
+        redacted request record (api/request_record.py), stored on its row.
         """
-        job = _AcceptJob(account_id, dialect, messages, priority, memo, terms, reply_pool)
+        job = _AcceptJob(account_id, dialect, messages, priority, memo, terms, reply_pool, request)
         try:
             if len(messages) <= GROUPED_BATCH_SIZE:
                 return await self._group.run(job)
@@ -146,7 +148,9 @@ class AcceptingStore(ReplyRouteStore):
         ledger: list[tuple[Any, ...]] = []
         for (job, cost, after), batch_id in zip(taken, batch_ids, strict=True):
             ids = [next(message_ids) for _ in job.messages]
-            batches.append(_batch_row(batch_id, job.account_id, job.dialect, len(ids), cost, now))
+            batches.append(
+                _batch_row(batch_id, job.account_id, job.dialect, len(ids), cost, now, job.request)
+            )
             rows = _message_rows(batch_id, job.account_id, job.messages, job.priority, now)
             messages.extend((mid, *row) for mid, row in zip(ids, rows, strict=True))
             if cost:
@@ -205,7 +209,18 @@ class AcceptingStore(ReplyRouteStore):
             conn,
             "batches",
             _BATCH_COLUMNS,
-            [_batch_row(batch_id, account_id, dialect, len(messages), cost, now, terms=terms)],
+            [
+                _batch_row(
+                    batch_id,
+                    account_id,
+                    dialect,
+                    len(messages),
+                    cost,
+                    now,
+                    job.request,
+                    terms=terms,
+                )
+            ],
         )
         message_ids: list[int] = []
         if messages:
@@ -347,6 +362,7 @@ _BATCH_COLUMNS = (
     "created_at",
     "description",
     "test_mode",
+    "request",
 )
 
 
@@ -375,6 +391,7 @@ class _AcceptJob:
     memo: ReplyMemo | None
     terms: BatchTerms
     reply_pool: ReplyPool | None
+    request: str | None
 
     @property
     def plain(self) -> bool:
@@ -426,11 +443,22 @@ def _batch_row(
     count: int,
     cost: int,
     now: int,
+    request: str | None,
     *,
     terms: BatchTerms = PLAIN_BATCH,
 ) -> tuple[Any, ...]:
     """A batch row in ``_BATCH_COLUMNS`` order."""
-    return (batch_id, account_id, dialect, count, cost, now, terms.description, terms.test_mode)
+    return (
+        batch_id,
+        account_id,
+        dialect,
+        count,
+        cost,
+        now,
+        terms.description,
+        terms.test_mode,
+        request,
+    )
 
 
 def _charge_entry(

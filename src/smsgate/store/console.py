@@ -69,6 +69,9 @@ class ConsoleMessage:
     created_at: int
     done_at: int | None
     connector: str | None
+    # The batch's redacted request record (request_record.py): only the
+    # message page reads it, so lists do not carry up to 2 KB a row.
+    request: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +290,7 @@ class ConsoleStore(StoreBase):
 
     async def console_message(self, message_id: int) -> ConsoleMessage | None:
         query = (
-            select(*_MESSAGE_COLUMNS)
+            select(*_MESSAGE_COLUMNS, t.batches.c.request)
             .join(t.batches, t.batches.c.id == t.messages.c.batch_id)
             .where(t.messages.c.id == message_id)
         )

@@ -90,6 +90,9 @@ batches = Table(
     Column("description", Text),
     # A test-mode submission: validated and recorded, but nothing sent or charged.
     Column("test_mode", Boolean, nullable=False, server_default=text("false")),
+    # The request that brought the batch in, redacted and bounded
+    # (api/request_record.py): one value per batch, not per message.
+    Column("request", Text),
     Index("ix_batches_account", "account_id", "created_at"),
 )
 

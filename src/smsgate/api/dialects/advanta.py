@@ -40,6 +40,7 @@ from smsgate.gateway import (
     idempotency_memo,
 )
 from smsgate.notify.callbacks import CallbackFormat, HttpCall
+from smsgate.request_record import RequestSeen
 from smsgate.store.records import (
     AlreadyAccepted,
     CallbackJob,
@@ -235,6 +236,7 @@ class AdvantaApi:
             [client_ref] * len(numbers),
             priority=priority,
             shape=_OTP_SHAPE if otp else _SENDSMS_SHAPE,
+            operation="sendotp" if otp else "sendsms",
         )
 
     async def sendbulk(self, params: RequestParams) -> Response:
@@ -256,7 +258,13 @@ class AdvantaApi:
             client_refs.append(entry.get("clientsmsid") if isinstance(entry, dict) else None)
             requests.append(_bulk_entry(entry, sender, account))
         return await self._submit(
-            params, account, requests, client_refs, priority=Priority.NORMAL, shape=_BULK_SHAPE
+            params,
+            account,
+            requests,
+            client_refs,
+            priority=Priority.NORMAL,
+            shape=_BULK_SHAPE,
+            operation="sendbulk",
         )
 
     async def _submit(
@@ -268,6 +276,7 @@ class AdvantaApi:
         *,
         priority: Priority,
         shape: _IdShape,
+        operation: str,
     ) -> Response:
         """Store the messages and answer them. Everything that could make the
         reply fail is checked before the commit: the door bounds the JSON's
@@ -293,7 +302,12 @@ class AdvantaApi:
         )
         try:
             submission = await self.gateway.submit(
-                account, valid, dialect=DIALECT, priority=priority, memo=memo
+                account,
+                valid,
+                dialect=DIALECT,
+                priority=priority,
+                memo=memo,
+                request=RequestSeen(operation, params.client, params.fields),
             )
         except InsufficientCredit:
             raise AdvantaError(1004) from None

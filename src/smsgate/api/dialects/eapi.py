@@ -47,6 +47,7 @@ from smsgate.core.states import Reason, State, UpstreamCondition
 from smsgate.credentials import CredentialKind
 from smsgate.gateway import Gateway, Memo, Overloaded, Submission, UpstreamUnavailable
 from smsgate.notify.callbacks import CallbackFormat, HttpAnswer, HttpCall
+from smsgate.request_record import RequestSeen
 from smsgate.store.records import (
     AlreadyAccepted,
     CallbackJob,
@@ -193,7 +194,7 @@ class EapiApi:
             requests = [build(number, params.fields.get("message")) for number in numbers]
         except InvalidOption as exc:
             raise EapiError(24, f"data validation failed: {exc}") from None
-        return await self._submit(account, requests, options)
+        return await self._submit(account, requests, options, _seen("send_sms", params))
 
     async def send_batch(self, params: RequestParams) -> str:
         """CSV rows, each optionally overriding the message parameters; rows that
@@ -224,10 +225,14 @@ class EapiApi:
                 continue
         if not requests:
             raise EapiError(24, "data validation failed: no readable rows in batch_data")
-        return await self._submit(account, requests, options)
+        return await self._submit(account, requests, options, _seen("send_batch", params))
 
     async def _submit(
-        self, account: Account, requests: list[MessageRequest], options: BatchOptions
+        self,
+        account: Account,
+        requests: list[MessageRequest],
+        options: BatchOptions,
+        seen: RequestSeen,
     ) -> str:
         now = self.gateway.store.clock()
         scheduled = all(r.send_at_ms is not None and r.send_at_ms > now for r in requests)
@@ -250,6 +255,7 @@ class EapiApi:
                 description=options.description,
                 test_mode=options.test is TestMode.SUCCEED,
                 validate_only=options.test is TestMode.FAIL,
+                request=seen,
             )
         except InsufficientCredit:
             raise EapiError(25, "insufficient credits") from None
@@ -407,6 +413,11 @@ def _escape(text: str) -> str:
 
 # EAPI pushes: retried after 60 min, 3 h and 12 h.
 CALLBACK_RETRY_SECONDS = (3600.0, 10800.0, 43200.0)
+
+
+def _seen(operation: str, params: RequestParams) -> RequestSeen:
+    """What the batch's request record keeps of an EAPI submission."""
+    return RequestSeen(operation, params.client, params.fields)
 
 
 async def render_callback(job: CallbackJob) -> HttpCall:

@@ -45,6 +45,7 @@ from smsgate.gateway import (
     idempotency_memo,
 )
 from smsgate.notify.callbacks import CallbackFormat, HttpCall
+from smsgate.request_record import RequestSeen
 from smsgate.secret_box import SecretBox
 from smsgate.store.records import (
     AlreadyAccepted,
@@ -300,7 +301,12 @@ class TelesignApi:
         )
         try:
             submission = await self.gateway.submit(
-                account, requests, dialect=DIALECT, all_or_nothing=True, memo=memo
+                account,
+                requests,
+                dialect=DIALECT,
+                all_or_nothing=True,
+                memo=memo,
+                request=RequestSeen("sms", client_address(request), fields),
             )
         except AlreadyAccepted as earlier_request:
             return _json(orjson.loads(earlier_request.reply))
