@@ -2,9 +2,10 @@
 deliver_sm with its window, and the deadlines that find a dead peer.
 
 submit_sm PDUs are not submitted one by one: every submit_sm read while no
-submission is running waits for the current one, then all of them go to the
-gateway as one batch (one transaction), and each gets its own submit_sm_resp
-from its own result once the batch is committed. A batch the gateway refuses
+read goes to the gateway as one batch, and what arrives while a few such
+batches are running waits for one of them to finish, then goes as the next
+batch; each submit_sm gets its own submit_sm_resp from its own result once
+its batch is committed. A batch the gateway refuses
 as a whole (credit, daily quota, rate) is retried one PDU at a time, so each
 gets the answer it would have had alone.
 """
@@ -59,6 +60,10 @@ _STATUS_OF_REFUSAL: tuple[tuple[type[Exception], Status], ...] = (
     (UpstreamUnavailable, Status.RSUBMITFAIL),
 )
 _NO_ANSWER = frozenset({CommandId.ENQUIRE_LINK_RESP, CommandId.GENERIC_NACK})
+# Submissions one link may have running at once: while one batch commits the
+# next is prepared, and the store commits concurrent ones together. Kept well
+# under the account's requests in flight (SMSGATE_ACCOUNT_REQUESTS_IN_FLIGHT).
+_MAX_SUBMISSIONS = 4
 
 
 class CustomerLink(PduEndpoint):
@@ -81,7 +86,8 @@ class CustomerLink(PduEndpoint):
         self._enquiry: tuple[int, float] | None = None  # our enquire_link unanswered
         self._gathered: list[tuple[int, MessageRequest]] = []
         self._unanswered_submits = 0
-        self._submitting: asyncio.Task[None] | None = None
+        self._submissions = 0  # running
+        self._launch_scheduled = False
         self._deliveries: dict[int, asyncio.Future[bool]] = {}
         self._delivery_room = asyncio.Condition()
         self._unbind_resp: asyncio.Future[None] | None = None
@@ -251,30 +257,35 @@ class CustomerLink(PduEndpoint):
             return
         self._unanswered_submits += 1
         self._gathered.append((pdu.sequence, request))
-        if self._submitting is None:
-            self._submitting = self._loop.create_task(self._drain(account))
+        if not self._launch_scheduled:
+            # After the rest of this read: its submit_sm go in together.
+            self._launch_scheduled = True
+            self._loop.call_soon(self._launch)
 
-    async def _drain(self, account: Account) -> None:
-        """Submit what has been gathered, again and again until nothing waits."""
+    def _launch(self) -> None:
+        """Submit what has been gathered, unless enough submissions are running
+        (the next to finish launches the rest)."""
+        self._launch_scheduled = False
+        account = self.account
+        if not self._gathered or account is None or self.closed.done():
+            return
+        if self._submissions >= _MAX_SUBMISSIONS:
+            return
+        gathered, self._gathered = self._gathered, []
+        self._submissions += 1
+        self._loop.create_task(self._answer(account, gathered))
+
+    async def _answer(self, account: Account, gathered: list[tuple[int, MessageRequest]]) -> None:
         try:
-            while self._gathered and not self.closed.done():
-                gathered, self._gathered = self._gathered, []
-                statuses = await self._statuses(account, gathered)
-                for (sequence, _), (status, message_id) in zip(gathered, statuses, strict=True):
-                    self._write(
-                        encode(
-                            Pdu(
-                                CommandId.SUBMIT_SM_RESP,
-                                sequence,
-                                status,
-                                MessageIdResp(message_id),
-                            )
-                        )
-                    )
-                self._unanswered_submits -= len(gathered)
-                self.flush()
+            statuses = await self._statuses(account, gathered)
+            for (sequence, _), (status, message_id) in zip(gathered, statuses, strict=True):
+                answer = Pdu(CommandId.SUBMIT_SM_RESP, sequence, status, MessageIdResp(message_id))
+                self._write(encode(answer))
+            self._unanswered_submits -= len(gathered)
+            self.flush()
         finally:
-            self._submitting = None
+            self._submissions -= 1
+            self._launch()
 
     async def _statuses(
         self, account: Account, gathered: Sequence[tuple[int, MessageRequest]]
