@@ -470,3 +470,45 @@ def test_an_upstream_http_connection(env: dict[str, str]) -> None:
         "connectors", "add", "x", "--http-url", "https://h.example", "--dialect", "eapi", env=env
     )
     assert half.returncode != 0 and "--username and --password" in half.stderr
+
+
+def test_the_smpp_server_role_accepts_a_bind_and_a_submit_sm(env: dict[str, str]) -> None:
+    import smpplib.client
+
+    created = smsgate("accounts", "create", "esme", "--smpp-system-id", "esme01", env=env)
+    password = re.search(r"smpp password: (\S+)", created.stdout).group(1)  # type: ignore[union-attr]
+    assert smsgate("accounts", "credit", "esme", "10", env=env).returncode == 0
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smsgate", "smpp-server", "--smpp-port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    client = smpplib.client.Client("127.0.0.1", port, timeout=10)
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        assert f"SMPP server on 127.0.0.1:{port}" in banner, banner
+        wait_until(lambda: _connects(client), timeout=20)
+        assert client.bind_transceiver(system_id="esme01", password=password).status == 0
+        client.send_message(
+            source_addr="Shop", destination_addr="+254712345678", short_message=b"hi"
+        )
+        answer = client.read_pdu()
+        assert answer.command == "submit_sm_resp" and answer.status == 0
+        assert int(answer.message_id) > 0
+        client.unbind()
+    finally:
+        client.disconnect()
+        stop(process)
+    assert process.returncode == 0
+
+
+def _connects(client: Any) -> bool:
+    try:
+        client.connect()
+    except Exception:  # refused while the process still starts
+        return False
+    return True
