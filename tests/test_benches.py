@@ -26,6 +26,7 @@ RUNS = {
     "core hot paths": ["core_hot_paths.py"],
     "single requests": ["single_requests.py", "--seconds", "1", "--clients", "8"],
     "smpp delivery": ["smpp_delivery.py", "--messages", "1000"],
+    "smpp ingress": ["smpp_ingress.py", "--messages", "1000"],
     "http delivery": ["http_delivery.py", "--messages", "2000"],
     "callbacks": ["callbacks.py", "--pushes", "300"],
 }

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from smsgate.cli import app
 from smsgate.core.states import Reason, State
+from smsgate.credentials import secret_verifies
 from smsgate.store.migrate import head_revision
 from smsgate.store.records import ConnectionHealth, Receipt
 from smsgate.store.repo import Store
@@ -216,11 +217,23 @@ def test_keys_rotate_and_delete(env: dict[str, str]) -> None:
     telesign = smsgate("accounts", "keys", "rot", "--rotate", "telesign", env=env)
     assert re.search(r"^telesign api key: \S{88}$", telesign.stdout, re.M)
     wrong = smsgate("accounts", "keys", "rot", "--rotate", "ssh", env=env)
-    assert wrong.returncode == 2 and "partner, eapi or telesign" in wrong.stderr
+    assert wrong.returncode == 2 and "partner, eapi, telesign or smpp" in wrong.stderr
+    smpp = smsgate("accounts", "keys", "rot", "--rotate", "smpp", env=env)
+    assert re.search(r"^smpp system_id: rot\nsmpp password: \S{8}$", smpp.stdout, re.M)
+    smpp_password = re.search(r"smpp password: (\S+)", smpp.stdout).group(1)  # type: ignore[union-attr]
+    too_long = smsgate(
+        "accounts", "keys", "rot", "--rotate", "smpp", "--username", "x" * 16, env=env
+    )
+    assert too_long.returncode == 2 and "1..15" in too_long.stderr
+    bound = smsgate("accounts", "create", "esme", "--smpp-system-id", "esme01", env=env).stdout
+    assert re.search(r"^smpp system_id: esme01\nsmpp password: \S{8}$", bound, re.M)
 
     async def check(store: Store) -> None:
         [(account, _)] = await store.credentials_for("partner_apikey", "717171")
         assert account.name == "rot"
+        [(account, stored)] = await store.credentials_for("smpp_password", "rot")
+        assert account.name == "rot" and secret_verifies(smpp_password, stored)
+        assert smpp_password not in stored  # hashed
 
     asyncio.run(_on_store(env, check))
     assert smsgate("accounts", "delete", "rot", env=env).returncode == 2  # asks for --yes

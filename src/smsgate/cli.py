@@ -234,6 +234,15 @@ def serve_command(
             envvar="SMSGATE_PROCESSES",
         ),
     ] = 1,
+    smpp: Annotated[
+        bool | None,
+        typer.Option(
+            "--smpp/--no-smpp",
+            help="Also accept customers' SMPP binds here [default: off; SMSGATE_SMPP_SERVER_ENABLED].",
+            show_default=False,
+        ),
+    ] = None,
+    smpp_port: Annotated[int | None, _SMPP_PORT] = None,
 ) -> None:
     """Run the HTTP API (and, by default, the delivery workers)."""
     from smsgate.runtime import serve  # the server's stack, for these commands only
@@ -242,12 +251,20 @@ def serve_command(
         pool = None if reply_numbers is None else parse_reply_numbers(reply_numbers)
     except ValueError as exc:
         raise CliError(f"--reply-numbers: {exc}", 2) from None
-    current = settings(host=host, port=port, reply_numbers=pool)
+    current = settings(
+        host=host,
+        port=port,
+        reply_numbers=pool,
+        smpp_server_enabled=smpp,
+        smpp_server_port=smpp_port,
+    )
     set_up_logging(current)
     sock, _lock = _start(current, with_workers=workers)
     asyncio.run(_check_database(current))
     several = f", {processes} processes" if processes > 1 else ""
     typer.echo(_banner(current, "listening" + ("" if workers else " (API only)") + several))
+    if current.smpp_server_enabled:
+        typer.echo(_smpp_banner(current))
     if processes == 1:
         asyncio.run(serve(current, sock, with_workers=workers))
         return
@@ -278,7 +295,15 @@ def _serve_in_processes(current: Settings, count: int, *, with_workers: bool) ->
             for other in sockets[:index] + sockets[index + 1 :]:
                 other.close()  # a process that ends takes its socket's queue with it
             only_here = with_workers and index == 0
-            asyncio.run(serve(current, sockets[index], with_workers=only_here, wake=wake))
+            asyncio.run(
+                serve(
+                    current,
+                    sockets[index],
+                    with_workers=only_here,
+                    with_smpp=index == 0,  # one process holds the SMPP port
+                    wake=wake,
+                )
+            )
             return 0
 
         def name(index: int) -> str:
@@ -289,6 +314,40 @@ def _serve_in_processes(current: Settings, count: int, *, with_workers: bool) ->
                 sock.close()
 
         return run_children(count, child, name, forked)
+
+
+_SMPP_PORT = typer.Option(
+    "--smpp-port",
+    help="Port of the customer SMPP server [default: 2775; SMSGATE_SMPP_SERVER_PORT].",
+    show_default=False,
+)
+
+
+def _smpp_banner(current: Settings) -> str:
+    tls = " with TLS" if current.smpp_server_tls_cert else ""
+    return (
+        f"smsgate {_version()} SMPP server on {current.smpp_server_host}:"
+        f"{current.smpp_server_port}{tls} (window {current.smpp_server_window})"
+    )
+
+
+@app.command("smpp-server")
+def smpp_server_command(smpp_port: Annotated[int | None, _SMPP_PORT] = None) -> None:
+    """Run only the SMPP server customers bind to (scale-out on PostgreSQL:
+    workers and API processes run beside it on the same database)."""
+    from smsgate.runtime import run_smpp_server  # the server's stack, for these commands only
+
+    current = settings(smpp_server_port=smpp_port, smpp_server_enabled=True)
+    set_up_logging(current)
+    asyncio.run(_check_database(current))
+    typer.echo(_smpp_banner(current) + f" ({describe_database(current)})")
+    try:
+        asyncio.run(run_smpp_server(current))
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on {current.smpp_server_host}:{current.smpp_server_port}: "
+            f"{exc.strerror or exc}; free it or change SMSGATE_SMPP_SERVER_PORT"
+        ) from None
 
 
 async def _check_database(current: Settings) -> None:

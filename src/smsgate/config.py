@@ -95,6 +95,18 @@ class Settings:
     console_login_attempts: int = 5
     console_lockout_seconds: float = 300.0
     console_session_hours: float = 12.0
+    smpp_server_enabled: bool = False
+    smpp_server_host: str = "127.0.0.1"
+    smpp_server_port: int = 2775
+    smpp_server_window: int = 100
+    smpp_server_max_binds: int = 4
+    smpp_server_max_pdu_bytes: int = 16 * 1024
+    smpp_server_bind_timeout: float = 10.0
+    smpp_server_enquire_link_seconds: float = 30.0
+    smpp_server_response_timeout: float = 10.0
+    smpp_server_idle_timeout: float = 300.0
+    smpp_server_tls_cert: str = ""
+    smpp_server_tls_key: str = ""
 
     @property
     def effective_database_url(self) -> str:
@@ -163,6 +175,18 @@ class Settings:
             "console_login_attempts": int,
             "console_lockout_seconds": _positive,
             "console_session_hours": _positive,
+            "smpp_server_enabled": _flag,
+            "smpp_server_host": str,
+            "smpp_server_port": _port,
+            "smpp_server_window": _positive_int,
+            "smpp_server_max_binds": _positive_int,
+            "smpp_server_max_pdu_bytes": _positive_int,
+            "smpp_server_bind_timeout": _positive,
+            "smpp_server_enquire_link_seconds": _positive,
+            "smpp_server_response_timeout": _positive,
+            "smpp_server_idle_timeout": _positive,
+            "smpp_server_tls_cert": str,
+            "smpp_server_tls_key": str,
         }
         for name, reader in readers.items():
             raw = source.get(ENV_PREFIX + name.upper())

@@ -29,6 +29,14 @@ class CredentialKind(StrEnum):
     # Telesign-style: customer id + base64 API key, hashed for Basic and
     # sealed (encrypted) for checking and making HMAC signatures.
     TELESIGN_KEY = "telesign_key"
+    # SMPP 3.4 bind: system_id and a password of at most 8 characters, which
+    # is guessable, so it is hashed like the EAPI password.
+    SMPP_PASSWORD = "smpp_password"
+
+
+SMPP_SYSTEM_ID_MAX = 15  # the field is 16 octets with its NUL (SMPP 3.4 section 4.1)
+SMPP_PASSWORD_MAX = 8  # 9 octets with its NUL
+_PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
@@ -41,8 +49,20 @@ def new_api_key() -> str:
 
 def new_password() -> str:
     """Typeable and strong: 16 characters from an unambiguous alphabet (~92 bits)."""
-    alphabet = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    return "".join(secrets.choice(alphabet) for _ in range(16))
+    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(16))
+
+
+def new_smpp_password() -> str:
+    """As long as SMPP 3.4 lets a password be (8 characters, ~46 bits): binds
+    are limited by the failure guard, so guessing it takes years."""
+    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(SMPP_PASSWORD_MAX))
+
+
+def check_system_id(system_id: str) -> str:
+    """``system_id`` if a bind can carry it (printable ASCII, 1..15), else ValueError."""
+    if not 0 < len(system_id) <= SMPP_SYSTEM_ID_MAX or not all("!" <= c <= "~" for c in system_id):
+        raise ValueError(f"an SMPP system_id is 1..{SMPP_SYSTEM_ID_MAX} printable ASCII characters")
+    return system_id
 
 
 def new_partner_id() -> str:
@@ -75,7 +95,10 @@ def stand_in_hash(kind: CredentialKind) -> str:
     identifier's secret is checked against it, so that it costs what a known
     one's does and the reply's timing does not tell them apart."""
     secret = new_api_key()
-    return hash_password(secret) if kind is CredentialKind.EAPI_PASSWORD else hash_secret(secret)
+    return hash_password(secret) if kind in _PASSWORD_KINDS else hash_secret(secret)
+
+
+_PASSWORD_KINDS = frozenset({CredentialKind.EAPI_PASSWORD, CredentialKind.SMPP_PASSWORD})
 
 
 def recently_verified(secret: str, stored: str) -> bool:

@@ -186,6 +186,13 @@ class Gateway:
         account = candidates[found][0]
         return account if account.is_active else None
 
+    async def knows(self, kind: CredentialKind, identifier: str) -> bool:
+        """Whether ``identifier`` is anyone's, for dialects whose refusals
+        tell an unknown identifier from a wrong secret (SMPP's ESME_RINVSYSID
+        and ESME_RINVPASWD); ask only after the secret was checked, so both
+        refusals take the same time."""
+        return bool(await self._credentials_of(kind, identifier))
+
     async def _credentials_of(self, kind: str, identifier: str) -> list[tuple[Account, str]]:
         """``credentials_for``, asked once per TTL however many requests want it."""
         now = self.store.clock()

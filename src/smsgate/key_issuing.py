@@ -14,12 +14,15 @@ from smsgate.core.model import Account
 from smsgate.core.telesign_auth import new_api_key as new_telesign_key
 from smsgate.core.telesign_auth import new_customer_id
 from smsgate.credentials import (
+    SMPP_SYSTEM_ID_MAX,
     CredentialKind,
+    check_system_id,
     hash_password,
     hash_secret,
     new_api_key,
     new_partner_id,
     new_password,
+    new_smpp_password,
 )
 from smsgate.secret_box import SecretBox
 from smsgate.store.records import NewCredential
@@ -34,13 +37,25 @@ class Issued:
     apikey: str | None = None
     eapi: tuple[str, str] | None = None
     telesign: tuple[str, str] | None = None
+    smpp: tuple[str, str] | None = None
 
 
 class KeyKind:
     PARTNER = "partner"
     EAPI = "eapi"
     TELESIGN = "telesign"
-    ALL = (PARTNER, EAPI, TELESIGN)
+    SMPP = "smpp"
+    ALL = (PARTNER, EAPI, TELESIGN, SMPP)
+
+
+def smpp_credential(system_id: str) -> tuple[tuple[str, str], NewCredential]:
+    """A new SMPP bind password for ``system_id`` (ValueError if a bind
+    cannot carry it): the pair to print and the credential to store."""
+    password = new_smpp_password()
+    check_system_id(system_id)
+    return (system_id, password), NewCredential(
+        CredentialKind.SMPP_PASSWORD, system_id, hash_password(password)
+    )
 
 
 async def rotate_key(
@@ -48,8 +63,8 @@ async def rotate_key(
 ) -> Issued:
     """Replace the account's ``kind`` secret (or issue a first one).
 
-    Raises ``DuplicateIdentifier`` (a chosen EAPI username is another
-    account's; the old credential still works) and ``ValueError`` for an
+    Raises ``DuplicateIdentifier`` (a chosen EAPI username or SMPP system_id
+    is another account's; the old credential still works) and ``ValueError`` for an
     unknown ``kind``.
     """
     identifiers = dict(await store.identifiers(account.id))
@@ -72,7 +87,14 @@ async def rotate_key(
         credential = NewCredential(
             CredentialKind.TELESIGN_KEY, issued.telesign[0], hash_secret(key), box.encrypt(key)
         )
+    elif kind == KeyKind.SMPP:
+        system_id = (
+            username
+            or identifiers.get(CredentialKind.SMPP_PASSWORD)
+            or account.name[:SMPP_SYSTEM_ID_MAX]
+        )
+        issued.smpp, credential = smpp_credential(system_id)
     else:
-        raise ValueError(f"{kind!r}: expected partner, eapi or telesign")
+        raise ValueError(f"{kind!r}: expected partner, eapi, telesign or smpp")
     await store.replace_credential(account.id, credential)
     return issued

@@ -44,6 +44,7 @@ from smsgate.observe import metrics
 from smsgate.observe.endpoints import observe_routes
 from smsgate.processes import WakePipe
 from smsgate.secret_box import SecretBox
+from smsgate.smpp.server import SmppServer
 from smsgate.store.repo import Store
 
 log = logging.getLogger(__name__)
@@ -326,12 +327,14 @@ async def serve(
     sock: socket.socket,
     *,
     with_workers: bool = True,
+    with_smpp: bool = True,
     wake: WakePipe | None = None,
 ) -> None:
     """Serve the API on the already bound ``sock`` (see ``listening_socket``)
     until SIGINT or SIGTERM. With ``wake`` (one of several processes, see
     ``smsgate.processes``), the workers listen to it, or the API wakes them
-    through it."""
+    through it. ``with_smpp``: this process may hold the customer SMPP port
+    (if enabled); of several processes, one does."""
     runtime = await Runtime.open(
         settings, on_queued=wake.notify if wake is not None and not with_workers else None
     )
@@ -342,9 +345,41 @@ async def serve(
         settings,
         max_connections=connection_limit(settings.max_connections),
     )
+    smpp = await start_smpp_server(runtime) if with_smpp else None
     try:
         await _Server(config).serve(sockets=[sock])
     finally:
+        if smpp is not None:
+            await smpp.stop()
+        await runtime.close()
+
+
+async def start_smpp_server(runtime: Runtime, *, enabled: bool | None = None) -> SmppServer | None:
+    """The customer SMPP server on the runtime's gateway, listening, if enabled
+    (SMSGATE_SMPP_SERVER_ENABLED, or ``enabled``); None otherwise."""
+    settings = runtime.settings
+    if not (settings.smpp_server_enabled if enabled is None else enabled):
+        return None
+    server = SmppServer(runtime.gateway, settings)
+    await server.start()
+    return server
+
+
+async def run_smpp_server(settings: Settings) -> None:
+    """Only the customer SMPP server (the ``smpp-server`` role), until SIGTERM
+    or SIGINT: it accepts into the shared database, and workers elsewhere
+    deliver what it accepted."""
+    runtime = await Runtime.open(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    server = await start_smpp_server(runtime, enabled=True)
+    assert server is not None
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
         await runtime.close()
 
 

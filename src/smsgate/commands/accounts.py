@@ -38,7 +38,7 @@ from smsgate.credentials import (
     new_partner_id,
     new_password,
 )
-from smsgate.key_issuing import Issued, KeyKind, rotate_key
+from smsgate.key_issuing import Issued, KeyKind, rotate_key, smpp_credential
 from smsgate.secret_box import SecretBox
 from smsgate.store.records import DuplicateIdentifier, NewCredential
 from smsgate.store.repo import Store
@@ -131,6 +131,10 @@ def accounts_create(
     telesign: Annotated[
         bool, typer.Option(help="Also issue a Telesign customer id and API key.")
     ] = False,
+    smpp_system_id: Annotated[
+        str | None,
+        typer.Option(help="Also issue an SMPP system_id (1..15 characters) with a password."),
+    ] = None,
 ) -> None:
     """Create an account and print its credentials (shown once). A clash on
     the name, --partner-id or --eapi-username creates nothing."""
@@ -172,6 +176,13 @@ def accounts_create(
             )
         )
 
+    if smpp_system_id is not None:
+        try:
+            issued.smpp, smpp = smpp_credential(smpp_system_id)
+        except ValueError as exc:
+            raise CliError(f"--smpp-system-id: {exc}", 2) from None
+        credentials.append(smpp)
+
     async def work(store: Store) -> Account:
         if await store.account_by_name(name) is not None:
             raise CliError(f"an account named {name!r} exists already; pick another name")
@@ -211,6 +222,8 @@ def print_secrets(issued: Issued) -> None:
             f"telesign customer id: {issued.telesign[0]}",
             f"telesign api key: {issued.telesign[1]}",
         ]
+    if issued.smpp:
+        lines += [f"smpp system_id: {issued.smpp[0]}", f"smpp password: {issued.smpp[1]}"]
     typer.echo("\n".join(lines))
     typer.echo("(secrets are shown once and stored only as hashes: keep them now)")
 
@@ -345,6 +358,7 @@ _KIND_LABELS: dict[str, str] = {
     CredentialKind.PARTNER_APIKEY: "partnerID",
     CredentialKind.EAPI_PASSWORD: "eapi username",
     CredentialKind.TELESIGN_KEY: "telesign customer id",
+    CredentialKind.SMPP_PASSWORD: "smpp system_id",
 }
 
 
@@ -379,20 +393,22 @@ def accounts_keys(
     rotate: Annotated[
         str,
         typer.Option(
-            help="Which credential to replace: partner (partnerID apikey), eapi (password) or telesign (API key)."
+            help="Which credential to replace: partner (partnerID apikey), eapi (password),"
+            " telesign (API key) or smpp (bind password)."
         ),
     ],
     username: Annotated[
         str | None,
         typer.Option(
-            help="EAPI username to issue (default: the current one, else the account name)."
+            help="EAPI username or SMPP system_id to issue"
+            " (default: the current one, else the account name)."
         ),
     ] = None,
 ) -> None:
     """Issue a new secret for one dialect; the old one stops working (within a
     second in every API process). Also issues a first one where there is none."""
-    if rotate not in {KeyKind.PARTNER, KeyKind.EAPI, KeyKind.TELESIGN}:
-        raise CliError(f"--rotate {rotate!r}: expected partner, eapi or telesign", 2)
+    if rotate not in KeyKind.ALL:
+        raise CliError(f"--rotate {rotate!r}: expected partner, eapi, telesign or smpp", 2)
     current = settings()
 
     async def work(store: Store) -> Issued:
@@ -403,6 +419,8 @@ def accounts_keys(
             )
         except DuplicateIdentifier as exc:
             raise CliError(f"{exc}; the old credential still works") from None
+        except ValueError as exc:
+            raise CliError(f"--username: {exc}", 2) from None
 
     print_secrets(with_store(work))
 

@@ -168,6 +168,8 @@ class AccountPages:
             issued = await rotate_key(self.store, self.secrets, account, kind)
         except DuplicateIdentifier as exc:
             return await self.account(request, viewer, f"{exc}; the old one still works", 400)
+        except ValueError as exc:  # an account name no SMPP bind can carry
+            return await self.account(request, viewer, str(exc), 400)
         return await self.account(request, viewer, issued=issued)
 
     async def urls(self, request: Request, viewer: Viewer) -> Response:

@@ -5,6 +5,7 @@ console's account page both read and show options through it."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -38,6 +39,21 @@ def _response_code_key(raw: str) -> str:
     if raw not in {"response-code", "respose-code"}:
         raise ValueError("expected response-code or respose-code")
     return raw
+
+
+def _networks(raw: str) -> list[str]:
+    """Comma-separated CIDR ranges, kept in their normalised spelling."""
+    try:
+        ranges = [
+            str(ipaddress.ip_network(part.strip(), strict=False))
+            for part in raw.split(",")
+            if part.strip()
+        ]
+    except ValueError as exc:
+        raise ValueError(f"expected CIDR ranges separated by commas ({exc})") from None
+    if not ranges:
+        raise ValueError("expected at least one CIDR range")
+    return ranges
 
 
 def _url(raw: str) -> str:
@@ -113,6 +129,18 @@ OPTIONS: tuple[AccountOption, ...] = (
         "networkid as a string",
         _boolean,
         'send networkid as "1" rather than 1',
+    ),
+    AccountOption(
+        "smpp_allowed_addresses",
+        "SMPP clients from",
+        _networks,
+        "address ranges SMPP binds are accepted from, e.g. 192.0.2.0/24,2001:db8::/32",
+    ),
+    AccountOption(
+        "smpp_max_binds",
+        "SMPP binds at most",
+        _positive_int,
+        "simultaneous SMPP binds (SMSGATE_SMPP_SERVER_MAX_BINDS by default)",
     ),
 )
 BY_KEY = {option.key: option for option in OPTIONS}

@@ -37,7 +37,10 @@ _LONGEST_BACKOFF_MS = 60_000
 class ReceiverSession(Protocol):
     """What the pump needs of a bound receiver or transceiver session."""
 
-    account_id: int
+    @property
+    def account_id(self) -> int | None:
+        """The account it is bound as (None before the bind)."""
+        ...
 
     async def deliver(self, pdu: ShortMessage) -> bool:
         """Send one deliver_sm; True once its deliver_sm_resp said ESME_ROK,
@@ -71,17 +74,22 @@ class Returns:
 
     def attach(self, session: ReceiverSession) -> None:
         """A receiver or transceiver bound: what its account is owed can flow."""
+        if session.account_id is None:
+            return
         self._sessions[session.account_id].append(session)
         self._in_hand.setdefault(id(session), 0)
         self.wake()
 
     def detach(self, session: ReceiverSession) -> None:
         """The session ended; its pushes in hand come back as not delivered."""
-        sessions = self._sessions.get(session.account_id, [])
+        account_id = session.account_id
+        if account_id is None:
+            return
+        sessions = self._sessions.get(account_id, [])
         with contextlib.suppress(ValueError):
             sessions.remove(session)
         if not sessions:
-            self._sessions.pop(session.account_id, None)
+            self._sessions.pop(account_id, None)
         if not self._in_hand.get(id(session)):
             self._in_hand.pop(id(session), None)
 

@@ -551,15 +551,16 @@ class Framer:
 
     TCP delivers arbitrary slices of the stream, so bytes are buffered until a
     whole command_length is present. A command_length outside
-    ``[HEADER_SIZE, MAX_PDU_SIZE]`` means the stream is out of step (or
+    ``[HEADER_SIZE, max_size]`` means the stream is out of step (or
     hostile) and nothing after it can be trusted: :class:`PduError` is raised
     and the connection should be dropped.
     """
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_buffer", "_max_size")
 
-    def __init__(self) -> None:
+    def __init__(self, max_size: int = MAX_PDU_SIZE) -> None:
         self._buffer = bytearray()
+        self._max_size = max_size
 
     @property
     def pending(self) -> int:
@@ -578,9 +579,10 @@ class Framer:
         frames: list[bytes] = []
         pos = 0
         unpack = _LENGTH.unpack_from
+        limit = self._max_size
         while size - pos >= 4:
             (length,) = unpack(source, pos)
-            if length < HEADER_SIZE or length > MAX_PDU_SIZE:
+            if length < HEADER_SIZE or length > limit:
                 raise PduError(f"command_length {length} out of range", Status.RINVCMDLEN)
             end = pos + length
             if end > size:

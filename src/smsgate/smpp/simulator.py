@@ -34,21 +34,19 @@ from typing import Literal
 from smsgate.core.encoding import Encoding, encode_gsm7
 from smsgate.core.sandbox_rules import DEFAULT_SANDBOX_RULES, SandboxRule, rule_for
 from smsgate.core.states import State
+from smsgate.smpp.endpoint import PduEndpoint
 from smsgate.smpp.pdu import (
     ESM_DELIVERY_RECEIPT,
     Bind,
     BindResp,
     CommandId,
-    Framer,
     MessageIdResp,
     MessageState,
     Pdu,
-    PduError,
     ShortMessage,
     Status,
     Tag,
     cstring_tlv,
-    decode,
     encode,
     int_tlv,
 )
@@ -74,9 +72,7 @@ ReceiptIdStyle = Literal["same", "decimal", "hex", "leading_zeros", "upper", "lo
 MESSAGE_ID_STYLES: tuple[str, ...] = MessageIdStyle.__args__  # type: ignore[attr-defined]
 RECEIPT_ID_STYLES: tuple[str, ...] = ReceiptIdStyle.__args__  # type: ignore[attr-defined]
 
-_RESPONSE_BIT = 0x80000000
 _MAX_SHORT_MESSAGE = 254  # longer texts travel in the message_payload TLV
-_WRITE_HIGH_WATER = 1 << 20  # stop reading a client that does not read its responses
 _UNBIND_TIMEOUT = 1.0
 
 _BIND_MODES: dict[int, BindMode] = {
@@ -602,135 +598,34 @@ class SmscSimulator:
         self._changed.set()
 
 
-class _Session(asyncio.Protocol):
+class _Session(PduEndpoint):
     """One ESME connection: its bind state, and responses batched per read."""
 
+    log_prefix = "smsc-sim"
+
     def __init__(self, simulator: SmscSimulator) -> None:
+        super().__init__()
         self._sim = simulator
-        self._loop = asyncio.get_running_loop()
-        self._transport: asyncio.Transport | None = None
-        self._framer = Framer()
-        self._out: list[bytes] = []
-        self._flush_scheduled = False
-        self._closing = False
-        self._sequences = itertools.count(1)
         self._unbind_resp: asyncio.Future[None] | None = None
         self.unanswered: dict[int, _Outgoing] = {}  # deliver_sm by sequence
-        self.closed: asyncio.Future[None] = self._loop.create_future()
         self.mode: BindMode | None = None
         self.system_id = ""
-        self.peer = "?"
 
-    @property
-    def is_open(self) -> bool:
-        return self._transport is not None and not self._closing and not self.closed.done()
-
-    # ---------------------------------------------------------- transport
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
-        peer = transport.get_extra_info("peername")
-        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+    def _opened(self) -> None:
         self._sim._opened(self)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._closing = True
-        self._out.clear()
-        if not self.closed.done():
-            self.closed.set_result(None)
+    def _lost(self, exc: Exception | None) -> None:
         if self._unbind_resp is not None and not self._unbind_resp.done():
             self._unbind_resp.set_result(None)
         log.info("smsc-sim: %s disconnected (%s)", self.peer, exc or "closed")
         unanswered, self.unanswered = list(self.unanswered.values()), {}
         self._sim._closed(self, unanswered)
 
-    def pause_writing(self) -> None:
-        # The client is not reading its responses: stop reading its requests
-        # until it catches up, instead of buffering without bound.
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.resume_reading()
-
-    def data_received(self, data: bytes) -> None:
-        if self._closing:
-            return
-        try:
-            frames = self._framer.feed(data)
-        except PduError as exc:
-            self._malformed(exc)
-        else:
-            for frame in frames:
-                self._receive(frame)
-                if self._closing:
-                    break
-        self.flush()
-
-    # ------------------------------------------------------------ writing
-
-    def _write(self, frame: bytes) -> None:
-        if self._closing:
-            return
-        self._out.append(frame)
-        if not self._flush_scheduled:
-            # Flushed at the end of the current read, or on the next loop turn
-            # for writes made from timers: one write per batch, not per PDU.
-            self._flush_scheduled = True
-            self._loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        """Hand everything written so far to the transport in one write."""
-        self._flush_scheduled = False
-        transport = self._transport
-        if transport is None or transport.is_closing():
-            self._out.clear()
-            return
-        if self._out:
-            transport.write(b"".join(self._out))
-            self._out.clear()
-        if self._closing:
-            transport.close()  # after the write: the last response still leaves
-
-    def respond(
-        self,
-        request: Pdu,
-        status: int = Status.ROK,
-        body: BindResp | MessageIdResp | None = None,
-    ) -> None:
-        command = request.command_id | _RESPONSE_BIT
-        self._write(encode(Pdu(command, request.sequence, status, body)))
-
     def deliver(self, item: _Outgoing) -> None:
         """Send a deliver_sm and remember it until its deliver_sm_resp arrives."""
         sequence = self._next_sequence()
         self.unanswered[sequence] = item
         self._write(encode(Pdu(CommandId.DELIVER_SM, sequence, 0, item.body)))
-
-    def _next_sequence(self) -> int:
-        sequence = next(self._sequences)
-        if sequence > 0x7FFFFFFF:  # sequence numbers wrap within 31 bits
-            self._sequences = itertools.count(2)
-            sequence = 1
-        return sequence
-
-    def _close_after_flush(self) -> None:
-        """Stop handling input; the transport closes once pending writes are out."""
-        if self._closing or self._transport is None:
-            return
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self.flush)
-        self._closing = True
-
-    def abort(self) -> None:
-        self._closing = True
-        self._out.clear()
-        if self._transport is not None:
-            self._transport.abort()
 
     async def unbind(self, grace: float) -> None:
         """Unbind as the SMSC does when it shuts down: unbind, wait for
@@ -748,31 +643,6 @@ class _Session(asyncio.Protocol):
             if not self.closed.done():
                 self._transport.abort()
                 await asyncio.wait({self.closed}, timeout=grace)
-
-    # ------------------------------------------------------------ reading
-
-    def _receive(self, frame: bytes) -> None:
-        try:
-            pdu = decode(frame)
-        except PduError as exc:
-            if exc.command_status == Status.RINVCMDID:
-                # A whole PDU of a kind not supported: the stream is still in step.
-                log.info("smsc-sim: %s sent unsupported command: %s", self.peer, exc)
-                self._nack(exc.sequence or 0, Status.RINVCMDID)
-            else:
-                self._malformed(exc)
-            return
-        self._handle(pdu)
-
-    def _nack(self, sequence: int, status: int) -> None:
-        self._write(encode(Pdu(CommandId.GENERIC_NACK, sequence, status, None)))
-
-    def _malformed(self, exc: PduError) -> None:
-        """Nack with the codec's status hint and close: after a bad PDU the byte
-        stream cannot be trusted to be in step any more."""
-        log.warning("smsc-sim: malformed PDU from %s: %s", self.peer, exc)
-        self._nack(exc.sequence or 0, exc.command_status or Status.RSYSERR)
-        self._close_after_flush()
 
     def _handle(self, pdu: Pdu) -> None:
         command = pdu.command_id

@@ -1,0 +1,140 @@
+"""How many submit_sm a second smsgate's SMPP server accepts durably from one client.
+
+Workload: ``--messages`` (default 100,000) single-part GSM texts from one
+transceiver bind keeping ``--window`` (default 100) submit_sm unanswered:
+the bare codec client of bench/smpp_delivery.py, in a child process of its
+own (its own core and GIL). This process runs what ``smsgate smpp-server``
+runs: the SMPP server over a Gateway and a Store on a fresh SQLite file (or
+SMSGATE_BENCH_DATABASE_URL, an empty PostgreSQL schema). The figure is
+submit_sm_resp per second; afterwards the stored messages are counted
+against the ROK answers.
+
+The floor, measured in the same run: the bare codec alone, in this process,
+encoding a submit_sm, decoding it, encoding its submit_sm_resp and decoding
+that, per message (the least work any SMPP server does per accepted message).
+
+    .venv/bin/python bench/smpp_ingress.py [--messages 100000] [--window 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import tempfile
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from local_net import free_port
+from smpp_delivery import PASSWORD, SENDER, SYSTEM_ID, FloorClient, recipient
+from smsgate.config import Settings
+from smsgate.credentials import CredentialKind, hash_password
+from smsgate.gateway import Gateway
+from smsgate.smpp.pdu import CommandId, MessageIdResp, Pdu, ShortMessage, decode, encode
+from smsgate.smpp.server import SmppServer
+from smsgate.store.records import NewCredential
+from smsgate.store.repo import Store
+
+
+def codec_rate(count: int) -> float:
+    """Messages a second through the codec alone: submit_sm and its resp, both ways."""
+    started = time.perf_counter()
+    for i in range(count):
+        body = ShortMessage(
+            source_addr=SENDER, destination_addr=recipient(i).lstrip("+"), short_message=b"x" * 40
+        )
+        decode(encode(Pdu(CommandId.SUBMIT_SM, i + 1, 0, body)))
+        decode(encode(Pdu(CommandId.SUBMIT_SM_RESP, i + 1, 0, MessageIdResp(str(i)))))
+    return count / (time.perf_counter() - started)
+
+
+def client(port: int, count: int, window: int, answer: Connection) -> None:
+    """The child: wait for the server, pipeline ``count`` submit_sm, report the rate."""
+
+    async def run() -> tuple[float, int]:
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                _, esme = await loop.create_connection(
+                    lambda: FloorClient(count, window, 0), "127.0.0.1", port
+                )
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+        try:
+            async with asyncio.timeout(10):
+                status = await esme.bound
+            if status:
+                raise SystemExit(f"bind refused: 0x{status:X}")
+            esme.start()
+            finished = await esme.finished
+            esme.unbind()
+            await esme.unbound
+        finally:
+            esme.close()
+        return count / (finished - esme.started), count - esme.refused
+
+    answer.send(asyncio.run(run()))
+
+
+async def serve(url: str, port: int, done: Connection) -> int:
+    """Run the server until the child reports; the number of messages stored."""
+    settings = Settings(database_url=url, smpp_server_port=port)
+    store = await Store.open(url)
+    account = await store.create_account(
+        name="bench",
+        region="KE",
+        timezone="Africa/Nairobi",
+        credentials=[
+            NewCredential(CredentialKind.SMPP_PASSWORD, SYSTEM_ID, hash_password(PASSWORD))
+        ],
+        credit=10**12,
+        options={"max_messages_per_second": 10**7, "message_burst": 10**7},
+    )
+    server = SmppServer(Gateway(store, settings), settings)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    while not done.poll():
+        await loop.run_in_executor(None, done.poll, 0.2)
+    await server.stop()
+    stored = sum((await store.count_by_state(account.id)).values())
+    await store.close()
+    return stored
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--window", type=int, default=100)
+    args = parser.parse_args()
+    floor = codec_rate(min(args.messages, 50_000))
+    with tempfile.TemporaryDirectory() as scratch:
+        url = os.environ.get("SMSGATE_BENCH_DATABASE_URL") or (
+            f"sqlite:///{Path(scratch) / 'ingress.sqlite3'}"
+        )
+        port = free_port()
+        ours, theirs = multiprocessing.Pipe()
+        child = multiprocessing.Process(
+            target=client, args=(port, args.messages, args.window, theirs)
+        )
+        child.start()
+        stored = asyncio.run(serve(url, port, ours))
+        rate, accepted = ours.recv()
+        child.join(10)
+    engine = url.split(":", 1)[0]
+    print(f"SMPP ingress, one client, window {args.window}, {args.messages:,} submit_sm, {engine}")
+    print(f"  accepted durably          {rate:12,.0f} submit_sm/s")
+    print(f"  floor (bare codec, both ways, one process) {floor:12,.0f} msg/s")
+    print(f"  ratio accepted/floor      {rate / floor:12.2f}")
+    print(f"  answered ROK {accepted:,}; stored {stored:,}")
+    if stored != accepted:
+        raise SystemExit("stored messages do not match the accepted submit_sm")
+
+
+if __name__ == "__main__":
+    main()

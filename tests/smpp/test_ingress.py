@@ -1,0 +1,67 @@
+"""A customer's submit_sm read as a message request, field by field."""
+
+from __future__ import annotations
+
+from smsgate.core.model import MessageRequest
+from smsgate.smpp.ingress import read_submit
+from smsgate.smpp.pdu import ESM_UDHI, ShortMessage, Status, Tag
+
+NOW = 1_780_000_000_000
+
+
+def read(**fields: object) -> MessageRequest | Status:
+    values: dict[str, object] = {"source_addr": "SHOP", "destination_addr": "254712345678"}
+    values.update(fields)
+    return read_submit(ShortMessage(**values), now_ms=NOW, default_sender="SMSGATE")  # type: ignore[arg-type]
+
+
+def text(**fields: object) -> str:
+    request = read(**fields)
+    assert isinstance(request, MessageRequest), request
+    return request.text
+
+
+def test_each_text_coding() -> None:
+    assert text(short_message=b"Hi \x00 \x1b\x3c", data_coding=0) == "Hi @ ["
+    assert text(short_message=b"plain", data_coding=1) == "plain"
+    assert text(short_message="café".encode("latin-1"), data_coding=3) == "café"
+    assert text(short_message="你好".encode("utf-16-be"), data_coding=8) == "你好"
+    assert text(tlvs={Tag.MESSAGE_PAYLOAD: b"long " * 100}) == "long " * 100
+
+
+def test_a_udh_part_is_its_text_and_binary_keeps_its_header() -> None:
+    udh = bytes((5, 0, 3, 7, 2, 1))
+    assert text(short_message=udh + b"part", esm_class=ESM_UDHI) == "part"
+    binary = read(short_message=udh + b"\x01\x02", esm_class=ESM_UDHI, data_coding=4)
+    assert isinstance(binary, MessageRequest) and binary.binary == udh + b"\x01\x02"
+    bare = read(short_message=b"\x01", data_coding=4)
+    assert isinstance(bare, MessageRequest) and bare.binary == b"\x00\x01"
+
+
+def test_addresses_reports_and_schedule() -> None:
+    request = read(short_message=b"x", registered_delivery=1, source_addr="")
+    assert isinstance(request, MessageRequest)
+    assert (request.recipient, request.sender, request.want_report) == (
+        "+254712345678",
+        "SMSGATE",
+        True,
+    )
+    later = read(short_message=b"x", schedule_delivery_time="000000010000000R")
+    assert isinstance(later, MessageRequest) and later.send_at_ms == NOW + 3_600_000
+    assert read(short_message=b"x", registered_delivery=0).want_report is False  # type: ignore[union-attr]
+
+
+def test_refusals_carry_the_standard_status() -> None:
+    assert read(destination_addr="", short_message=b"x") == Status.RINVDSTADR
+    assert read(short_message=b"x", tlvs={Tag.MESSAGE_PAYLOAD: b"y"}) == Status.RINVPARLEN
+    assert read(short_message=b"\xff", data_coding=0) == Status.RSUBMITFAIL
+    assert read(short_message=b"\x00", data_coding=8) == Status.RSUBMITFAIL
+    assert read(short_message=b"\x09ab", esm_class=ESM_UDHI) == Status.RINVESMCLASS
+    assert read(short_message=b"x", schedule_delivery_time="soon") == Status.RINVSCHED
+    assert read(short_message=b"x", validity_period="bad") == Status.RINVEXPIRY
+    expired = read(
+        short_message=b"x",
+        schedule_delivery_time="000000020000000R",
+        validity_period="000000010000000R",
+    )
+    assert expired == Status.RINVEXPIRY
