@@ -10,7 +10,8 @@ aiosqlite takes them as they are, each in one hop to its thread
 (``execute_fetchall``, ``executemany``), where SQLAlchemy's adapter makes
 four (cursor, execute, fetch, close) at about 0.1 ms each; asyncpg gets them
 renumbered ``$1, $2, …``. A list parameter (``member_of``) is a JSON
-array read by ``json_each`` on SQLite and a typed array on PostgreSQL.
+array read by ``json_each`` on SQLite and a typed array read by ``unnest``
+on PostgreSQL.
 
 Writing many rows is where the engines differ most: SQLite's ``executemany``
 runs in C and costs little per row, while PostgreSQL pays per statement, so
@@ -86,9 +87,18 @@ class DriverSql:
         self.lock_rows_skip_locked = " FOR UPDATE SKIP LOCKED" if postgres else ""
 
     def member_of(self, column: str, kind: str = "id") -> str:
-        """``column`` is one of the values of a list parameter (see ``members``)."""
+        """``column`` is one of the values of a list parameter (see ``members``).
+
+        On PostgreSQL a semi-join over ``unnest`` rather than ``= ANY(array)``:
+        a prepared statement keeps the plan made when its table was small,
+        and there ``= ANY`` becomes a filter comparing every row the index
+        range yields with every element (at 20,000 submitted parts and 450
+        receipts, 0.7 s a statement). A join is linear in both sizes
+        whichever plan it keeps, and an index lookup per element once the
+        table is large.
+        """
         if self.postgres:
-            return f"{column} = ANY(?::{_PG_ARRAY_TYPE[kind]})"
+            return f"{column} IN (SELECT unnest(?::{_PG_ARRAY_TYPE[kind]}))"
         return f"{column} IN (SELECT value FROM json_each(?))"
 
     def members(self, values: Sequence[Any]) -> Any:
