@@ -8,7 +8,7 @@ client's single-message ``sendsms`` on a kept-alive connection, twice:
 
 - floor: the same probe and client, nothing else running;
 - attack: at the same time, ``--slow`` connections that send half a request
-  and a byte a second (reconnecting when closed), one ``--body-mb`` upload to
+  and a byte a second (reopened a second after the server closes one), one ``--body-mb`` upload to
   a dialect route (chunked, re-sent whenever it is cut off) plus one declared
   by Content-Length, and ``--guessers`` clients guessing EAPI passwords as
   fast as they are answered, each from its own address (X-Forwarded-For).
@@ -157,32 +157,56 @@ async def measure(
 # ------------------------------------------------------------------ attacking
 
 
-async def slow_connection(port: int, until: float, told: Counter[str]) -> None:
-    """As slowloris does: half a request, then a header byte a second; a
-    connection the server closed is opened again on the next tick."""
+class SlowRequest(asyncio.Protocol):
+    """As slowloris does: half a request, then (from ``drip``) a header byte a
+    second. A protocol, not a stream with a timed read, so that two thousand of
+    them cost the attacking process one timer a second rather than one each."""
+
+    def __init__(self) -> None:
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(b"POST /eapi/submission/send_sms/2/2.0 HTTP/1.1\r\nHost: bench\r\nX-A: ")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+async def slow_connection(
+    port: int, until: float, told: Counter[str], opened: set[SlowRequest]
+) -> None:
+    """One slow request at a time; one the server closed is opened again a second later."""
+    loop = asyncio.get_running_loop()
     while time.monotonic() < until:
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            _, slow = await loop.create_connection(SlowRequest, "127.0.0.1", port)
         except OSError:
             told["slow: connect failed"] += 1
             await asyncio.sleep(1.0)
             continue
         told["slow: opened"] += 1
-        try:
-            writer.write(b"POST /eapi/submission/send_sms/2/2.0 HTTP/1.1\r\nHost: bench\r\nX-A: ")
-            while time.monotonic() < until:
-                await writer.drain()
-                try:
-                    if await asyncio.wait_for(reader.read(1), 1.0) == b"":
-                        told["slow: closed by server"] += 1
-                        await asyncio.sleep(1.0)
-                        break
-                except TimeoutError:
-                    writer.write(b"a")
-        except OSError:
+        opened.add(slow)
+        await slow.closed
+        opened.discard(slow)
+        if time.monotonic() < until:
             told["slow: closed by server"] += 1
             await asyncio.sleep(1.0)
-        writer.close()
+
+
+async def drip(until: float, opened: set[SlowRequest]) -> None:
+    """A byte a second on every open slow request; all closed at the end."""
+    while time.monotonic() < until:
+        await asyncio.sleep(1.0)
+        for slow in opened:
+            if slow.transport is not None and not slow.transport.is_closing():
+                slow.transport.write(b"a")
+    for slow in list(opened):
+        if slow.transport is not None:
+            slow.transport.close()
 
 
 async def big_body(port: int, megabytes: int, until: float, told: Counter[str]) -> None:
@@ -251,13 +275,12 @@ def attack(port: int, seconds: float, slow: int, guessers: int, body_mb: int, ou
 
     async def run() -> None:
         until = time.monotonic() + seconds
+        opened: set[SlowRequest] = set()
         await asyncio.gather(
-            *(slow_connection(port, until, told) for _ in range(slow)),
+            *(slow_connection(port, until, told, opened) for _ in range(slow)),
+            drip(until, opened),
             big_body(port, body_mb, until, told),
-            *(
-                guesser(port, f"198.51.{i // 250}.{i % 250 + 1}", until, told)
-                for i in range(guessers)
-            ),
+            *(guesser(port, address(i), until, told) for i in range(guessers)),
         )
 
     asyncio.run(run())

@@ -10,7 +10,8 @@ Secrets this process has already seen verify skip all of this
 (``credentials.recently_verified``): a working client is never slowed, even
 while someone guesses at its identifier.
 
-Password hashes run on a small thread pool, never on the event loop, and an
+Password hashes run on one thread of lowered priority, never on the event
+loop (nor on the core it needs), and an
 unknown identifier is checked against a stand-in hash of the same kind, so
 the time to answer does not reveal which identifiers exist.
 """
@@ -20,6 +21,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
+import os
+import sys
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -28,8 +32,11 @@ from smsgate.credentials import CredentialKind, secret_verifies, stand_in_hash, 
 from smsgate.store.auth_limits import LockPolicy
 from smsgate.store.repo import Store
 
-# scrypt releases the GIL, so two threads use both cores without stalling the loop.
-HASH_THREADS = 2
+# scrypt releases the GIL, but each hash takes a whole core for tens of ms:
+# one thread, below the event loop's priority, leaves the loop a core (and
+# the upper hand on a shared one) however many guesses arrive.
+HASH_THREADS = 1
+HASH_NICENESS = 10
 # Checks waiting for a hash thread beyond this are refused as "try later".
 MAX_WAITING_HASHES = 64
 MAX_REMEMBERED_LOCKS = 10_000
@@ -57,7 +64,10 @@ class AuthGuard:
         self.store = store
         self.policy = policy
         self._locked_until: dict[str, int] = {}
-        self._hashing = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="smsgate-hash")
+        self._hashing = ThreadPoolExecutor(
+            HASH_THREADS, thread_name_prefix="smsgate-hash", initializer=_yield_to_the_loop
+        )
+        self._hash_turn = asyncio.Semaphore(HASH_THREADS)
         self._waiting = 0
 
     @staticmethod
@@ -69,13 +79,17 @@ class AuthGuard:
 
     async def admit(self, keys: Sequence[str]) -> None:
         """Raise ``AuthThrottled`` if any key is locked."""
+        self._refuse_if_known_locked(keys)
         now = self.store.clock()
-        until = max(self._locked_until.get(key, 0) for key in keys)
-        if until <= now:
-            counts = await self.store.auth_failures(keys, self.policy.window_ms)
-            locked = {key: c.locked_until for key, c in counts.items() if c.locked_until > now}
-            self._remember_locks(locked, now)
-            until = max(locked.values(), default=0)
+        counts = await self.store.auth_failures(keys, self.policy.window_ms)
+        locked = {key: c.locked_until for key, c in counts.items() if c.locked_until > now}
+        self._remember_locks(locked, now)
+        self._refuse_if_known_locked(keys)
+
+    def _refuse_if_known_locked(self, keys: Sequence[str]) -> None:
+        """Raise ``AuthThrottled`` if this process knows a key to be locked."""
+        now = self.store.clock()
+        until = max((self._locked_until.get(key, 0) for key in keys), default=0)
         if until > now:
             raise AuthThrottled(until - now)
 
@@ -84,11 +98,16 @@ class AuthGuard:
         locked = await self.store.record_auth_failure(keys, self.policy)
         self._remember_locks(locked, self.store.clock())
 
-    async def verifies(self, kind: CredentialKind, secret: str, stored: Sequence[str]) -> int:
+    async def verifies(
+        self, kind: CredentialKind, secret: str, stored: Sequence[str], keys: Sequence[str]
+    ) -> int:
         """The index of the stored hash ``secret`` verifies against, or -1.
 
         With nothing stored, the stand-in hash of ``kind`` is checked, so an
-        unknown identifier costs what a known one does.
+        unknown identifier costs what a known one does. A check that waited
+        for the hash thread is refused if one of ``keys`` was locked meanwhile:
+        guesses admitted together when a lock ran out would otherwise each
+        cost a hash after the first of them had locked it again.
         """
         candidates = list(stored) or [stand_in_hash(kind)]
         if not any(uses_scrypt(hashed) for hashed in candidates):
@@ -98,8 +117,12 @@ class AuthGuard:
                 raise AuthThrottled(1000)
             self._waiting += 1
             try:
-                loop = asyncio.get_running_loop()
-                found = await loop.run_in_executor(self._hashing, _first_match, secret, candidates)
+                async with self._hash_turn:
+                    self._refuse_if_known_locked(keys)
+                    loop = asyncio.get_running_loop()
+                    found = await loop.run_in_executor(
+                        self._hashing, _first_match, secret, candidates
+                    )
             finally:
                 self._waiting -= 1
         return found if stored else -1
@@ -115,6 +138,13 @@ class AuthGuard:
                 self._locked_until.clear()
         for key, until in locked.items():
             self._locked_until[key] = max(until, self._locked_until.get(key, 0))
+
+
+def _yield_to_the_loop() -> None:
+    """Lower this hash thread's scheduling priority (Linux nices threads one by
+    one; elsewhere this would lower the whole process, so it is left alone)."""
+    if sys.platform == "linux":
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
 
 
 def _first_match(secret: str, candidates: Sequence[str]) -> int:

@@ -179,7 +179,9 @@ class Gateway:
                 return account if account.is_active else None
         keys = self.auth_guard.keys(kind, identifier, address)
         await self.auth_guard.admit(keys)
-        found = await self.auth_guard.verifies(kind, secret, [stored for _, stored in candidates])
+        found = await self.auth_guard.verifies(
+            kind, secret, [stored for _, stored in candidates], keys
+        )
         if found < 0:
             await self.auth_guard.failed(keys)
             return None

@@ -40,6 +40,10 @@ class ConnectionGuard:
         self.max_connections = max_connections
         self.header_timeout = header_timeout
         self.open: dict[GuardedProtocol, None] = {}  # oldest first
+        # Those of ``open`` yet to be answered once, kept apart so that a victim
+        # is found at the front instead of behind every busy kept-alive client
+        # (under a flood, each new connection looks for one).
+        self.unserved: dict[GuardedProtocol, None] = {}
 
     def protocol(self) -> type[GuardedProtocol]:
         """The protocol class for ``uvicorn.Config(http=...)``, bound to this guard."""
@@ -55,20 +59,24 @@ class ConnectionGuard:
     def admit(self, connection: GuardedProtocol) -> bool:
         """Make room for a new connection; False if it must be refused."""
         if len(self.open) >= self.max_connections:
-            victim = next((c for c in self.open if c.idle and not c.served), None)
+            victim = next((c for c in self.unserved if c.idle), None)
             if victim is None:
                 victim = next((c for c in self.open if c.idle), None)
             if victim is None:
                 return False
-            del self.open[victim]
+            self.forget(victim)
             victim.transport.close()
         self.open[connection] = None
+        self.unserved[connection] = None
         return True
+
+    def forget(self, connection: GuardedProtocol) -> None:
+        self.open.pop(connection, None)
+        self.unserved.pop(connection, None)
 
 
 class GuardedProtocol(DialectHttpProtocol):
     guard: ConnectionGuard
-    served = 0  # requests answered on this connection
     _deadline: asyncio.TimerHandle | None = None
 
     @property
@@ -85,7 +93,7 @@ class GuardedProtocol(DialectHttpProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
-        self.guard.open.pop(self, None)
+        self.guard.forget(self)
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
@@ -98,7 +106,7 @@ class GuardedProtocol(DialectHttpProtocol):
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
-        self.served += 1
+        self.guard.unserved.pop(self, None)
         super().on_response_complete()
 
     def _arm(self) -> None:

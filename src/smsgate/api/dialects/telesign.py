@@ -233,7 +233,7 @@ class TelesignApi:
                 if recently_verified(credentials.secret, stored):
                     return account
             await guard.admit(keys)
-            found = await guard.verifies(kind, credentials.secret, [h for _, h in hashed])
+            found = await guard.verifies(kind, credentials.secret, [h for _, h in hashed], keys)
             if not hashed:
                 raise AuthFailure(AuthCode.INVALID_CUSTOMER_ID)
             if found < 0:
