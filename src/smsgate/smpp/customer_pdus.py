@@ -55,12 +55,39 @@ _DATA_CODING_UCS2: Final = 8
 _SHORT_MESSAGE_LIMIT: Final = 254
 
 
-def _address(number: str) -> tuple[str, int, int]:
-    """An address as SMPP writes it: digits with TON international, or a sender name."""
-    digits = number.removeprefix("+")
-    if digits.isdigit() and digits.isascii():
-        return digits, _TON_INTERNATIONAL, _NPI_ISDN
-    return number, _TON_ALPHANUMERIC, 0
+def ton_npi(address: str) -> tuple[int, int]:
+    """International/E.164 (TON 1, NPI 1) for a number, alphanumeric (TON 5)
+    for a name, as SMSCs address what they deliver."""
+    if address.lstrip("+").isdigit() and address.isascii():
+        return _TON_INTERNATIONAL, _NPI_ISDN
+    return _TON_ALPHANUMERIC, 0
+
+
+def addressed(source: str, destination: str, **fields: Any) -> ShortMessage:
+    """A deliver_sm body from ``source`` to ``destination``, each with its TON/NPI."""
+    source_ton, source_npi = ton_npi(source)
+    dest_ton, dest_npi = ton_npi(destination)
+    return ShortMessage(
+        source_addr=source,
+        source_addr_ton=source_ton,
+        source_addr_npi=source_npi,
+        destination_addr=destination,
+        dest_addr_ton=dest_ton,
+        dest_addr_npi=dest_npi,
+        **fields,
+    )
+
+
+def receipt_tlvs(message_id: str, state: MessageState, error: int) -> dict[int, bytes]:
+    """The SMPP 3.4 receipt TLVs: the id, its state and (on a failure with a
+    known cause) the GSM network error."""
+    tlvs = {
+        int(Tag.RECEIPTED_MESSAGE_ID): cstring_tlv(message_id),
+        int(Tag.MESSAGE_STATE): int_tlv(int(state), 1),
+    }
+    if error:
+        tlvs[Tag.NETWORK_ERROR_CODE] = bytes((_NETWORK_TYPE_GSM,)) + error.to_bytes(2)
+    return tlvs
 
 
 def _printable(text: str) -> str:
@@ -82,25 +109,13 @@ def receipt_pdu(payload: Mapping[str, Any]) -> ShortMessage:
         done_ms=done,
         text=_printable(payload.get("preview") or ""),
     )
-    tlvs: dict[int, bytes] = {
-        Tag.RECEIPTED_MESSAGE_ID: cstring_tlv(message_id),
-        Tag.MESSAGE_STATE: int_tlv(int(message_state), 1),
-    }
-    if error:
-        tlvs[Tag.NETWORK_ERROR_CODE] = bytes((_NETWORK_TYPE_GSM,)) + error.to_bytes(2)
-    source, source_ton, source_npi = _address(payload["recipient"])
-    destination, dest_ton, dest_npi = _address(payload.get("sender") or "")
-    return ShortMessage(
-        source_addr=source,
-        source_addr_ton=source_ton,
-        source_addr_npi=source_npi,
-        destination_addr=destination,
-        dest_addr_ton=dest_ton,
-        dest_addr_npi=dest_npi,
+    return addressed(
+        payload["recipient"].removeprefix("+"),
+        payload.get("sender") or "",
         esm_class=ESM_DELIVERY_RECEIPT,
         data_coding=_DATA_CODING_GSM,
         short_message=text.encode("ascii", "replace"),
-        tlvs=tlvs,
+        tlvs=receipt_tlvs(message_id, message_state, error),
     )
 
 
@@ -112,16 +127,10 @@ def inbound_pdu(payload: Mapping[str, Any]) -> ShortMessage:
         data, coding = encode_gsm7(body), _DATA_CODING_GSM
     else:
         data, coding = body.encode("utf-16-be", "surrogatepass"), _DATA_CODING_UCS2
-    source, source_ton, source_npi = _address(payload["sender"])
-    destination, dest_ton, dest_npi = _address(payload["recipient"])
     long = len(data) > _SHORT_MESSAGE_LIMIT
-    return ShortMessage(
-        source_addr=source,
-        source_addr_ton=source_ton,
-        source_addr_npi=source_npi,
-        destination_addr=destination,
-        dest_addr_ton=dest_ton,
-        dest_addr_npi=dest_npi,
+    return addressed(
+        payload["sender"].removeprefix("+"),
+        payload["recipient"].removeprefix("+"),
         data_coding=coding,
         short_message=b"" if long else data,
         tlvs={int(Tag.MESSAGE_PAYLOAD): data} if long else {},

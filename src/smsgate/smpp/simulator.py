@@ -34,6 +34,7 @@ from typing import Literal
 from smsgate.core.encoding import Encoding, encode_gsm7
 from smsgate.core.sandbox_rules import DEFAULT_SANDBOX_RULES, SandboxRule, rule_for
 from smsgate.core.states import State
+from smsgate.smpp.customer_pdus import RECEIPT_STAT, addressed, receipt_tlvs
 from smsgate.smpp.endpoint import PduEndpoint
 from smsgate.smpp.pdu import (
     ESM_DELIVERY_RECEIPT,
@@ -46,9 +47,7 @@ from smsgate.smpp.pdu import (
     ShortMessage,
     Status,
     Tag,
-    cstring_tlv,
     encode,
-    int_tlv,
 )
 from smsgate.smpp.receipt_text import MAP_ERROR_OF_REASON, format_receipt_text
 from smsgate.smpp.wire import read_inbound
@@ -83,16 +82,6 @@ _BIND_MODES: dict[int, BindMode] = {
 _SENDS: frozenset[str] = frozenset(("transmitter", "transceiver"))
 _RECEIVES: frozenset[str] = frozenset(("receiver", "transceiver"))
 _NO_ANSWER = frozenset({CommandId.ENQUIRE_LINK_RESP, CommandId.GENERIC_NACK})
-
-# How each final state of a sandbox rule reads in a receipt: the ``stat:`` word
-# and the message_state TLV value.
-_RECEIPT_STAT: dict[State, tuple[str, MessageState]] = {
-    State.DELIVERED: ("DELIVRD", MessageState.DELIVERED),
-    State.UNDELIVERABLE: ("UNDELIV", MessageState.UNDELIVERABLE),
-    State.EXPIRED: ("EXPIRED", MessageState.EXPIRED),
-    State.REJECTED: ("REJECTD", MessageState.REJECTED),
-}
-_NETWORK_TYPE_GSM = 3
 
 
 @dataclass
@@ -328,15 +317,9 @@ class SmscSimulator:
         if len(text_bytes) > _MAX_SHORT_MESSAGE:
             values[Tag.MESSAGE_PAYLOAD] = text_bytes
             text_bytes = b""
-        source_ton, source_npi = _ton_npi(source)
-        dest_ton, dest_npi = _ton_npi(destination)
-        body = ShortMessage(
-            source_addr=source,
-            source_addr_ton=source_ton,
-            source_addr_npi=source_npi,
-            destination_addr=destination,
-            dest_addr_ton=dest_ton,
-            dest_addr_npi=dest_npi,
+        body = addressed(
+            source,
+            destination,
             esm_class=esm_class,
             data_coding=data_coding,
             short_message=text_bytes,
@@ -493,7 +476,7 @@ class SmscSimulator:
     def _receipt(
         self, body: ShortMessage, message_id: str, rule: SandboxRule, submit_ms: int
     ) -> ShortMessage:
-        stat, state = _RECEIPT_STAT.get(rule.state, ("UNKNOWN", MessageState.UNKNOWN))
+        stat, state = RECEIPT_STAT.get(rule.state, ("UNKNOWN", MessageState.UNKNOWN))
         error = MAP_ERROR_OF_REASON.get(rule.reason, 0)
         receipt_id = self._receipt_id(message_id)
         text = format_receipt_text(
@@ -504,12 +487,7 @@ class SmscSimulator:
             done_ms=submit_ms + int(self.config.receipt_delay_ms),
             text=_preview(body),
         )
-        tlvs: dict[int, bytes] = {}
-        if self.config.receipt_tlvs:
-            tlvs[Tag.RECEIPTED_MESSAGE_ID] = cstring_tlv(receipt_id)
-            tlvs[Tag.MESSAGE_STATE] = int_tlv(int(state), 1)
-            if error:
-                tlvs[Tag.NETWORK_ERROR_CODE] = bytes((_NETWORK_TYPE_GSM,)) + error.to_bytes(2)
+        tlvs = receipt_tlvs(receipt_id, state, error) if self.config.receipt_tlvs else {}
         return ShortMessage(
             source_addr=body.destination_addr,
             source_addr_ton=body.dest_addr_ton,
@@ -705,11 +683,6 @@ class _TokenBucket:
             return False
         self._tokens -= 1
         return True
-
-
-def _ton_npi(address: str) -> tuple[int, int]:
-    """International/E.164 for a number, alphanumeric for a name."""
-    return (1, 1) if address.lstrip("+").isdigit() else (5, 0)
 
 
 def _is_binary(data_coding: int) -> bool:
