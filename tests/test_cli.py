@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import signal
@@ -49,7 +50,14 @@ def smsgate(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     the command group's own, as the installed command's are (the commands
     that serve run as real processes below). Importing the gateway once
     instead of once a command keeps these tests quick."""
-    result = CliRunner().invoke(app, list(args), env=env)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        result = CliRunner().invoke(app, list(args), env=env)
+    finally:
+        # A command sets up logging to the runner's stderr, which is closed
+        # once it returns; later log lines of this process must not go there.
+        root.handlers[:], root.level = handlers, level
     return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
 
 
