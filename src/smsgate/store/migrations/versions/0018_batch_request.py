@@ -20,5 +20,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("batches") as batch:
-        batch.drop_column("request")
+    # A plain DROP COLUMN (SQLite 3.35+), not a batch copy: rebuilding
+    # ``batches`` would break the foreign keys that point at it.
+    op.drop_column("batches", "request")
