@@ -36,6 +36,7 @@ from smsgate.smpp.pdu import (
     Status,
     encode,
 )
+from smsgate.store.outbox import SESSION_DIALECT
 from smsgate.store.records import DailyQuotaExceeded, InsufficientCredit
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SERVER_SYSTEM_ID = "smsgate"
-DIALECT = "smpp"
 
 _MODES = {
     CommandId.BIND_TRANSMITTER: (True, False),
@@ -59,7 +59,6 @@ _STATUS_OF_REFUSAL: tuple[tuple[type[Exception], Status], ...] = (
     (Overloaded, Status.RTHROTTLED),
     (UpstreamUnavailable, Status.RSUBMITFAIL),
 )
-_NO_ANSWER = frozenset({CommandId.ENQUIRE_LINK_RESP, CommandId.GENERIC_NACK})
 # Submissions one link may have running at once: while one batch commits the
 # next is prepared, and the store commits concurrent ones together. Kept well
 # under the account's requests in flight (SMSGATE_ACCOUNT_REQUESTS_IN_FLIGHT).
@@ -90,7 +89,6 @@ class CustomerLink(PduEndpoint):
         self._launch_scheduled = False
         self._deliveries: dict[int, asyncio.Future[bool]] = {}
         self._delivery_room = asyncio.Condition()
-        self._unbind_resp: asyncio.Future[None] | None = None
 
     @property
     def account_id(self) -> int | None:
@@ -108,8 +106,6 @@ class CustomerLink(PduEndpoint):
                 future.set_result(False)
         self._deliveries.clear()
         self._loop.create_task(self._room_made())  # waiting deliveries see it closed
-        if self._unbind_resp is not None and not self._unbind_resp.done():
-            self._unbind_resp.set_result(None)
         self._server.closed(self)
 
     def check_deadlines(self) -> None:
@@ -138,17 +134,7 @@ class CustomerLink(PduEndpoint):
 
     async def shut(self, grace: float) -> None:
         """Unbind as a provider does when it stops: unbind, wait, close."""
-        if self.account is not None and self.is_open:
-            self._unbind_resp = self._loop.create_future()
-            self._write(encode(Pdu(CommandId.UNBIND, self._next_sequence(), 0, None)))
-            self.flush()
-            await asyncio.wait({self._unbind_resp, self.closed}, timeout=grace)
-        if not self.closed.done():
-            self._close_after_flush()
-            self.flush()
-            await asyncio.wait({self.closed}, timeout=grace)
-            if not self.closed.done():
-                self.abort()
+        await self.unbind_and_close(grace, bound=self.account is not None)
 
     # ------------------------------------------------------------ reading
 
@@ -164,22 +150,13 @@ class CustomerLink(PduEndpoint):
             if future is not None and not future.done():
                 future.set_result(pdu.command_status == Status.ROK)
                 self._loop.create_task(self._room_made())
-        elif command == CommandId.ENQUIRE_LINK:
-            self.respond(pdu)
         elif command == CommandId.ENQUIRE_LINK_RESP:
             if self._enquiry is not None and self._enquiry[0] == pdu.sequence:
                 self._enquiry = None
         elif command in _MODES:
             self._bind(pdu)
-        elif command == CommandId.UNBIND:
-            self.respond(pdu)
-            self._close_after_flush()
-        elif command == CommandId.UNBIND_RESP:
-            if self._unbind_resp is not None and not self._unbind_resp.done():
-                self._unbind_resp.set_result(None)
-        elif command not in _NO_ANSWER:
-            # deliver_sm or a response nothing was asked for: not an ESME's to send.
-            self._nack(pdu.sequence, Status.RINVCMDID)
+        else:
+            self._handle_link(pdu)
 
     # ------------------------------------------------------------ binding
 
@@ -293,7 +270,7 @@ class CustomerLink(PduEndpoint):
         """(command_status, message_id) of each gathered submit_sm, in order."""
         requests = [request for _, request in gathered]
         try:
-            submission = await self._gateway.submit(account, requests, dialect=DIALECT)
+            submission = await self._gateway.submit(account, requests, dialect=SESSION_DIALECT)
         except _WHOLE_REFUSALS as exc:
             if len(requests) == 1:
                 return [(_status_of(exc), "")]

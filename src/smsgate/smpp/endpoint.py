@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 RESPONSE_BIT = 0x80000000
 WRITE_HIGH_WATER = 1 << 20  # stop reading a peer that does not read its responses
+# Answers that ask for no answer back.
+_NO_ANSWER = frozenset({CommandId.ENQUIRE_LINK_RESP, CommandId.GENERIC_NACK})
 
 
 class PduEndpoint(asyncio.Protocol):
@@ -53,6 +55,7 @@ class PduEndpoint(asyncio.Protocol):
         self._closing = False
         self._sequences = itertools.count(1)
         self.closed: asyncio.Future[None] = self._loop.create_future()
+        self._unbind_resp: asyncio.Future[None] | None = None
         self.peer = "?"
         self.peer_host = ""
 
@@ -90,6 +93,7 @@ class PduEndpoint(asyncio.Protocol):
         self._out.clear()
         if not self.closed.done():
             self.closed.set_result(None)
+        self._unbound()
         self._lost(exc)
 
     def pause_writing(self) -> None:
@@ -166,6 +170,26 @@ class PduEndpoint(asyncio.Protocol):
             self._loop.call_soon(self.flush)
         self._closing = True
 
+    async def unbind_and_close(self, grace: float, *, bound: bool) -> None:
+        """End the connection as a server does when it stops: unbind a bound
+        peer and wait for its unbind_resp (or its going), then close, and
+        abort what does not close within ``grace``."""
+        if bound and self.is_open:
+            self._unbind_resp = self._loop.create_future()
+            self._write(encode(Pdu(CommandId.UNBIND, self._next_sequence(), 0, None)))
+            self.flush()
+            await asyncio.wait({self._unbind_resp, self.closed}, timeout=grace)
+        if not self.closed.done():
+            self._close_after_flush()
+            self.flush()
+            await asyncio.wait({self.closed}, timeout=grace)
+            if not self.closed.done():
+                self.abort()
+
+    def _unbound(self) -> None:
+        if self._unbind_resp is not None and not self._unbind_resp.done():
+            self._unbind_resp.set_result(None)
+
     def abort(self) -> None:
         self._closing = True
         self._out.clear()
@@ -189,6 +213,22 @@ class PduEndpoint(asyncio.Protocol):
                 self._malformed_request(exc)
             return
         self._handle(pdu)
+
+    def _handle_link(self, pdu: Pdu) -> None:
+        """What every peer answers alike: enquire_link, unbind and unbind_resp;
+        a request the subclass did not take (deliver_sm from an ESME, a
+        response nothing asked for) is nacked."""
+        command = pdu.command_id
+        if command == CommandId.ENQUIRE_LINK:
+            self.respond(pdu)
+        elif command == CommandId.UNBIND:
+            self.respond(pdu)
+            log.info("%s: %s unbound", self.log_prefix, self.peer)
+            self._close_after_flush()
+        elif command == CommandId.UNBIND_RESP:
+            self._unbound()
+        elif command not in _NO_ANSWER:
+            self._nack(pdu.sequence, Status.RINVCMDID)
 
     def _malformed_request(self, exc: PduError) -> None:
         """A readable frame with an unreadable body: answered, connection kept."""

@@ -81,7 +81,6 @@ _BIND_MODES: dict[int, BindMode] = {
 }
 _SENDS: frozenset[str] = frozenset(("transmitter", "transceiver"))
 _RECEIVES: frozenset[str] = frozenset(("receiver", "transceiver"))
-_NO_ANSWER = frozenset({CommandId.ENQUIRE_LINK_RESP, CommandId.GENERIC_NACK})
 
 
 @dataclass
@@ -584,7 +583,6 @@ class _Session(PduEndpoint):
     def __init__(self, simulator: SmscSimulator) -> None:
         super().__init__()
         self._sim = simulator
-        self._unbind_resp: asyncio.Future[None] | None = None
         self.unanswered: dict[int, _Outgoing] = {}  # deliver_sm by sequence
         self.mode: BindMode | None = None
         self.system_id = ""
@@ -593,8 +591,6 @@ class _Session(PduEndpoint):
         self._sim._opened(self)
 
     def _lost(self, exc: Exception | None) -> None:
-        if self._unbind_resp is not None and not self._unbind_resp.done():
-            self._unbind_resp.set_result(None)
         log.info("smsc-sim: %s disconnected (%s)", self.peer, exc or "closed")
         unanswered, self.unanswered = list(self.unanswered.values()), {}
         self._sim._closed(self, unanswered)
@@ -608,19 +604,7 @@ class _Session(PduEndpoint):
     async def unbind(self, grace: float) -> None:
         """Unbind as the SMSC does when it shuts down: unbind, wait for
         unbind_resp (or the peer closing), then close."""
-        if self.mode is not None and self.is_open:
-            self._unbind_resp = self._loop.create_future()
-            self._write(encode(Pdu(CommandId.UNBIND, self._next_sequence(), 0, None)))
-            self.flush()
-            await asyncio.wait({self._unbind_resp, self.closed}, timeout=grace)
-        if self._transport is not None and not self.closed.done():
-            self.flush()
-            self._closing = True
-            self._transport.close()
-            await asyncio.wait({self.closed}, timeout=grace)
-            if not self.closed.done():
-                self._transport.abort()
-                await asyncio.wait({self.closed}, timeout=grace)
+        await self.unbind_and_close(grace, bound=self.mode is not None)
 
     def _handle(self, pdu: Pdu) -> None:
         command = pdu.command_id
@@ -631,18 +615,8 @@ class _Session(PduEndpoint):
             self._sim._deliver_sm_resp()
         elif command in _BIND_MODES:
             self._bind(pdu, _BIND_MODES[command])
-        elif command == CommandId.ENQUIRE_LINK:
-            self.respond(pdu)
-        elif command == CommandId.UNBIND:
-            self.respond(pdu)
-            log.info("smsc-sim: %s unbound", self.peer)
-            self._close_after_flush()
-        elif command == CommandId.UNBIND_RESP:
-            if self._unbind_resp is not None and not self._unbind_resp.done():
-                self._unbind_resp.set_result(None)
-        elif command not in _NO_ANSWER:
-            # deliver_sm or a response nothing was asked for: not an ESME's to send.
-            self._nack(pdu.sequence, Status.RINVCMDID)
+        else:
+            self._handle_link(pdu)
 
     def _bind(self, pdu: Pdu, mode: BindMode) -> None:
         bind, config = pdu.body, self._sim.config

@@ -31,8 +31,9 @@ _GIVEN_UP = RowUpdate(
     "callback_outbox", (("last_error", "text", "{v}"),), "state = 'failed', lease_until = NULL"
 )
 
-# The dialect of pushes that go back over the customer's own bound SMPP
-# sessions (smpp/customer_returns.py) instead of to a URL; their ``url`` is
+# The dialect of what customers submit over their own SMPP binds
+# (smpp/customer_link.py), and so of the pushes that go back over those
+# binds (smpp/customer_returns.py) instead of to a URL; their ``url`` is
 # SESSION_URL, a marker, since a session, not an address, receives them.
 SESSION_DIALECT = "smpp"
 SESSION_URL = "smpp:bound-sessions"
