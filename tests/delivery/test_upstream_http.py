@@ -457,6 +457,11 @@ def test_traffic_moves_off_an_upstream_out_of_credit_and_comes_back(tmp_path: Pa
             lambda: arrived(second, at_second) == ["+254712345601"],
             what="the message the first upstream had no credit for, sent by the second",
         )
+        # The provider has it before our side records its answer: wait for that.
+        ours.wait_until(
+            lambda: ours.call(ours.rt.store.message_row(int(moved))).connector is not None,  # type: ignore[union-attr]
+            what="the second upstream's answer recorded",
+        )
         row = ours.call(ours.rt.store.message_row(int(moved)))
         assert row is not None and row.connector == "up2" and row.attempts == 1
         first.call(first.rt.store.add_credit(broke.id, 10_00, "top-up"))
