@@ -173,6 +173,12 @@ def test_message_search_pages_and_history(gateway: GatewayServer) -> None:
     assert row is not None and row.state == State.DELIVERED
     assert row.carrier_ref and row.carrier_ref in history
     assert "DELIVRD" in history and "hello 0" in history
+    # One timeline, in the order the message lived it.
+    timeline = history[history.index("data-timeline") :]
+    steps = re.findall(r"<tr><td>[^<]*</td><td>([^<]+)</td>", timeline)
+    assert steps[:5] == ["accepted", "claimed", "submitted", "receipt", "final"], steps
+    [claim] = gateway.call(gateway.rt.store.message_history(ids[0])).claims
+    assert f"attempt 1 by {claim.owner}" in timeline
     # The request that brought it in, without its key.
     assert "data-request" in history and "sendsms" in history and "254712000100" in history
     assert account.apikey not in history and "[redacted]" in history

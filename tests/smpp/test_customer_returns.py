@@ -164,7 +164,7 @@ async def test_a_refused_receipt_stays_owed(store: Store) -> None:
 async def until_recorded(store: Store, message_id: int) -> None:
     """Until the pump has written its attempt for the message's receipt."""
     deadline = asyncio.get_running_loop().time() + 10
-    while not await store.callback_attempts(message_id):
+    while not (await store.message_history(message_id)).callbacks:
         assert asyncio.get_running_loop().time() < deadline, "no attempt recorded"
         await asyncio.sleep(0.01)
 

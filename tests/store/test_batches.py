@@ -28,7 +28,7 @@ async def test_cancel_takes_waiting_messages_and_refunds_them(store: Store) -> N
     assert await store.balance(account.id) == 9_800
     refund = (await store.recent_ledger(account.id))[0]
     assert (refund.kind, refund.amount, refund.batch_id) == ("refund", 300, waiting.batch_id)
-    events = await store.message_events(waiting.message_ids[0])
+    events = (await store.message_history(waiting.message_ids[0])).events
     assert [e.state for e in events] == ["cancelled"]
 
     # Claimed messages are on their way: a cancel leaves them, and a second

@@ -31,7 +31,7 @@ from smsgate.store.repo import Store
 
 async def test_migrations_are_idempotent(store: Store) -> None:
     await upgrade(store.engines)
-    assert await current_revision(store.engines) == head_revision() == "0018"
+    assert await current_revision(store.engines) == head_revision() == "0019"
 
 
 async def test_migrations_build_exactly_the_declared_schema(store: Store) -> None:
@@ -95,6 +95,40 @@ async def test_claims_are_exclusive_and_leases_expire(store: Store) -> None:
     assert {m.attempts for m in reclaimed} == {2}
 
 
+async def test_every_claim_is_recorded_with_its_holder_and_time(store: Store) -> None:
+    """A lease that ran out leaves its trace: the message's history names each
+    claim, who took it and when, on both engines."""
+    account = await funded(store)
+    batch = await store.accept(account.id, dialect="advanta", messages=prepared(3))
+    advance(store, 0)  # the clock stands still from here, but for the step below
+    start = store.clock()
+    await store.claim_due("w1", 10, lease_ms=60_000)
+    advance(store, 61_000)  # w1 died holding them
+    again = {m.id for m in await store.claim_due("w2", 2, lease_ms=30_000)}
+    assert len(again) == 2
+    for mid in batch.message_ids:
+        claims = (await store.message_history(mid)).claims
+        expected = [(1, "w1", start, start + 60_000)]
+        if mid in again:
+            expected.append((2, "w2", start + 61_000, start + 91_000))
+        assert [(c.attempt, c.owner, c.claimed_at, c.lease_until) for c in claims] == expected
+
+
+async def test_deleting_an_account_leaves_no_row_of_its_messages(store: Store) -> None:
+    account, other = await funded(store), await funded(store)
+    await store.accept(account.id, dialect="advanta", messages=prepared(2))
+    await store.accept(other.id, dialect="advanta", messages=prepared(1))
+    claimed = await store.claim_due("w", 10, lease_ms=60_000)
+    await store.record_submissions(
+        "w", [sent(m.id, f"r{m.id}") for m in claimed], claims_of(claimed)
+    )
+    await store.delete_account(account.id)
+    for table in (schema.claims, schema.submitted_parts):
+        async with store.engines.writer.connect() as conn:
+            left = (await conn.execute(table.select())).all()
+        assert len(left) == 1, table.name  # the other account's message only
+
+
 async def test_scheduled_messages_are_not_claimed_early(store: Store) -> None:
     account = await funded(store)
     later = store.clock() + 3_600_000
@@ -147,6 +181,8 @@ async def test_a_wait_the_message_is_not_to_blame_for_uses_no_attempt(store: Sto
     advance(store, 1_000)
     again = {m.id: m.attempts for m in await store.claim_due("w", 2, lease_ms=60_000)}
     assert again == {counted: 2, uncounted: 1}
+    claims = (await store.message_history(uncounted)).claims
+    assert [c.attempt for c in claims] == [1, 1]  # claimed twice, as its first attempt
 
 
 async def test_receipts_finish_messages_once_and_queue_callbacks(store: Store) -> None:

@@ -14,6 +14,7 @@ from smsgate.core.states import State
 from smsgate.observe.logs import message_text
 from smsgate.store.records import MessageFilter
 from smsgate.store.repo import Store
+from smsgate.timeline import timeline
 
 messages_app = typer.Typer(help="Find messages and read their history.", no_args_is_help=True)
 callbacks_app = typer.Typer(
@@ -103,37 +104,17 @@ def messages_show(message_id: Annotated[int, typer.Argument(min=1, help="Message
             f"text {message_text(message.body)}",
             f"state {message.state} {message.reason}".rstrip(),
             "history:",
-            f"  {format_time(message.created_at)}  accepted (due {format_time(message.due_at)})",
         ]
-        if message.attempts:
-            holder = f", now held by {message.lease_owner}" if message.lease_owner else ""
-            lines.append(f"  {'':20}  claimed {message.attempts} time(s){holder}")
-        history: list[tuple[int, str]] = []
-        for part in await store.message_parts(message_id):
-            which = f" part {part.part} of {part.parts}" if part.parts > 1 else ""
-            history.append(
-                (
-                    part.submitted_at,
-                    f"submitted{which} to {part.connector}, carrier id {part.carrier_ref}",
-                )
-            )
-            if part.receipt_at is not None:
-                said = f" (carrier said {part.carrier_status})" if part.carrier_status else ""
-                what = f"{part.state or ''} {part.reason or ''}".strip()
-                history.append((part.receipt_at, f"receipt{which}: {what}{said}"))
-        for event in await store.message_events(message_id):
-            if event.state != State.SUBMITTED.value:  # submissions are the parts above
-                said = f" (carrier said {event.carrier_status})" if event.carrier_status else ""
-                history.append((event.occurred_at, f"{event.state} {event.reason}".strip() + said))
-        if message.done_at is not None:
-            history.append((message.done_at, f"final: {message.state} {message.reason}".strip()))
-        lines += [f"  {format_time(at)}  {what}" for at, what in sorted(history)]
-        for attempt in await store.callback_attempts(message_id):
+        history = await store.message_history(message_id)
+        for moment in timeline(message, history):
+            # A receipt's raw text quotes the message's first characters,
+            # which the command line does not print (see "text" above).
+            said = f" ({moment.raw})" if moment.raw and moment.what != "receipt" else ""
             lines.append(
-                f"  {format_time(attempt.attempted_at)}  {attempt.kind} callback attempt "
-                f"{attempt.attempt} to {attempt.url}: {attempt.outcome}"
-                + (f" ({attempt.answer})" if attempt.answer else "")
+                f"  {format_time(moment.at)}  {moment.what} {moment.detail}".rstrip() + said
             )
+        if message.lease_owner:
+            lines.append(f"  now held by {message.lease_owner}")
         return lines
 
     typer.echo("\n".join(with_store(work)))

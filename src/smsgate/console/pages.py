@@ -41,6 +41,7 @@ from smsgate.secret_box import SecretBox
 from smsgate.store.console import MessageQuery
 from smsgate.store.records import InboundMessage
 from smsgate.store.repo import Store
+from smsgate.timeline import timeline
 
 PAGE_SIZE = 50
 DIALECTS = (advanta.DIALECT, eapi.DIALECT, telesign.DIALECT)
@@ -313,9 +314,7 @@ class ConsolePages(ConnectionPages, AccountPages):
             title=f"Message {message_id}",
             message=found,
             account=await self.store.account(found.account_id),
-            events=await self.store.message_events(message_id),
-            parts=await self.store.part_receipts(message_id),
-            callbacks=await self.store.callback_attempts(message_id),
+            timeline=timeline(found, await self.store.message_history(message_id)),
         )
 
     # ------------------------------------------------------------ batches

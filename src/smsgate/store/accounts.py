@@ -66,7 +66,8 @@ class AccountStore(StoreBase):
 
     async def delete_account(self, account_id: int) -> None:
         """Remove an account and everything it owns (messages, their events,
-        callbacks, ledger, inbox, credentials, console logins) in one transaction."""
+        claims and submitted parts, callbacks, ledger, inbox, credentials,
+        console logins) in one transaction."""
         own = {"account_id": account_id}
         of_messages = "message_id IN (SELECT id FROM messages WHERE account_id = :account_id)"
         statements = (
@@ -74,6 +75,8 @@ class AccountStore(StoreBase):
             " (SELECT id FROM callback_outbox WHERE account_id = :account_id)",
             "DELETE FROM callback_outbox WHERE account_id = :account_id",
             f"DELETE FROM delivery_events WHERE {of_messages}",
+            f"DELETE FROM claims WHERE {of_messages}",
+            f"DELETE FROM submitted_parts WHERE {of_messages}",
             "DELETE FROM ledger WHERE account_id = :account_id",
             "DELETE FROM reply_routes WHERE account_id = :account_id",
             "DELETE FROM inbound_messages WHERE account_id = :account_id",

@@ -67,26 +67,12 @@ class ConsoleMessage:
     state: str
     reason: str
     created_at: int
+    due_at: int
     done_at: int | None
     connector: str | None
     # The batch's redacted request record (request_record.py): only the
     # message page reads it, so lists do not carry up to 2 KB a row.
     request: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PartReceipt:
-    """A submitted part with the carrier's id and its receipt's raw text."""
-
-    part: int
-    parts: int
-    connector: str
-    carrier_ref: str
-    submitted_at: int
-    state: str | None
-    carrier_status: str | None
-    receipt_text: str | None
-    receipt_at: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +123,7 @@ _MESSAGE_COLUMNS = (
     t.messages.c.state,
     t.messages.c.reason,
     t.messages.c.created_at,
+    t.messages.c.due_at,
     t.messages.c.done_at,
     t.messages.c.connector,
 )
@@ -297,26 +284,6 @@ class ConsoleStore(StoreBase):
         async with self._read() as conn:
             found = records_of(ConsoleMessage, (await conn.execute(query)).all())
         return found[0] if found else None
-
-    async def part_receipts(self, message_id: int) -> list[PartReceipt]:
-        p = t.submitted_parts.c
-        query = (
-            select(
-                p.part,
-                p.parts,
-                p.connector,
-                p.carrier_ref,
-                p.submitted_at,
-                p.state,
-                p.carrier_status,
-                p.receipt_text,
-                p.receipt_at,
-            )
-            .where(p.message_id == message_id)
-            .order_by(p.id)
-        )
-        async with self._read() as conn:
-            return records_of(PartReceipt, (await conn.execute(query)).all())
 
     async def recent_traffic(
         self, since_ms: int, account_id: int | None = None

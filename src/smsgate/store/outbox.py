@@ -15,7 +15,7 @@ from smsgate.observe import events
 from smsgate.store import schema as t
 from smsgate.store.base import StoreBase, after_commit, columns_of, records_of, storable_text
 from smsgate.store.driver_sql import RowUpdate
-from smsgate.store.records import CallbackAttempt, CallbackAttemptView, CallbackJob, CallbackView
+from smsgate.store.records import CallbackAttempt, CallbackJob, CallbackView
 
 _DELIVERED = RowUpdate(
     "callback_outbox",
@@ -195,19 +195,6 @@ class OutboxStore(StoreBase):
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return records_of(CallbackView, rows)
-
-    async def callback_attempts(self, message_id: int) -> list[CallbackAttemptView]:
-        """Every callback attempt made for one message, oldest first."""
-        a, c = t.callback_attempts.c, t.callback_outbox.c
-        query = (
-            select(a.callback_id, c.kind, c.url, a.attempt, a.outcome, a.answer, a.attempted_at)
-            .join(t.callback_outbox, c.id == a.callback_id)
-            .where(a.message_id == message_id)
-            .order_by(a.id)
-        )
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
-        return records_of(CallbackAttemptView, rows)
 
     async def callback_states(self, account_id: int) -> dict[str, int]:
         c = t.callback_outbox.c

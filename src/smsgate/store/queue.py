@@ -44,6 +44,20 @@ _RETRY = RowUpdate(
 
 
 _OUTBOUND_COLUMNS = ", ".join(field.name for field in fields(OutboundMessage))
+_ID, _ATTEMPT = (
+    [field.name for field in fields(OutboundMessage)].index(name) for name in ("id", "attempts")
+)
+
+_CLAIM_COLUMNS = ("message_id", "attempt", "owner", "claimed_at", "lease_until")
+
+# PostgreSQL writes each claim's record from the claiming UPDATE's own rows;
+# its last three parameters are the claim's owner, time and lease end again.
+_RECORDING_CLAIMS = (
+    "WITH claimed AS ({claim}), recorded AS ("
+    f"INSERT INTO claims ({', '.join(_CLAIM_COLUMNS)})"
+    " SELECT id, attempts, ?::text, ?::bigint, ?::bigint FROM claimed)"
+    f" SELECT {_OUTBOUND_COLUMNS} FROM claimed"
+)
 
 
 _PART_COLUMNS = (
@@ -101,6 +115,7 @@ class QueueStore(ReceiptStore):
         on PostgreSQL ``SKIP LOCKED`` lets many workers claim side by side.
         """
         now = self.clock()
+        lease_until = now + lease_ms
         sql = self._sql
         claim = (
             "UPDATE messages SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
@@ -110,8 +125,22 @@ class QueueStore(ReceiptStore):
             f" ORDER BY priority, due_at LIMIT ?{sql.lock_rows_skip_locked})"
             f" RETURNING {_OUTBOUND_COLUMNS}"
         )
+        params = (owner, lease_until, now, now, limit)
         async with self._write() as conn:
-            rows = await sql.fetch(conn, claim, (owner, now + lease_ms, now, now, limit))
+            if sql.postgres:  # the claim and its record in one statement
+                rows = await sql.fetch(
+                    conn,
+                    _RECORDING_CLAIMS.format(claim=claim),
+                    (*params, owner, now, lease_until),
+                )
+            else:
+                rows = await sql.fetch(conn, claim, params)
+                await sql.insert_many(
+                    conn,
+                    "claims",
+                    _CLAIM_COLUMNS,
+                    [(row[_ID], row[_ATTEMPT], owner, now, lease_until) for row in rows],
+                )
         self.last_claim_ms = now  # the worker heartbeat reports it: this worker claims
         return [_outbound(row) for row in rows]
 

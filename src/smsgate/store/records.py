@@ -400,7 +400,29 @@ class PartHistory:
     state: str | None
     reason: str | None
     carrier_status: str | None
+    receipt_text: str | None
     receipt_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One lease a dispatcher took on a message: its ``attempt``-th claim."""
+
+    attempt: int
+    owner: str
+    claimed_at: int
+    lease_until: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageHistory:
+    """Everything recorded about one message after it was accepted, each list
+    oldest first: what its timeline (timeline.py) is made of."""
+
+    claims: list[Claim]
+    parts: list[PartHistory]
+    events: list[MessageEvent]
+    callbacks: list[CallbackAttemptView]
 
 
 @dataclass(frozen=True, slots=True)

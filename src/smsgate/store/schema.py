@@ -176,6 +176,23 @@ submitted_parts = Table(
     Index("ix_submitted_parts_message", "message_id"),
 )
 
+# Every lease a dispatcher took on a message, written by the claiming
+# statement itself: a message's history tells who held it and when, and a
+# lease that ran out with nothing recorded shows as a claim followed by the
+# next one. ``attempt`` is the attempt the claim counts as (a retry that was
+# not the message's fault claims it again under the same number).
+claims = Table(
+    "claims",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("message_id", Id, nullable=False),
+    Column("attempt", SmallInteger, nullable=False),
+    Column("owner", String(128), nullable=False),
+    Column("claimed_at", BigInteger, nullable=False),
+    Column("lease_until", BigInteger, nullable=False),
+    Index("ix_claims_message", "message_id"),
+)
+
 # Receipts that matched no submitted part when they came (the id is unknown,
 # or its submission is not committed yet). They are kept, acknowledged to the
 # carrier only once stored here, matched as soon as their submission is
