@@ -13,11 +13,14 @@ from smsgate.smpp.pdu import (
     MAX_PDU_SIZE,
     Bind,
     BindResp,
+    CancelSm,
     CommandId,
     Framer,
     MessageIdResp,
     Pdu,
     PduError,
+    QuerySm,
+    QuerySmResp,
     ShortMessage,
     Status,
     Tag,
@@ -83,7 +86,13 @@ NO_BODY = [
     CommandId.UNBIND_RESP,
     CommandId.ENQUIRE_LINK,
     CommandId.ENQUIRE_LINK_RESP,
+    CommandId.CANCEL_SM_RESP,
 ]
+query_sms = st.builds(QuerySm, cstrings(65), cstrings(21), u8, u8)
+query_sm_resps = st.builds(QuerySmResp, cstrings(65), cstrings(17), u8, u8)
+cancel_sms = st.builds(
+    CancelSm, cstrings(65), cstrings(6), cstrings(21), u8, u8, cstrings(21), u8, u8
+)
 
 
 def _responses(
@@ -101,6 +110,9 @@ pdus = st.one_of(
     st.builds(Pdu, st.sampled_from(SM_COMMANDS), sequences, st.just(0), short_messages),
     _responses(ID_RESPONSES, st.builds(MessageIdResp, cstrings(65))),
     st.builds(Pdu, st.sampled_from(NO_BODY), sequences, st.one_of(st.just(0), error_statuses)),
+    st.builds(Pdu, st.just(CommandId.QUERY_SM), sequences, st.just(0), query_sms),
+    _responses([CommandId.QUERY_SM_RESP], query_sm_resps),
+    st.builds(Pdu, st.just(CommandId.CANCEL_SM), sequences, st.just(0), cancel_sms),
 )
 
 
@@ -214,6 +226,23 @@ def test_submit_sm_matches_the_spec_layout() -> None:
     assert decode(SUBMIT_SM_GOLDEN) == pdu
 
 
+def test_query_sm_and_its_resp_match_the_spec_layout() -> None:
+    query = b"42\x00" + b"\x01\x01" + b"SHOP\x00"
+    assert decode(struct.pack(">IIII", 16 + len(query), 3, 0, 7) + query) == Pdu(
+        CommandId.QUERY_SM, 7, 0, QuerySm("42", "SHOP", 1, 1)
+    )
+    resp = Pdu(CommandId.QUERY_SM_RESP, 7, 0, QuerySmResp("42", "261201120000000+", 2, 0))
+    assert encode(resp)[16:] == b"42\x00" + b"261201120000000+\x00" + b"\x02\x00"
+
+
+def test_cancel_sm_matches_the_spec_layout() -> None:
+    body = b"\x00" + b"42\x00" + b"\x05\x00SHOP\x00" + b"\x01\x01254712345678\x00"
+    assert decode(struct.pack(">IIII", 16 + len(body), 8, 0, 9) + body) == Pdu(
+        CommandId.CANCEL_SM, 9, 0, CancelSm("42", "", "SHOP", 5, 0, "254712345678", 1, 1)
+    )
+    assert encode(Pdu(CommandId.CANCEL_SM_RESP, 9, 0)) == struct.pack(">IIII", 16, 0x80000008, 0, 9)
+
+
 def test_bind_resp_with_sc_interface_version_tlv_is_read() -> None:
     frame = bytes.fromhex(
         "0000001A"  # command_length 26
@@ -308,7 +337,8 @@ def _frame(command: int, body: bytes, status: int = 0, sequence: int = 7) -> byt
             b"\x00\x00\x00\x11" + _frame(CommandId.ENQUIRE_LINK, b"")[4:] + b"\x00",
             Status.RINVCMDLEN,
         ),
-        (_frame(0x00000003, b""), Status.RINVCMDID),  # query_sm: not supported
+        (_frame(0x00000003, b""), Status.RINVCMDLEN),  # query_sm without its body
+        (_frame(0x00000007, b""), Status.RINVCMDID),  # replace_sm: not supported
         (_frame(0x12345678, b""), Status.RINVCMDID),
         (_frame(CommandId.ENQUIRE_LINK, b"\x00"), Status.RINVCMDLEN),
         (

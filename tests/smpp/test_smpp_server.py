@@ -6,6 +6,7 @@ mid-window); on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import struct
 from collections.abc import Iterator
@@ -18,8 +19,11 @@ from smsgate.core.model import Account
 from smsgate.smpp.customer_link import CustomerLink
 from smsgate.smpp.pdu import (
     Bind,
+    CancelSm,
     CommandId,
     Framer,
+    MessageIdResp,
+    MessageState,
     Pdu,
     ShortMessage,
     Status,
@@ -86,8 +90,13 @@ class RawEsme:
             elif pdu.sequence == sequence:
                 return pdu
 
-    def bind(self, command: int = CommandId.BIND_TRANSCEIVER, password: str = PASSWORD) -> int:
-        return self.answer_to(self.request(command, Bind(SYSTEM_ID, password))).command_status
+    def bind(
+        self,
+        command: int = CommandId.BIND_TRANSCEIVER,
+        password: str = PASSWORD,
+        system_id: str = SYSTEM_ID,
+    ) -> int:
+        return self.answer_to(self.request(command, Bind(system_id, password))).command_status
 
     def close(self) -> None:
         self.sock.close()
@@ -198,13 +207,103 @@ def test_malformed_and_unknown_pdus_get_generic_nack_and_the_link_stays(
     esme.sock.sendall(struct.pack(">IIII", 20, CommandId.SUBMIT_SM, 0, 7) + b"abcd")
     nack = esme.answer_to(7)
     assert nack.command_id == CommandId.GENERIC_NACK and nack.command_status != Status.ROK
-    # query_sm is not supported: generic_nack ESME_RINVCMDID.
-    esme.sock.sendall(struct.pack(">IIII", 16, 0x00000003, 0, 8))
+    # replace_sm is not supported: generic_nack ESME_RINVCMDID.
+    esme.sock.sendall(struct.pack(">IIII", 16, 0x00000007, 0, 8))
     assert esme.answer_to(8).command_status == Status.RINVCMDID
     sequence = esme.request(CommandId.SUBMIT_SM, submit())
     answer = esme.answer_to(sequence)
     assert answer.command_status == Status.ROK
     esme.close()
+
+
+def test_query_sm_from_smpplib_tells_the_state_of_its_own_messages_only(
+    smpp: ServerThread,
+) -> None:
+    import smpplib.client
+
+    account = smpp.account()
+    smpp.account("other", system_id="other01")
+    client = smpplib.client.Client("127.0.0.1", smpp.port, timeout=5, allow_unknown_opt_params=True)
+    sent: list[str] = []
+    answers: list[object] = []
+    errors: list[int] = []
+    client.set_message_sent_handler(lambda pdu: sent.append(pdu.message_id.decode()))
+    client.set_query_resp_handler(lambda pdu: answers.append(pdu))
+    client.set_error_pdu_handler(lambda pdu: errors.append(pdu.status))
+    client.connect()
+    try:
+        client.bind_transceiver(system_id=SYSTEM_ID, password=PASSWORD)
+        client.send_message(
+            source_addr="SHOP", destination_addr="254712345678", short_message=b"hello"
+        )
+        while not sent:
+            client.read_once()
+        [message_id] = sent
+
+        def query(text_id: str) -> None:
+            client.query_message(
+                message_id=text_id, source_addr_ton=5, source_addr_npi=0, source_addr="SHOP"
+            )
+            count = len(answers) + len(errors)
+            while len(answers) + len(errors) == count:
+                client.read_once()
+
+        query(message_id)
+        [waiting] = answers
+        assert waiting.message_state == MessageState.ENROUTE and not waiting.final_date
+        smpp.run(smpp.store.cancel_message(account.id, int(message_id)))
+        query(message_id)
+        cancelled = answers[-1]
+        assert cancelled.message_state == MessageState.DELETED
+        assert re.fullmatch(rb"\d{12}\d00\+", cancelled.final_date), cancelled.final_date
+        # Another tenant's id reads as one never issued.
+        other = RawEsme(smpp.port)
+        assert other.bind(system_id="other01") == Status.ROK
+        theirs = other.answer_to(other.request(CommandId.SUBMIT_SM, submit())).body
+        assert isinstance(theirs, MessageIdResp)
+        other.close()
+        query(theirs.message_id)
+        query(str(int(theirs.message_id) + 1000))
+        query("not-an-id")
+        assert errors == [Status.RQUERYFAIL, Status.RQUERYFAIL, Status.RINVMSGID]
+    finally:
+        client.unbind()
+        client.disconnect()
+
+
+def test_cancel_sm_takes_back_and_refunds_only_what_has_not_left(smpp: ServerThread) -> None:
+    account = smpp.account(credit=1_000)
+    other = smpp.account("other", system_id="other01")
+    esme = RawEsme(smpp.port)
+    assert esme.bind() == Status.ROK
+    first, second = (
+        esme.answer_to(esme.request(CommandId.SUBMIT_SM, submit())).body for _ in range(2)
+    )
+    assert isinstance(first, MessageIdResp) and isinstance(second, MessageIdResp)
+    after_charge = smpp.run(smpp.store.account(account.id)).balance
+
+    def cancel(message_id: str, **addresses: object) -> int:
+        body = CancelSm(message_id, **addresses)  # type: ignore[arg-type]
+        return esme.answer_to(esme.request(CommandId.CANCEL_SM, body)).command_status
+
+    assert cancel(first.message_id, source_addr="SHOP") == Status.ROK
+    assert cancel(first.message_id) == Status.RCANCELFAIL  # already cancelled
+    assert cancel("") == Status.RCANCELFAIL  # by source and destination: not offered
+    # A message a worker holds is on its way: it cannot be cancelled.
+    smpp.run(smpp.store.claim_due("w", 10, lease_ms=60_000))
+    assert cancel(second.message_id) == Status.RCANCELFAIL
+    # Another tenant cannot cancel this account's messages.
+    intruder = RawEsme(smpp.port)
+    assert intruder.bind(password=PASSWORD, system_id="other01") == Status.ROK
+    body = CancelSm(second.message_id)
+    answer = intruder.answer_to(intruder.request(CommandId.CANCEL_SM, body))
+    assert answer.command_status == Status.RCANCELFAIL
+    refunded = smpp.run(smpp.store.account(account.id)).balance
+    assert refunded - after_charge == smpp.run(smpp.store.message_row(int(first.message_id))).cost
+    assert smpp.run(smpp.store.account(other.id)).balance == 10**9
+    assert smpp.run(smpp.store.message_row(int(first.message_id))).state == "cancelled"
+    esme.close()
+    intruder.close()
 
 
 def test_a_pdu_over_the_length_limit_ends_the_link(smpp: ServerThread) -> None:

@@ -1,5 +1,6 @@
 """One customer's SMPP connection: bind, submit_sm gathered into batches,
-deliver_sm with its window, and the deadlines that find a dead peer.
+query_sm and cancel_sm, deliver_sm with its window, and the deadlines that
+find a dead peer.
 
 submit_sm PDUs are not submitted one by one: every submit_sm read while no
 read goes to the gateway as one batch, and what arrives while a few such
@@ -24,14 +25,17 @@ from smsgate.auth_guard import AuthThrottled
 from smsgate.core.model import Account, MessageRequest, Rejection
 from smsgate.credentials import CredentialKind
 from smsgate.gateway import Overloaded, UpstreamUnavailable
+from smsgate.smpp.customer_queries import answer_cancel, answer_query
 from smsgate.smpp.endpoint import PduEndpoint
 from smsgate.smpp.ingress import STATUS_OF_REJECTION, read_submit
 from smsgate.smpp.pdu import (
     Bind,
     BindResp,
+    CancelSm,
     CommandId,
     MessageIdResp,
     Pdu,
+    QuerySm,
     ShortMessage,
     Status,
     encode,
@@ -153,6 +157,9 @@ class CustomerLink(PduEndpoint):
         elif command == CommandId.ENQUIRE_LINK_RESP:
             if self._enquiry is not None and self._enquiry[0] == pdu.sequence:
                 self._enquiry = None
+        elif command in (CommandId.QUERY_SM, CommandId.CANCEL_SM):
+            self._active_at = self._heard_at
+            self._ask(pdu)
         elif command in _MODES:
             self._bind(pdu)
         else:
@@ -283,6 +290,29 @@ class CustomerLink(PduEndpoint):
             else (Status.ROK, "" if item.id is None else str(item.id))
             for item in submission.results
         ]
+
+    # ------------------------------------------------------------ query_sm, cancel_sm
+
+    def _ask(self, pdu: Pdu) -> None:
+        """query_sm and cancel_sm, from a session that may submit (TX or TRX)."""
+        if self.account is None or not self.sends:
+            self.respond(pdu, Status.RINVBNDSTS)
+            return
+        self._loop.create_task(self._answer_asking(self.account.id, pdu))
+
+    async def _answer_asking(self, account_id: int, pdu: Pdu) -> None:
+        store = self._gateway.store
+        try:
+            if isinstance(pdu.body, QuerySm):
+                status, body = await answer_query(store, account_id, pdu.body)
+                self.respond(pdu, status, body)
+            elif isinstance(pdu.body, CancelSm):
+                self.respond(pdu, await answer_cancel(store, account_id, pdu.body))
+        except Exception:
+            log.exception(
+                "smpp-server: %s from %s failed", CommandId(pdu.command_id).name, self.peer
+            )
+            self.respond(pdu, Status.RSYSERR)
 
     # ------------------------------------------------------------ deliver_sm
 

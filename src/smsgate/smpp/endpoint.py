@@ -21,6 +21,7 @@ from smsgate.smpp.pdu import (
     MessageIdResp,
     Pdu,
     PduError,
+    QuerySmResp,
     Status,
     decode,
     encode,
@@ -149,7 +150,7 @@ class PduEndpoint(asyncio.Protocol):
         self,
         request: Pdu,
         status: int = Status.ROK,
-        body: BindResp | MessageIdResp | None = None,
+        body: BindResp | MessageIdResp | QuerySmResp | None = None,
     ) -> None:
         command = request.command_id | RESPONSE_BIT
         self._write(encode(Pdu(command, request.sequence, status, body)))

@@ -1,8 +1,8 @@
 """SMPP 3.4 PDUs: bytes to dataclasses and back, and the framing of a TCP stream.
 
 Only the operations a bulk gateway exchanges with an SMSC are modelled (bind,
-submit_sm, deliver_sm, enquire_link, unbind, generic_nack and their responses);
-anything else is refused with ``ESME_RINVCMDID`` so a session can answer it
+submit_sm, deliver_sm, query_sm, cancel_sm, enquire_link, unbind, generic_nack
+and their responses); anything else is refused with ``ESME_RINVCMDID`` so a session can answer it
 with generic_nack instead of guessing at its layout.
 
 Every failure to decode is a :class:`PduError` that carries the command_status
@@ -34,6 +34,10 @@ class CommandId(IntEnum):
     BIND_TRANSMITTER_RESP = 0x80000002
     SUBMIT_SM = 0x00000004
     SUBMIT_SM_RESP = 0x80000004
+    QUERY_SM = 0x00000003
+    QUERY_SM_RESP = 0x80000003
+    CANCEL_SM = 0x00000008
+    CANCEL_SM_RESP = 0x80000008
     DELIVER_SM = 0x00000005
     DELIVER_SM_RESP = 0x80000005
     UNBIND = 0x00000006
@@ -60,6 +64,7 @@ class Status(IntEnum):
     RBINDFAIL = 0x0D
     RINVPASWD = 0x0E
     RINVSYSID = 0x0F
+    RCANCELFAIL = 0x11
     RMSGQFUL = 0x14
     RINVSERTYP = 0x15
     RINVESMCLASS = 0x43
@@ -68,6 +73,7 @@ class Status(IntEnum):
     RTHROTTLED = 0x58
     RINVSCHED = 0x61
     RINVEXPIRY = 0x62
+    RQUERYFAIL = 0x67
     RINVOPTPARSTREAM = 0xC0
     RINVPARLEN = 0xC2
     RUNKNOWNERR = 0xFF
@@ -182,7 +188,43 @@ class MessageIdResp:
     message_id: str
 
 
-Body: TypeAlias = Bind | BindResp | ShortMessage | MessageIdResp
+@dataclass(slots=True)
+class QuerySm:
+    """Body of query_sm: the id submit_sm_resp gave, and the message's source."""
+
+    message_id: str
+    source_addr: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+
+
+@dataclass(slots=True)
+class QuerySmResp:
+    """Body of query_sm_resp. ``final_date`` is empty until the state is final;
+    ``error_code`` is the network's (GSM) error, 0 when none."""
+
+    message_id: str
+    final_date: str
+    message_state: int
+    error_code: int = 0
+
+
+@dataclass(slots=True)
+class CancelSm:
+    """Body of cancel_sm. smsgate cancels by ``message_id`` alone (section
+    4.9.1 also allows every message from a source to a destination)."""
+
+    message_id: str
+    service_type: str = ""
+    source_addr: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    destination_addr: str = ""
+    dest_addr_ton: int = 0
+    dest_addr_npi: int = 0
+
+
+Body: TypeAlias = Bind | BindResp | ShortMessage | MessageIdResp | QuerySm | QuerySmResp | CancelSm
 
 
 @dataclass(slots=True)
@@ -215,7 +257,7 @@ _SM_TAIL: Final = Struct(">BBBBB")
 _TLV: Final = Struct(">HH")
 
 # Which body layout each command carries.
-_NO_BODY, _BIND, _BIND_RESP, _SHORT_MESSAGE, _MESSAGE_ID_RESP = range(5)
+_NO_BODY, _BIND, _BIND_RESP, _SHORT_MESSAGE, _MESSAGE_ID_RESP, _FIELDS = range(6)
 _KINDS: Final[dict[int, int]] = {
     CommandId.GENERIC_NACK: _NO_BODY,
     CommandId.BIND_RECEIVER: _BIND,
@@ -232,9 +274,51 @@ _KINDS: Final[dict[int, int]] = {
     CommandId.BIND_TRANSCEIVER_RESP: _BIND_RESP,
     CommandId.ENQUIRE_LINK: _NO_BODY,
     CommandId.ENQUIRE_LINK_RESP: _NO_BODY,
+    CommandId.QUERY_SM: _FIELDS,
+    CommandId.QUERY_SM_RESP: _FIELDS,
+    CommandId.CANCEL_SM: _FIELDS,
+    CommandId.CANCEL_SM_RESP: _NO_BODY,
 }
 _COMMANDS: Final[dict[int, CommandId]] = {int(c): c for c in CommandId}
 _STATUSES: Final[dict[int, Status]] = {int(s): s for s in Status}
+
+
+# The bodies off the bulk path, as (attribute, C-string limit or 0 for one
+# octet, status when unreadable) in wire order; walked field by field.
+_Layout: TypeAlias = tuple[tuple[str, int, int], ...]
+_LAYOUTS: Final[dict[int, tuple[type[QuerySm | QuerySmResp | CancelSm], _Layout]]] = {
+    CommandId.QUERY_SM: (
+        QuerySm,
+        (
+            ("message_id", 65, Status.RINVMSGID),
+            ("source_addr_ton", 0, Status.RINVSRCADR),
+            ("source_addr_npi", 0, Status.RINVSRCADR),
+            ("source_addr", 21, Status.RINVSRCADR),
+        ),
+    ),
+    CommandId.QUERY_SM_RESP: (
+        QuerySmResp,
+        (
+            ("message_id", 65, Status.RINVMSGID),
+            ("final_date", 17, Status.RINVCMDLEN),
+            ("message_state", 0, Status.RINVCMDLEN),
+            ("error_code", 0, Status.RINVCMDLEN),
+        ),
+    ),
+    CommandId.CANCEL_SM: (
+        CancelSm,
+        (
+            ("service_type", 6, Status.RINVSERTYP),
+            ("message_id", 65, Status.RINVMSGID),
+            ("source_addr_ton", 0, Status.RINVSRCADR),
+            ("source_addr_npi", 0, Status.RINVSRCADR),
+            ("source_addr", 21, Status.RINVSRCADR),
+            ("dest_addr_ton", 0, Status.RINVDSTADR),
+            ("dest_addr_npi", 0, Status.RINVDSTADR),
+            ("destination_addr", 21, Status.RINVDSTADR),
+        ),
+    ),
+}
 
 
 # ---------------------------------------------------------------------- encoding
@@ -296,6 +380,17 @@ def _encode_bind(bind: Bind) -> bytes:
     )
 
 
+def _encode_fields(command_id: int, body: object) -> bytes:
+    kind, layout = _LAYOUTS[command_id]
+    if not isinstance(body, kind):
+        raise _wrong_body(command_id, body)
+    parts = []
+    for name, limit, status in layout:
+        value = getattr(body, name)
+        parts.append(_cstring(value, limit, name, status) if limit else bytes((value,)))
+    return b"".join(parts)
+
+
 def _wrong_body(command_id: int, body: object) -> PduError:
     return PduError(
         f"command 0x{command_id:08X} cannot carry a {type(body).__name__} body",
@@ -335,6 +430,11 @@ def encode(pdu: Pdu) -> bytes:
             if not isinstance(body, Bind):
                 raise _wrong_body(command_id, body)
             payload = _encode_bind(body)
+        elif kind == _FIELDS:
+            if body is None and pdu.command_status:
+                payload = b""  # an error response omits its body
+            else:
+                payload = _encode_fields(command_id, body)
         else:  # _BIND_RESP
             if isinstance(body, BindResp):
                 payload = _cstring(body.system_id, _SYSTEM_ID, "system_id", Status.RINVSYSID)
@@ -460,6 +560,27 @@ def _decode_bind(frame: bytes, size: int) -> Bind:
     )
 
 
+def _decode_fields(command_id: int, frame: bytes, size: int) -> QuerySm | QuerySmResp | CancelSm:
+    kind, layout = _LAYOUTS[command_id]
+    values: dict[str, str | int] = {}
+    pos = HEADER_SIZE
+    for name, limit, status in layout:
+        if not limit:
+            if pos >= size:
+                raise PduError(f"{name} is missing", Status.RINVCMDLEN)
+            values[name] = frame[pos]
+            pos += 1
+            continue
+        end = frame.find(b"\x00", pos, min(pos + limit, size))
+        if end < 0:
+            raise _unterminated(name, limit, status)
+        values[name] = frame[pos:end].decode("latin-1")
+        pos = end + 1
+    if pos < size:
+        _decode_tlvs(frame, pos, size)  # checked, then dropped
+    return kind(**values)  # type: ignore[arg-type]
+
+
 def _decode_id(frame: bytes, size: int, name: str, limit: int, status: int) -> str:
     """The one C-string of a response body; TLVs after it are checked, then dropped."""
     end = frame.find(b"\x00", HEADER_SIZE, HEADER_SIZE + limit)
@@ -527,6 +648,8 @@ def decode(frame: bytes) -> Pdu:
             )
         elif kind == _BIND:
             body = _decode_bind(frame, size)
+        elif kind == _FIELDS:
+            body = _decode_fields(command, frame, size)
         else:  # _BIND_RESP
             body = BindResp(_decode_id(frame, size, "system_id", _SYSTEM_ID, Status.RINVSYSID))
     except PduError as exc:
