@@ -107,8 +107,10 @@ def start_demo(env: dict[str, str], port: int, *args: str) -> subprocess.Popen[s
 
 
 def stop(process: subprocess.Popen[str]) -> None:
+    """Interrupt and wait, reading what it still prints: a full pipe would
+    block its last log lines, and with them its exit."""
     process.send_signal(signal.SIGINT)
-    process.wait(30)
+    process.communicate(timeout=30)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 import re
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -28,8 +29,13 @@ from smsgate.store.repo import Store
 T = TypeVar("T")
 
 # Rich would wrap long values and colour them: wide and plain, so hosts, URLs
-# and keys can be copied as shown.
-console = Console(soft_wrap=True, highlight=False)
+# and keys can be copied as shown. Into a pipe or a file, a table is as wide
+# as its values (Rich would otherwise fold them to 80 columns, or to whatever
+# terminal the process happens to inherit), so scripts read one row a line.
+_PIPED_WIDTH = 10_000
+console = Console(
+    soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else _PIPED_WIDTH
+)
 
 
 class CliError(Exception):
