@@ -65,3 +65,10 @@ def test_refusals_carry_the_standard_status() -> None:
         validity_period="000000010000000R",
     )
     assert expired == Status.RINVEXPIRY
+
+
+def test_a_validity_period_becomes_the_messages_expiry() -> None:
+    relative = read(short_message=b"x", validity_period="000000013000000R")  # 1 h 30 min
+    assert isinstance(relative, MessageRequest)
+    assert relative.expires_at_ms == NOW + 90 * 60_000
+    assert read(short_message=b"x").expires_at_ms is None  # type: ignore[union-attr]

@@ -31,7 +31,7 @@ from smsgate.store.repo import Store
 
 async def test_migrations_are_idempotent(store: Store) -> None:
     await upgrade(store.engines)
-    assert await current_revision(store.engines) == head_revision() == "0019"
+    assert await current_revision(store.engines) == head_revision() == "0020"
 
 
 async def test_migrations_build_exactly_the_declared_schema(store: Store) -> None:
@@ -127,6 +127,29 @@ async def test_deleting_an_account_leaves_no_row_of_its_messages(store: Store) -
         async with store.engines.writer.connect() as conn:
             left = (await conn.execute(table.select())).all()
         assert len(left) == 1, table.name  # the other account's message only
+
+
+async def test_a_message_claimed_after_its_validity_expires_refunded_unsent(
+    store: Store,
+) -> None:
+    account = await funded(store)
+    advance(store, 0)
+    now = store.clock()
+    fresh, stale = prepared(2, cost=150)
+    stale.expires_at = now + 1_000
+    fresh.expires_at = now + 60_000
+    batch = await store.accept(account.id, dialect="smpp", messages=[fresh, stale])
+    charged = (await store.account(account.id)).balance  # type: ignore[union-attr]
+    advance(store, 5_000)  # a worker reaches them late
+    claimed = await store.claim_due("w", 10, lease_ms=60_000)
+    assert [m.id for m in claimed] == [batch.message_ids[0]]
+    assert claimed[0].expires_at == now + 60_000  # the connector tells the carrier
+    row = await store.message_row(batch.message_ids[1])
+    assert row is not None and (row.state, row.reason) == ("expired", "validity_expired")
+    assert (await store.account(account.id)).balance == charged + 150  # type: ignore[union-attr]
+    history = await store.message_history(batch.message_ids[1])
+    assert [c.owner for c in history.claims] == ["w"]
+    assert [e.state for e in history.events] == ["expired"]
 
 
 async def test_scheduled_messages_are_not_claimed_early(store: Store) -> None:

@@ -74,6 +74,9 @@ class MessageRequest:
     routing_group: int | None = None
     max_parts: int | None = None
     binary: bytes | None = None
+    # The instant after which it must not be sent any more (SMPP's
+    # validity_period); None: no limit of its own.
+    expires_at_ms: int | None = None
 
 
 # Not frozen: a frozen dataclass costs three times as much to build, and a
@@ -95,6 +98,7 @@ class PreparedMessage:
     want_report: bool = True
     flags: int = 0  # MessageFlag bits
     routing_group: int | None = None
+    expires_at: int | None = None
 
 
 class RejectCode(StrEnum):

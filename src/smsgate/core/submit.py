@@ -166,6 +166,7 @@ def prepare(
                 request.want_report,
                 request.flags,
                 request.routing_group,
+                request.expires_at_ms,
             )
         )
     return Preparation(items)

@@ -72,6 +72,7 @@ def read_submit(sm: ShortMessage, *, now_ms: int, default_sender: str) -> Messag
         send_at_ms=send_at if send_at is not None and send_at > now_ms else None,
         want_report=bool(sm.registered_delivery & 0x03),
         binary=octets,
+        expires_at_ms=expires,
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from smsgate.core.encoding import Encoding, decode_gsm7, encode_gsm7, split_parts
 from smsgate.core.model import MessageFlag
 from smsgate.smpp.pdu import ESM_UDHI, ShortMessage, Tag, int_tlv, read_int_tlv
+from smsgate.smpp.smpp_time import format_smpp_time
 from smsgate.store.records import OutboundMessage
 
 DATA_CODING = {Encoding.GSM7: 0x00, Encoding.UCS2: 0x08, Encoding.BINARY: 0x04}
@@ -58,6 +59,8 @@ def submit_bodies(
     source, source_ton, source_npi = _source(message.sender)
     payloads = message_parts(message, reference=reference, sar=sar)
     total = len(payloads)
+    # The carrier keeps trying no longer than the customer allowed.
+    validity = "" if message.expires_at is None else format_smpp_time(message.expires_at)
     bodies = []
     for seq, payload in enumerate(payloads, start=1):
         esm_class = 0
@@ -81,6 +84,7 @@ def submit_bodies(
                 esm_class=esm_class,
                 data_coding=data_coding,
                 registered_delivery=1 if message.want_report else 0,
+                validity_period=validity,
                 short_message=payload,
                 tlvs=tlvs,
             )

@@ -350,6 +350,7 @@ _MESSAGE_COLUMNS = (
     "state",
     "created_at",
     "due_at",
+    "expires_at",
 )
 
 
@@ -431,6 +432,7 @@ def _message_rows(
             ENUM_TEXT[m.state],
             now,
             m.due_at,
+            m.expires_at,
         )
         for m in messages
     ]

@@ -67,11 +67,18 @@ _OWING_SQL = (
     " b.dialect, a.dlr_callback_url, a.timezone, m.connector, a.name,"
     " m.sender, substr(m.body, 1, 20)"
     " FROM messages m JOIN batches b ON b.id = m.batch_id JOIN accounts a ON a.id = m.account_id"
-    " WHERE {ids} AND (m.state IN ("
+    " WHERE {ids} AND (m.submitted_at IS NULL OR m.state IN ("
     + ", ".join(f"'{state.value}'" for state in sorted(REFUNDED_STATES))
     + ") OR (m.want_report AND (a.dlr_callback_url IS NOT NULL"
     f" OR b.dialect = '{SESSION_DIALECT}')))"
 )
+
+
+def _owes_refund(row: _Finished) -> bool:
+    """A message is refunded when it failed by the carrier's refusal or the
+    gateway's giving up, or when no carrier ever took it (it expired before
+    it could be sent): the customer pays only for what a carrier carried."""
+    return row.submitted_at is None or State(row.state) in REFUNDED_STATES
 
 
 class FinalStates(StoreBase):
@@ -142,7 +149,7 @@ class FinalStates(StoreBase):
             )
         ]
         after_commit(conn, lambda: _count_finished(finals, rows, done, connector, submitted))
-        await self._refund(conn, [row for row in rows if State(row.state) in REFUNDED_STATES], now)
+        await self._refund(conn, [row for row in rows if _owes_refund(row)], now)
         callbacks = [
             {
                 "account_id": row.account_id,

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from smsgate.core.states import State
+from smsgate.core.states import Reason, State
 from smsgate.observe import events
 from smsgate.store import schema as t
 from smsgate.store.base import LEASE_ENDS, after_commit
@@ -113,6 +113,8 @@ class QueueStore(ReceiptStore):
 
         A lease that runs out (its worker died) makes the message claimable again;
         on PostgreSQL ``SKIP LOCKED`` lets many workers claim side by side.
+        A claimed message past its ``expires_at`` is not handed out: it ends
+        expired in the same transaction, refunded (no carrier took it).
         """
         now = self.clock()
         lease_until = now + lease_ms
@@ -141,8 +143,17 @@ class QueueStore(ReceiptStore):
                     _CLAIM_COLUMNS,
                     [(row[_ID], row[_ATTEMPT], owner, now, lease_until) for row in rows],
                 )
+            claimed = [_outbound(row) for row in rows]
+            expired = [m.id for m in claimed if m.expires_at is not None and m.expires_at <= now]
+            if expired:
+                await self._finish(
+                    conn,
+                    [(mid, State.EXPIRED, Reason.VALIDITY_EXPIRED, None) for mid in expired],
+                    now,
+                )
+                claimed = [m for m in claimed if m.id not in set(expired)]
         self.last_claim_ms = now  # the worker heartbeat reports it: this worker claims
-        return [_outbound(row) for row in rows]
+        return claimed
 
     async def record_submissions(
         self, owner: str, outcomes: Sequence[SubmitOutcome], claims: Mapping[int, int]

@@ -32,6 +32,7 @@ class OutboundMessage:
     flags: int
     routing_group: int | None
     attempts: int
+    expires_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

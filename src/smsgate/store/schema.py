@@ -121,6 +121,9 @@ messages = Table(
     Column("reason", String(32), nullable=False, server_default=""),
     Column("created_at", BigInteger, nullable=False),
     Column("due_at", BigInteger, nullable=False),
+    # Not to be sent after this instant (SMPP validity_period): a worker that
+    # claims it later ends it expired, refunded, instead of sending it.
+    Column("expires_at", BigInteger),
     Column("submitted_at", BigInteger),
     Column("done_at", BigInteger),
     Column("attempts", SmallInteger, nullable=False, server_default="0"),
