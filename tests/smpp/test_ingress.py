@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smsgate.core.model import MessageRequest
+from smsgate.core.model import MessageFlag, MessageRequest
 from smsgate.smpp.ingress import read_submit
 from smsgate.smpp.pdu import ESM_UDHI, ShortMessage, Status, Tag
 
@@ -72,3 +72,19 @@ def test_a_validity_period_becomes_the_messages_expiry() -> None:
     assert isinstance(relative, MessageRequest)
     assert relative.expires_at_ms == NOW + 90 * 60_000
     assert read(short_message=b"x").expires_at_ms is None  # type: ignore[union-attr]
+
+
+def test_a_sourceless_submit_of_a_repliable_account_goes_from_a_reply_number() -> None:
+    def flags(source: str, repliable: bool) -> int:
+        request = read_submit(
+            ShortMessage(source_addr=source, destination_addr="254712345678", short_message=b"x"),
+            now_ms=NOW,
+            default_sender="SMSGATE",
+            repliable=repliable,
+        )
+        assert isinstance(request, MessageRequest)
+        return request.flags
+
+    assert flags("", repliable=True) == MessageFlag.REPLIABLE
+    assert flags("SHOP", repliable=True) == 0  # its own source wins
+    assert flags("", repliable=False) == 0

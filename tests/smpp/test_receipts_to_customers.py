@@ -175,3 +175,37 @@ def test_receipts_of_acknowledged_messages_survive_a_kill_and_reach_the_rebound_
     assert receiver.ready["status"] == 0
     wait_until(lambda: set(receipts(receiver)) >= ids, timeout=60, what="every receipt")
     assert {receipts(receiver)[i]["stat"] for i in ids} == {"DELIVRD"}
+
+
+@pytest.mark.parametrize("impl", ESME_IMPLEMENTATIONS)
+def test_a_handsets_reply_reaches_the_esme_as_an_mo_deliver_sm(
+    impl: str, env: dict[str, str], gateway: Gateway, peers: Peers
+) -> None:
+    password = smpp_password(env)
+    repliable = smsgate("accounts", "update", "esme", "--option", "repliable=yes", env=env)
+    assert repliable.returncode == 0, repliable.stderr
+    gateway.start()
+    # No source: the message goes from the gateway's reply number, and the
+    # sandbox handset whose number ends in 005 answers what it gets.
+    esme = peers.esme(
+        impl,
+        gateway.smpp_port,
+        system_id=SYSTEM_ID,
+        password=password,
+        mode="transceiver",
+        messages=[{"id": 1, "to": "254712345005", "text": "Reply YES to confirm", "from": ""}],
+    )
+    [message_id] = accepted_ids(esme, 1)
+
+    def replies() -> list[dict[str, Any]]:
+        return [
+            event
+            for event in esme.events
+            if event.get("event") == "deliver_sm" and not int(event["esm_class"]) & 0x04
+        ]
+
+    wait_until(lambda: bool(replies()), timeout=30, what="the handset's reply")
+    [reply] = replies()
+    assert reply["source"] == "254712345005"
+    assert "YES" in str(reply["text"]) and str(reply["text"]).startswith("Re:")
+    wait_until(lambda: message_id in receipts(esme), timeout=30, what="the receipt too")

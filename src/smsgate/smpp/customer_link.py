@@ -235,7 +235,12 @@ class CustomerLink(PduEndpoint):
             return
         assert isinstance(pdu.body, ShortMessage)
         now = self._gateway.store.clock()
-        request = read_submit(pdu.body, now_ms=now, default_sender=self._settings.default_sender)
+        request = read_submit(
+            pdu.body,
+            now_ms=now,
+            default_sender=account.senders[0] if account.senders else self._settings.default_sender,
+            repliable=account.options.get("repliable") is True,
+        )
         if isinstance(request, Status):
             self.respond(pdu, request)
             return

@@ -8,12 +8,17 @@ the SAR TLVs). Parts of text are not reassembled: each part is accepted as a
 message of its own (its UDH removed) with its own id, so every submit_sm gets
 an answer without waiting for parts that may never come. Binary
 (data_coding 2 or 4) keeps its UDH and goes to the handset octet for octet.
+
+Replies: an account whose ``repliable`` option is on sends a submit_sm
+without a source_addr from the gateway's reply numbers, as EAPI does without
+a sender, so the handset's answer is that account's and comes back over its
+SMPP sessions; a source_addr of its own wins.
 """
 
 from __future__ import annotations
 
 from smsgate.core.encoding import decode_gsm7
-from smsgate.core.model import MessageRequest, RejectCode
+from smsgate.core.model import MessageFlag, MessageRequest, RejectCode
 from smsgate.smpp.pdu import ESM_UDHI, ShortMessage, Status, Tag
 from smsgate.smpp.smpp_time import parse_smpp_time
 
@@ -32,8 +37,11 @@ STATUS_OF_REJECTION: dict[RejectCode, Status] = {
 }
 
 
-def read_submit(sm: ShortMessage, *, now_ms: int, default_sender: str) -> MessageRequest | Status:
-    """The message ``sm`` asks for, or why it cannot be one."""
+def read_submit(
+    sm: ShortMessage, *, now_ms: int, default_sender: str, repliable: bool = False
+) -> MessageRequest | Status:
+    """The message ``sm`` asks for, or why it cannot be one; ``repliable`` is
+    the account's default for a submit_sm that names no source."""
     if not sm.destination_addr:
         return Status.RINVDSTADR
     payload = sm.tlvs.get(Tag.MESSAGE_PAYLOAD)
@@ -73,6 +81,7 @@ def read_submit(sm: ShortMessage, *, now_ms: int, default_sender: str) -> Messag
         want_report=bool(sm.registered_delivery & 0x03),
         binary=octets,
         expires_at_ms=expires,
+        flags=int(MessageFlag.REPLIABLE) if repliable and not sm.source_addr else 0,
     )
 
 

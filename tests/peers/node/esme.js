@@ -44,10 +44,11 @@ let stopping = false;
 
 /** The submit_sm field sets (one per part) of a message given as JSON. */
 function partsOf(message, messageIndex) {
+  const from = message.from ?? 'SHOP'; // '' asks for no source: the gateway's own
   const base = {
-    source_addr: message.from || 'SHOP',
-    source_addr_ton: /^\d+$/.test(message.from || 'SHOP') ? 1 : 5,
-    source_addr_npi: /^\d+$/.test(message.from || 'SHOP') ? 1 : 0,
+    source_addr: from,
+    source_addr_ton: /^\d+$/.test(from) ? 1 : 5,
+    source_addr_npi: /^\d+$/.test(from) ? 1 : 0,
     destination_addr: String(message.to),
     dest_addr_ton: 1,
     dest_addr_npi: 1,
