@@ -8,8 +8,11 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import ssl
 import struct
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -59,8 +62,10 @@ def smpp(database_url: str) -> Iterator[ServerThread]:
 class RawEsme:
     """A blocking socket speaking our codec, for what libraries will not send."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, tls: ssl.SSLContext | None = None) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname="localhost")
         self._framer = Framer()
         self._frames: list[bytes] = []
         self._sequence = 0
@@ -390,6 +395,59 @@ def test_a_half_open_link_is_closed(smpp: ServerThread) -> None:
     assert enquiry.command_id == CommandId.ENQUIRE_LINK
     with pytest.raises(ConnectionError):  # ... and, unanswered, closes
         esme.read()
+
+
+def test_an_idle_link_is_unbound_then_closed(database_url: str) -> None:
+    settings = fast_settings(
+        database_url,
+        smpp_server_port=0,
+        smpp_server_idle_timeout=1.0,
+        smpp_server_enquire_link_seconds=0.3,
+        smpp_server_response_timeout=5.0,
+    )
+    with ServerThread(settings) as smpp:
+        smpp.account()
+        esme = RawEsme(smpp.port)
+        assert esme.bind() == Status.ROK
+        # It answers every enquire_link, but neither submits nor receives.
+        while (pdu := esme.read()).command_id == CommandId.ENQUIRE_LINK:
+            esme.send(Pdu(CommandId.ENQUIRE_LINK_RESP, pdu.sequence))
+        assert pdu.command_id == CommandId.UNBIND
+        esme.send(Pdu(CommandId.UNBIND_RESP, pdu.sequence))
+        with pytest.raises(ConnectionError):
+            esme.read()
+
+
+def test_over_tls_only(database_url: str, tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    settings = fast_settings(
+        database_url,
+        smpp_server_port=0,
+        smpp_server_tls_cert=str(cert),
+        smpp_server_tls_key=str(key),
+    )
+    with ServerThread(settings) as smpp:
+        smpp.account()
+        client = ssl.create_default_context(cafile=str(cert))
+        esme = RawEsme(smpp.port, tls=client)
+        assert esme.bind() == Status.ROK
+        answer = esme.answer_to(esme.request(CommandId.SUBMIT_SM, submit()))
+        assert answer.command_status == Status.ROK
+        esme.close()
+        # In the clear, a bind is never answered: the link closes unbound.
+        plain = RawEsme(smpp.port)
+        plain.request(CommandId.BIND_TRANSCEIVER, Bind(SYSTEM_ID, PASSWORD))
+        with pytest.raises((ConnectionError, TimeoutError)):
+            plain.read()
+        plain.close()
 
 
 @settings(
