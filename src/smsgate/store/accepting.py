@@ -33,9 +33,13 @@ from smsgate.store.reply_routes import ReplyRouteStore
 
 PLAIN_BATCH = BatchTerms()
 _REPLIABLE = int(MessageFlag.REPLIABLE)
-# Batches this small are accepted by group commit (see store/group_commit.py);
-# a larger one is a transaction of its own, so it never holds small ones up.
-GROUPED_BATCH_SIZE = 10
+# Batches up to this size are accepted by group commit (see
+# store/group_commit.py): a sendbulk, or the submit_sm an SMPP session has in
+# flight, costs a few statements shared with its group instead of a
+# transaction of its own (about 1.5 ms less for 100 messages on SQLite). A
+# larger one (an EAPI CSV) is a transaction of its own, so it never holds
+# small ones up.
+GROUPED_BATCH_SIZE = 1000
 
 
 class AcceptingStore(ReplyRouteStore):
