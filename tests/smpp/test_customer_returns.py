@@ -13,6 +13,7 @@ import pytest
 
 from smsgate.core.model import MessageFlag
 from smsgate.core.states import Reason, State
+from smsgate.credentials import CredentialKind
 from smsgate.smpp.customer_returns import Returns
 from smsgate.smpp.pdu import ESM_DELIVERY_RECEIPT, ShortMessage, Tag, read_cstring_tlv
 from smsgate.smpp.receipt_text import parse_receipt_text
@@ -248,3 +249,39 @@ async def test_a_reply_to_a_message_sent_over_smpp_comes_back_over_smpp(store: S
     assert pdu.esm_class == 0 and pdu.data_coding == 8
     assert pdu.short_message.decode("utf-16-be") == "yes, at 5 ☺"
     assert (pdu.source_addr, pdu.destination_addr) == (handset.lstrip("+"), number)
+
+
+@pytest.mark.parametrize("mo_url", [None, "http://127.0.0.1:9/mo"])
+async def test_a_message_to_an_smpp_customers_shortcode_comes_over_smpp_unless_it_has_an_mo_url(
+    store: Store, mo_url: str | None
+) -> None:
+    account = await funded(store)
+    await store.update_account(
+        account.id, senders=["22345"], options={"mo_callback_url": mo_url} if mo_url else {}
+    )
+    await store.add_credential(
+        account.id, kind=CredentialKind.SMPP_PASSWORD, identifier="shop01", secret_hash="x"
+    )
+    other = await funded(store)  # a shortcode of its own, no SMPP, no MO URL
+    await store.update_account(other.id, senders=["22346"])
+    await store.record_inbound(
+        [
+            InboundMessage("sandbox", "254712345678", "22345", "STOP", "gsm7", 1),
+            InboundMessage("sandbox", "254712345678", "22346", "STOP", "gsm7", 1),
+        ]
+    )
+    assert len(await store.inbox(other.id, 0, 10)) == 1  # stored, forwarded nowhere
+    assert await store.callback_states(other.id) == {}
+    [job] = await store.callbacks(account_id=account.id)
+    if mo_url:
+        assert (job.url, job.dialect) == (mo_url, "advanta")
+        return
+    assert job.dialect == "smpp"
+    session = Session(account.id)
+    async with pumping(store) as returns:
+        returns.attach(session)
+        await until(lambda: returns.delivered == 1)
+    (pdu,) = session.received
+    assert (pdu.source_addr, pdu.destination_addr) == ("254712345678", "22345")
+    assert pdu.esm_class == 0 and pdu.short_message == b"STOP"
+    assert await store.callback_states(account.id) == {"sent": 1}

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smsgate.credentials import CredentialKind
 from smsgate.store import schema as t
 from smsgate.store.base import columns_of, records_of, storable_text
 from smsgate.store.outbox import SESSION_DIALECT, SESSION_URL
@@ -134,24 +135,25 @@ async def _queue_mo_forwards(
         )
     )
     accounts = {row.id: row for row in found.all()}
+    binding = await _smpp_customers(conn, set(accounts))
     jobs = []
     for inbound_id, row in attributed:
         account = accounts[row["account_id"]]
         original = originals.get(row["message_id"])
-        # A reply to a message sent over SMPP goes back over the account's
-        # SMPP sessions, where its platform listens; others to the MO URL.
-        url: str | None
-        if original is not None and original.dialect == SESSION_DIALECT:
-            url = SESSION_URL
-        else:
-            url = (account.options or {}).get("mo_callback_url")
-        if not url or (row["message_id"] is not None and original is None):
+        if row["message_id"] is not None and original is None:
+            continue
+        dialect, url = _mo_destination(
+            original.dialect if original else None,
+            (account.options or {}).get("mo_callback_url"),
+            smpp_customer=account.id in binding,
+        )
+        if not url:
             continue
         jobs.append(
             {
                 "account_id": row["account_id"],
                 "message_id": None,
-                "dialect": original.dialect if original else SHORTCODE_DIALECT,
+                "dialect": dialect,
                 "kind": "mo",
                 "url": url,
                 "payload": {
@@ -171,6 +173,40 @@ async def _queue_mo_forwards(
         )
     if jobs:
         await conn.execute(insert(t.callback_outbox), jobs)
+
+
+def _mo_destination(
+    answered_dialect: str | None, mo_url: str | None, *, smpp_customer: bool
+) -> tuple[str, str | None]:
+    """The dialect and URL an inbound message is forwarded in.
+
+    A reply to a message sent over SMPP goes back over the account's SMPP
+    sessions, where its platform listens, and so does a message to the
+    account's shortcode when the account has SMPP credentials and no MO URL
+    (an SMPP customer has nowhere else to hear it). Everything else goes to
+    the MO URL, if the account has one, in the dialect of the batch it
+    answers or the shortcode dialect.
+    """
+    if answered_dialect == SESSION_DIALECT or (
+        answered_dialect is None and not mo_url and smpp_customer
+    ):
+        return SESSION_DIALECT, SESSION_URL
+    return answered_dialect or SHORTCODE_DIALECT, mo_url
+
+
+async def _smpp_customers(conn: AsyncConnection, account_ids: set[int]) -> set[int]:
+    """Those of ``account_ids`` holding an SMPP credential that is not revoked."""
+    c = t.credentials.c
+    found = await conn.execute(
+        select(c.account_id)
+        .distinct()
+        .where(
+            c.account_id.in_(sorted(account_ids)),
+            c.kind == CredentialKind.SMPP_PASSWORD,
+            c.revoked_at.is_(None),
+        )
+    )
+    return set(found.scalars())
 
 
 def _international(address: str) -> str:
