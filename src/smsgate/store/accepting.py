@@ -141,12 +141,12 @@ class AcceptingStore(ReplyRouteStore):
             return outcomes
         charged = {job.account_id for job, _, _ in taken}
         await sql.update_many(conn, _BALANCE, [(balance[a], a) for a in sorted(charged)])
-        batch_ids = await self._allocate_ids(conn, "batches", len(taken))
-        message_ids = iter(
-            await self._allocate_ids(
-                conn, "messages", sum(len(job.messages) for job, _, _ in taken)
-            )
+        batch_ids, message_id_list = await self._allocate_ids(
+            conn,
+            ("batches", len(taken)),
+            ("messages", sum(len(job.messages) for job, _, _ in taken)),
         )
+        message_ids = iter(message_id_list)
         batches: list[tuple[Any, ...]] = []
         messages: list[tuple[Any, ...]] = []
         ledger: list[tuple[Any, ...]] = []
@@ -165,23 +165,27 @@ class AcceptingStore(ReplyRouteStore):
         await sql.insert_many(conn, "ledger", _LEDGER_COLUMNS, ledger)
         return outcomes
 
-    async def _allocate_ids(self, conn: AsyncConnection, table: str, count: int) -> list[int]:
-        """Ids for rows about to be inserted, without a RETURNING per row: on
-        SQLite counted up from MAX(id) (the caller holds the write lock), on
+    async def _allocate_ids(
+        self, conn: AsyncConnection, *wanted: tuple[str, int]
+    ) -> list[list[int]]:
+        """Ids for rows about to be inserted, ``count`` for each ``(table,
+        count)``, in one statement and without a RETURNING per row: on SQLite
+        counted up from MAX(id) (the caller holds the write lock), on
         PostgreSQL drawn from the column's sequence."""
-        if not count:
-            return []
         if self.is_postgres:
-            rows = await self._sql.fetch(
-                conn,
-                f"SELECT nextval(pg_get_serial_sequence('{table}', 'id'))"
-                " FROM generate_series(1, ?::int)",
-                (count,),
+            columns = ", ".join(
+                f"array(SELECT nextval(pg_get_serial_sequence('{table}', 'id'))"
+                f" FROM generate_series(1, ?::int))"
+                for table, _ in wanted
             )
-            return [int(row[0]) for row in rows]
-        rows = await self._sql.fetch(conn, f"SELECT MAX(id) FROM {table}")
-        highest = int(rows[0][0] or 0)
-        return list(range(highest + 1, highest + 1 + count))
+            [row] = await self._sql.fetch(conn, f"SELECT {columns}", [n for _, n in wanted])
+            return [[int(i) for i in ids] for ids in row]
+        columns = ", ".join(f"(SELECT MAX(id) FROM {table})" for table, _ in wanted)
+        [row] = await self._sql.fetch(conn, f"SELECT {columns}")
+        return [
+            list(range(int(highest or 0) + 1, int(highest or 0) + 1 + count))
+            for highest, (_, count) in zip(row, wanted, strict=True)
+        ]
 
     async def _accept_in(self, conn: AsyncConnection, job: _AcceptJob) -> AcceptedBatch:
         """One batch with everything it may need, in the caller's transaction."""
@@ -208,7 +212,7 @@ class AcceptingStore(ReplyRouteStore):
         if terms.daily_quota is not None and messages:
             await _check_daily_quota(conn, account_id, terms.daily_quota, len(messages))
         messages = await self._choose_reply_numbers(conn, account_id, messages, job.reply_pool, now)
-        [batch_id] = await self._allocate_ids(conn, "batches", 1)
+        [[batch_id]] = await self._allocate_ids(conn, ("batches", 1))
         await self._sql.insert_many(
             conn,
             "batches",
@@ -295,7 +299,7 @@ class AcceptingStore(ReplyRouteStore):
             m = t.messages.c
             stored = await conn.execute(select(m.id).where(m.batch_id == batch_id).order_by(m.id))
             return list(stored.scalars())
-        ids = await self._allocate_ids(conn, "messages", len(rows))
+        [ids] = await self._allocate_ids(conn, ("messages", len(rows)))
         await self._sql.insert_many(
             conn,
             "messages",

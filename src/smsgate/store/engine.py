@@ -73,7 +73,19 @@ def open_engines(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int =
 
 
 def _sqlite_engine(url: str, synchronous: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60)
+    """An engine whose statements each cost one hop to the driver's thread.
+
+    A hop (queue to aiosqlite's thread, wake the event loop back) costs more
+    than most statements here (about 0.3 ms on a busy 2-core machine), and a
+    write transaction is only a few statements, so BEGIN and the reset on
+    return skip SQLAlchemy's cursor round trips: BEGIN goes to the driver in
+    one hop instead of three (cursor, execute, close), and a connection that
+    comes back with no transaction open (committed, or rolled back already)
+    is not rolled back again.
+    """
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=0, pool_timeout=60, pool_reset_on_return=None
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -95,6 +107,11 @@ def _sqlite_engine(url: str, synchronous: str, *, immediate: bool, pool_size: in
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql(begin)
+        connection.connection.dbapi_connection.run_async(lambda raw: raw.execute_fetchall(begin))
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _reset(dbapi_connection: Any, _record: Any, _state: Any) -> None:
+        if dbapi_connection.driver_connection.in_transaction:
+            dbapi_connection.rollback()
 
     return engine
