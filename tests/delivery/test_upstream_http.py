@@ -233,14 +233,21 @@ class Proxy:
     """Forwards to ``target`` over real sockets, unless told to misbehave:
     answers come ``answer_delay`` seconds late; ``lose_answers`` answers are
     swallowed (the connection closed once the answer came: an answer lost
-    after the request went out); and while ``down`` every connection is
-    closed at once (a provider that is down)."""
+    after the request went out); the first ``server_errors`` requests are
+    answered 503 by the proxy itself, never reaching the provider; and while
+    ``down`` every connection is closed at once (a provider that is down)."""
 
     def __init__(
-        self, target_port: int, *, lose_answers: int = 0, answer_delay: float = 0.0
+        self,
+        target_port: int,
+        *,
+        lose_answers: int = 0,
+        answer_delay: float = 0.0,
+        server_errors: int = 0,
     ) -> None:
         self._target = target_port
         self.lose_answers = lose_answers
+        self.server_errors = server_errors
         self.answer_delay = answer_delay
         self.down = False
         self.connections = 0
@@ -274,6 +281,16 @@ class Proxy:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         if self.down:
+            writer.close()
+            return
+        if self.server_errors > 0:
+            self.server_errors -= 1
+            await reader.read(65536)
+            writer.write(
+                b"HTTP/1.1 503 Service Unavailable\r\n"
+                b"content-length: 0\r\nconnection: close\r\n\r\n"
+            )
+            await writer.drain()
             writer.close()
             return
         drop = self.lose_answers > 0
@@ -325,6 +342,39 @@ def test_a_lost_answer_is_resent_under_the_same_key_and_sent_once(
                 upstream.rt.store.find_messages(MessageFilter(account_id=at_provider.id))
             )
             assert [m.recipient for m in provider_messages] == ["+254712345601"]
+        finally:
+            ours.stop()
+
+
+def test_an_upstream_answering_503_is_tried_again_without_using_up_attempts(
+    tmp_path: Path, upstream: GatewayServer
+) -> None:
+    at_provider = provider_account(upstream)
+    provider_port = int(upstream.base_url.rsplit(":", 1)[1])
+    # More 503s than the message has attempts (SMSGATE_MAX_ATTEMPTS): were
+    # each to count, the message would end failed instead of reaching it.
+    with Proxy(provider_port, server_errors=5) as proxy:
+        ours = downstream(
+            f"sqlite:///{tmp_path / 'ours.sqlite3'}",
+            f"advanta+http://{at_provider.partner_id}:{at_provider.apikey}"
+            f"@127.0.0.1:{proxy.port}/api/services?backoff=0.2",
+            max_attempts=3,
+        )
+        try:
+            customer = ours.create_account(credit="10")
+            [message] = send(ours, customer, ["254712345601"], "SMSGATE")
+            ours.wait_until(
+                lambda: (
+                    (m := ours.call(ours.rt.store.message_row(int(message)))) is not None
+                    and m.state == "submitted"
+                ),
+                timeout=30,
+                what="the message taken by the provider once it answers",
+            )
+            assert proxy.server_errors == 0 and proxy.connections >= 6
+            assert arrived(upstream, at_provider) == ["+254712345601"]
+            stored = ours.call(ours.rt.store.message_row(int(message)))
+            assert stored is not None and stored.attempts == 1
         finally:
             ours.stop()
 
