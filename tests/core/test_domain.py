@@ -7,7 +7,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smsgate.core.encoding import Encoding
-from smsgate.core.model import Account, AccountStatus, MessageRequest, PreparedMessage, Rejection
+from smsgate.core.model import (
+    Account,
+    AccountStatus,
+    MessageRequest,
+    PartOf,
+    PreparedMessage,
+    RejectCode,
+    Rejection,
+)
 from smsgate.core.networks import DEFAULT_NETWORK_PREFIXES, NetworkTable
 from smsgate.core.pricing import PriceTable, credit_units, format_units, to_units
 from smsgate.core.report_codes import advanta_report, eapi_report, telesign_status
@@ -178,6 +186,31 @@ def test_prepare_validates_each_message_and_keeps_order() -> None:
     assert scheduled.state is State.SCHEDULED and scheduled.due_at == now + 60_000
     assert (scheduled.encoding, scheduled.segments, scheduled.cost) == (Encoding.GSM7, 2, 400)
     assert result.total_cost == 600
+
+
+def test_a_customers_own_part_is_one_sms_that_must_fit_beside_its_header() -> None:
+    place, wide = PartOf(7, 3, 2), PartOf(300, 3, 2)
+    requests = [
+        MessageRequest("0712345678", "x" * 153, "SHOP", part_of=place),
+        MessageRequest("0712345678", "x" * 153, "SHOP", part_of=wide),
+        MessageRequest("0712345678", "€" * 76, "SHOP", part_of=place),  # 152 septets
+        MessageRequest("0712345678", "你" * 67, "SHOP", part_of=place),
+        MessageRequest("0712345678", "你" * 67, "SHOP", part_of=wide),
+    ]
+    fits, too_wide, escaped, ucs2, ucs2_too_wide = prepare(
+        ACCOUNT,
+        requests,
+        now_ms=1_700_000_000_000,
+        networks=NetworkTable(DEFAULT_NETWORK_PREFIXES),
+        prices=PriceTable.parse("*=1"),
+        reply_numbers=("254709000999",),
+    ).items
+    for kept in (fits, escaped, ucs2):
+        assert isinstance(kept, PreparedMessage)
+        assert (kept.segments, kept.cost, kept.part_of) == (1, 100, place)
+    for refused in (too_wide, ucs2_too_wide):
+        assert isinstance(refused, Rejection) and refused.code is RejectCode.TOO_LONG
+        assert "one part holds" in refused.detail
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smsgate.core.model import MessageFlag, MessageRequest
+from smsgate.core.model import MessageFlag, MessageRequest, PartOf
 from smsgate.smpp.ingress import read_submit
 from smsgate.smpp.pdu import ESM_UDHI, ShortMessage, Status, Tag
 
@@ -29,9 +29,27 @@ def test_each_text_coding() -> None:
     assert text(tlvs={Tag.MESSAGE_PAYLOAD: b"long " * 100}) == "long " * 100
 
 
-def test_a_udh_part_is_its_text_and_binary_keeps_its_header() -> None:
+def test_a_part_keeps_its_place_and_binary_keeps_its_header() -> None:
     udh = bytes((5, 0, 3, 7, 2, 1))
-    assert text(short_message=udh + b"part", esm_class=ESM_UDHI) == "part"
+    part = read(short_message=udh + b"part", esm_class=ESM_UDHI)
+    assert isinstance(part, MessageRequest)
+    assert (part.text, part.part_of) == ("part", PartOf(7, 2, 1))
+    wide = read(short_message=bytes((6, 8, 4, 1, 44, 3, 3)) + b"end", esm_class=ESM_UDHI)
+    assert isinstance(wide, MessageRequest) and wide.part_of == PartOf(300, 3, 3)
+    sar = read(
+        short_message=b"middle",
+        tlvs={
+            Tag.SAR_MSG_REF_NUM: b"\x12\x34",
+            Tag.SAR_TOTAL_SEGMENTS: b"\x03",
+            Tag.SAR_SEGMENT_SEQNUM: b"\x02",
+        },
+    )
+    assert isinstance(sar, MessageRequest) and sar.part_of == PartOf(0x1234, 3, 2)
+    # A UDH without a concatenation element, a part 0 and a part 1 of 1 are
+    # whole messages: their text is all there is.
+    for header in (bytes((4, 0x0A, 2, 0, 0)), bytes((5, 0, 3, 7, 2, 0)), bytes((5, 0, 3, 7, 1, 1))):
+        whole = read(short_message=header + b"text", esm_class=ESM_UDHI)
+        assert isinstance(whole, MessageRequest) and (whole.text, whole.part_of) == ("text", None)
     binary = read(short_message=udh + b"\x01\x02", esm_class=ESM_UDHI, data_coding=4)
     assert isinstance(binary, MessageRequest) and binary.binary == udh + b"\x01\x02"
     bare = read(short_message=b"\x01", data_coding=4)

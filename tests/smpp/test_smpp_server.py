@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smsgate.core.model import Account
+from smsgate.core.model import Account, PartOf
 from smsgate.smpp.customer_link import CustomerLink
 from smsgate.smpp.pdu import (
     Bind,
@@ -139,6 +139,15 @@ def test_an_independent_esme_binds_and_submits_gsm_ucs2_and_long_messages(
     assert sorted(stored(smpp, account, ids)) == sorted(
         ["+254712345678", "+254712345679", *["+254712345680"] * 3]
     )
+    # The long one stays three parts, each under the client's own reference.
+    claimed = smpp.run(smpp.store.claim_due("test", 10, lease_ms=60_000))
+    parts = sorted(
+        ((PartOf.parse(m.part_of), m.body) for m in claimed if m.part_of is not None),
+        key=lambda part: part[0].seq,
+    )
+    assert [(p.total, p.seq) for p, _ in parts] == [(3, 1), (3, 2), (3, 3)]
+    assert len({p.reference for p, _ in parts}) == 1
+    assert "".join(body for _, body in parts) == LONG
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ from smsgate.store.repo import Store
 
 async def test_migrations_are_idempotent(store: Store) -> None:
     await upgrade(store.engines)
-    assert await current_revision(store.engines) == head_revision() == "0020"
+    assert await current_revision(store.engines) == head_revision() == "0021"
 
 
 async def test_migrations_build_exactly_the_declared_schema(store: Store) -> None:

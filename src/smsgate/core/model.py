@@ -53,6 +53,32 @@ class MessageFlag(IntFlag):
     REPLIABLE = 2  # sent from the gateway's reply address; replies reach the inbox
 
 
+@dataclass(frozen=True, slots=True)
+class PartOf:
+    """A part the customer cut from a long text itself (SMPP: a concatenation
+    UDH or the SAR TLVs), sent on as that part, under the customer's own
+    reference, so the handset joins it with its siblings: reference (8 or 16
+    bits), how many parts there are, which one this is (from 1)."""
+
+    reference: int
+    total: int
+    seq: int
+
+    @property
+    def wide(self) -> bool:
+        """Whether the reference needs the 16-bit concatenation element."""
+        return self.reference > 0xFF
+
+    def __str__(self) -> str:
+        """As the store keeps it."""
+        return f"{self.reference}/{self.total}/{self.seq}"
+
+    @classmethod
+    def parse(cls, stored: str) -> PartOf:
+        reference, total, seq = (int(n) for n in stored.split("/"))
+        return cls(reference, total, seq)
+
+
 # Not frozen: a frozen dataclass costs three times as much to build, and a
 # bulk request builds 30,000 of these. Treat instances as immutable.
 @dataclass(slots=True)
@@ -77,6 +103,7 @@ class MessageRequest:
     # The instant after which it must not be sent any more (SMPP's
     # validity_period); None: no limit of its own.
     expires_at_ms: int | None = None
+    part_of: PartOf | None = None  # a text part the customer cut itself
 
 
 # Not frozen: a frozen dataclass costs three times as much to build, and a
@@ -99,6 +126,7 @@ class PreparedMessage:
     flags: int = 0  # MessageFlag bits
     routing_group: int | None = None
     expires_at: int | None = None
+    part_of: PartOf | None = None
 
 
 class RejectCode(StrEnum):

@@ -18,6 +18,7 @@ from smsgate.core.model import (
     Account,
     MessageFlag,
     MessageRequest,
+    PartOf,
     PreparedMessage,
     RejectCode,
     Rejection,
@@ -147,7 +148,20 @@ def prepare(
                     continue
                 shape = segmentations[body] = segment(body)
             encoding, segments = shape.encoding, shape.segments
-            if segments > most:
+            part_of = request.part_of
+            if part_of is not None:
+                room = part_room(encoding, part_of)
+                if shape.units > room:
+                    append(
+                        Rejection(
+                            RejectCode.TOO_LONG,
+                            f"part {part_of.seq} of {part_of.total} is {shape.units}"
+                            f" {encoding.value} units; one part holds {room}",
+                        )
+                    )
+                    continue
+                segments = 1
+            elif segments > most:
                 append(_too_long(f"message needs {segments} parts", most))
                 continue
         e164 = number.e164
@@ -167,9 +181,19 @@ def prepare(
                 request.flags,
                 request.routing_group,
                 request.expires_at_ms,
+                request.part_of,
             )
         )
     return Preparation(items)
+
+
+def part_room(encoding: Encoding, part_of: PartOf) -> int:
+    """Septets (GSM7) or UTF-16 units (UCS2) left in one SMS beside the
+    concatenation header of ``part_of`` (6 octets, 7 with a 16-bit reference)."""
+    header = 7 if part_of.wide else 6
+    if encoding is Encoding.GSM7:
+        return (140 - header) * 8 // 7
+    return (140 - header) // 2
 
 
 def _too_long(what: str, most: int) -> Rejection:

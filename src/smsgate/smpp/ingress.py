@@ -4,10 +4,12 @@ refuses it: the SMPP dialect's translation, pure so it is tested field by field.
 Long messages: a customer may send one submit_sm whose ``message_payload``
 holds the whole text (the gateway splits and concatenates it as for every
 dialect), or parts of its own (a concatenation UDH with esm_class UDHI, or
-the SAR TLVs). Parts of text are not reassembled: each part is accepted as a
-message of its own (its UDH removed) with its own id, so every submit_sm gets
-an answer without waiting for parts that may never come. Binary
-(data_coding 2 or 4) keeps its UDH and goes to the handset octet for octet.
+the SAR TLVs). Parts are kept as parts, not reassembled: each is accepted
+as a message of its own with its own id (so every submit_sm is answered
+without waiting for parts that may never come), and goes to the carrier
+under the customer's reference, part count and number, so the handset
+joins it with its siblings. Other UDH elements of a text are dropped.
+Binary (data_coding 2 or 4) keeps its UDH and goes octet for octet.
 
 Replies: an account whose ``repliable`` option is on sends a submit_sm
 without a source_addr from the gateway's reply numbers, as EAPI does without
@@ -21,6 +23,7 @@ from smsgate.core.encoding import decode_gsm7
 from smsgate.core.model import MessageFlag, MessageRequest, RejectCode
 from smsgate.smpp.pdu import ESM_UDHI, ShortMessage, Status, Tag
 from smsgate.smpp.smpp_time import parse_smpp_time
+from smsgate.smpp.wire import concatenation
 
 TON_INTERNATIONAL = 1
 _BINARY_CODINGS = frozenset({0x02, 0x04})
@@ -53,12 +56,11 @@ def read_submit(
     if binary:
         # The core sends binary with UDHI set: give a headerless one an empty UDH.
         octets = data if sm.esm_class & ESM_UDHI else b"\x00" + data
-        text = ""
+        text, part_of = "", None
     else:
-        if sm.esm_class & ESM_UDHI:
-            if not data or data[0] + 1 > len(data):
-                return Status.RINVESMCLASS
-            data = data[data[0] + 1 :]
+        if sm.esm_class & ESM_UDHI and (not data or data[0] + 1 > len(data)):
+            return Status.RINVESMCLASS
+        data, part_of = concatenation(sm, data)
         decoded = _text(data, coding)
         if decoded is None:
             return Status.RSUBMITFAIL
@@ -76,6 +78,7 @@ def read_submit(
     return MessageRequest(
         recipient=_number(sm.destination_addr, sm.dest_addr_ton),
         text=text,
+        part_of=part_of,
         sender=sm.source_addr or default_sender,
         send_at_ms=send_at if send_at is not None and send_at > now_ms else None,
         want_report=bool(sm.registered_delivery & 0x03),

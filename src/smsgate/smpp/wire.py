@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from smsgate.core.encoding import Encoding, decode_gsm7, encode_gsm7, split_parts
-from smsgate.core.model import MessageFlag
+from smsgate.core.model import MessageFlag, PartOf
 from smsgate.smpp.pdu import ESM_UDHI, ShortMessage, Tag, int_tlv, read_int_tlv
 from smsgate.smpp.smpp_time import format_smpp_time
 from smsgate.store.records import OutboundMessage
@@ -37,22 +37,30 @@ def message_parts(message: OutboundMessage, *, reference: int, sar: bool = False
     encoding = Encoding(message.encoding)
     if encoding is Encoding.BINARY:
         return [bytes.fromhex(message.body)]
-    texts = split_parts(message.body)
     encode = encode_gsm7 if encoding is Encoding.GSM7 else _ucs2
-    payloads = [encode(text) for text in texts]
-    if len(payloads) == 1 or sar:
-        return payloads
-    total = len(payloads)
+    # A customer's own part is one SMS; a long text of ours is split here.
+    texts = [message.body] if message.part_of is not None else split_parts(message.body)
+    places = _places(message, reference, len(texts), sar)
     return [
-        bytes((0x05, 0x00, 0x03, reference & 0xFF, total, seq)) + payload
-        for seq, payload in enumerate(payloads, start=1)
+        (b"" if sar or place is None else concatenation_udh(place)) + encode(text)
+        for text, place in zip(texts, places, strict=True)
     ]
+
+
+def concatenation_udh(place: PartOf) -> bytes:
+    """The user data header of a concatenated part (3GPP TS 23.040 9.2.3.24.1,
+    and 9.2.3.24.8 for a 16-bit reference)."""
+    reference, total, seq = place.reference, place.total, place.seq
+    if place.wide:
+        return bytes((0x06, 0x08, 0x04, reference >> 8, reference & 0xFF, total, seq))
+    return bytes((0x05, 0x00, 0x03, reference, total, seq))
 
 
 def submit_bodies(
     message: OutboundMessage, *, reference: int, sar: bool = False
 ) -> list[ShortMessage]:
-    """One submit_sm body per part; ``reference`` ties the parts of one message."""
+    """One submit_sm body per part; ``reference`` ties the parts of one message
+    (a customer's own part keeps the customer's reference)."""
     encoding = Encoding(message.encoding)
     flash = bool(message.flags & _FLASH)
     data_coding = (FLASH_DATA_CODING if flash else DATA_CODING)[encoding]
@@ -61,17 +69,18 @@ def submit_bodies(
     total = len(payloads)
     # The carrier keeps trying no longer than the customer allowed.
     validity = "" if message.expires_at is None else format_smpp_time(message.expires_at)
+    places = _places(message, reference, total, sar)
     bodies = []
-    for seq, payload in enumerate(payloads, start=1):
+    for payload, place in zip(payloads, places, strict=True):
         esm_class = 0
         tlvs: dict[int, bytes] = {}
-        if encoding is Encoding.BINARY or (total > 1 and not sar):
+        if encoding is Encoding.BINARY or (place is not None and not sar):
             esm_class = ESM_UDHI
-        elif total > 1:
+        elif place is not None:
             tlvs = {
-                Tag.SAR_MSG_REF_NUM: int_tlv(reference & 0xFFFF, 2),
-                Tag.SAR_TOTAL_SEGMENTS: int_tlv(total, 1),
-                Tag.SAR_SEGMENT_SEQNUM: int_tlv(seq, 1),
+                Tag.SAR_MSG_REF_NUM: int_tlv(place.reference, 2),
+                Tag.SAR_TOTAL_SEGMENTS: int_tlv(place.total, 1),
+                Tag.SAR_SEGMENT_SEQNUM: int_tlv(place.seq, 1),
             }
         bodies.append(
             ShortMessage(
@@ -90,6 +99,18 @@ def submit_bodies(
             )
         )
     return bodies
+
+
+def _places(message: OutboundMessage, reference: int, total: int, sar: bool) -> list[PartOf | None]:
+    """Where each of the message's ``total`` parts belongs: the customer's own
+    place for a part it cut; ours for the parts of a long text, under an 8-bit
+    reference in a UDH and a 16-bit one in the SAR TLVs; none for one SMS."""
+    if message.part_of is not None:
+        return [PartOf.parse(message.part_of)]
+    if total == 1:
+        return [None]
+    ours = reference & (0xFFFF if sar else 0xFF)
+    return [PartOf(ours, total, seq) for seq in range(1, total + 1)]
 
 
 def _ucs2(text: str) -> bytes:
@@ -112,16 +133,12 @@ class InboundPart:
 
 def read_inbound(body: ShortMessage) -> InboundPart:
     """Text and concatenation info of an MO deliver_sm (UDH or SAR TLVs)."""
-    payload = body.short_message or body.tlvs.get(Tag.MESSAGE_PAYLOAD, b"")
-    reference, total, seq = None, 1, 1
-    if body.esm_class & ESM_UDHI and payload:
-        header_length = payload[0]
-        header, payload = payload[1 : 1 + header_length], payload[1 + header_length :]
-        reference, total, seq = _concatenation(header)
-    elif Tag.SAR_MSG_REF_NUM in body.tlvs:
-        reference = read_int_tlv(body.tlvs[Tag.SAR_MSG_REF_NUM])
-        total = read_int_tlv(body.tlvs.get(Tag.SAR_TOTAL_SEGMENTS, b"\x01"))
-        seq = read_int_tlv(body.tlvs.get(Tag.SAR_SEGMENT_SEQNUM, b"\x01"))
+    payload, place = concatenation(
+        body, body.short_message or body.tlvs.get(Tag.MESSAGE_PAYLOAD, b"")
+    )
+    reference, total, seq = (
+        (None, 1, 1) if place is None else (place.reference, place.total, place.seq)
+    )
     coding = body.data_coding
     if coding in (0x08, 0x18) or coding & 0xEC == 0x08:
         text = payload.decode("utf-16-be", "replace")
@@ -136,18 +153,40 @@ def read_inbound(body: ShortMessage) -> InboundPart:
     return InboundPart(text, Encoding.GSM7, reference, total, seq)
 
 
-def _concatenation(header: bytes) -> tuple[int | None, int, int]:
-    """(reference, total, seq) from a UDH's concatenation element, if it has one."""
+def concatenation(body: ShortMessage, payload: bytes) -> tuple[bytes, PartOf | None]:
+    """The text octets of a submit_sm or deliver_sm whose user data is
+    ``payload`` (its UDH taken off when esm_class says it has one) and, when
+    it is a part of a long message, its place: from the UDH's concatenation
+    element or the SAR TLVs. A place that cannot be (a part 0, or beyond the
+    count) or a "part 1 of 1" is none."""
+    place = None
+    if body.esm_class & ESM_UDHI and payload:
+        header_length = payload[0]
+        header, payload = payload[1 : 1 + header_length], payload[1 + header_length :]
+        place = _udh_place(header)
+    elif Tag.SAR_MSG_REF_NUM in body.tlvs:
+        place = PartOf(
+            read_int_tlv(body.tlvs[Tag.SAR_MSG_REF_NUM]),
+            read_int_tlv(body.tlvs.get(Tag.SAR_TOTAL_SEGMENTS, b"\x01")),
+            read_int_tlv(body.tlvs.get(Tag.SAR_SEGMENT_SEQNUM, b"\x01")),
+        )
+    if place is not None and not (place.total >= 2 and 1 <= place.seq <= place.total):
+        place = None
+    return payload, place
+
+
+def _udh_place(header: bytes) -> PartOf | None:
+    """The place a UDH's concatenation element gives, if it has one."""
     at = 0
     while at + 2 <= len(header):
         element, length = header[at], header[at + 1]
         data = header[at + 2 : at + 2 + length]
         if element == 0x00 and length == 3 and len(data) == 3:
-            return data[0], data[1], data[2]
+            return PartOf(data[0], data[1], data[2])
         if element == 0x08 and length == 4 and len(data) == 4:
-            return (data[0] << 8) | data[1], data[2], data[3]
+            return PartOf((data[0] << 8) | data[1], data[2], data[3])
         at += 2 + length
-    return None, 1, 1
+    return None
 
 
 @dataclass

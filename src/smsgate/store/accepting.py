@@ -359,6 +359,7 @@ _MESSAGE_COLUMNS = (
     "created_at",
     "due_at",
     "expires_at",
+    "part_of",
 )
 
 
@@ -441,6 +442,7 @@ def _message_rows(
             now,
             m.due_at,
             m.expires_at,
+            None if m.part_of is None else str(m.part_of),
         )
         for m in messages
     ]

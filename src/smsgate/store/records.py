@@ -33,6 +33,7 @@ class OutboundMessage:
     routing_group: int | None
     attempts: int
     expires_at: int | None = None
+    part_of: str | None = None  # core.model.PartOf as stored, "reference/total/seq"
 
 
 @dataclass(frozen=True, slots=True)

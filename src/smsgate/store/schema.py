@@ -124,6 +124,9 @@ messages = Table(
     # Not to be sent after this instant (SMPP validity_period): a worker that
     # claims it later ends it expired, refunded, instead of sending it.
     Column("expires_at", BigInteger),
+    # A part the customer cut itself, "reference/total/seq" (core.model.PartOf):
+    # sent under that concatenation header instead of one of ours.
+    Column("part_of", String(24)),
     Column("submitted_at", BigInteger),
     Column("done_at", BigInteger),
     Column("attempts", SmallInteger, nullable=False, server_default="0"),
