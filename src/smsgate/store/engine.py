@@ -9,6 +9,8 @@ both; its row locks and ``SKIP LOCKED`` do the coordination.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.util.concurrency import in_greenlet
 
 from smsgate.private_files import private_file
 
@@ -81,7 +84,10 @@ def _sqlite_engine(url: str, synchronous: str, *, immediate: bool, pool_size: in
     return skip SQLAlchemy's cursor round trips: BEGIN goes to the driver in
     one hop instead of three (cursor, execute, close), and a connection that
     comes back with no transaction open (committed, or rolled back already)
-    is not rolled back again.
+    is not rolled back again. Skipping that rollback is only safe because a
+    task cancelled mid-hop is made good later: a BEGIN still queued when its
+    connection came back is rolled back by the next BEGIN, and a connection
+    given up with a statement open is rolled back before it is closed.
     """
     engine = create_async_engine(
         url, pool_size=pool_size, max_overflow=0, pool_timeout=60, pool_reset_on_return=None
@@ -105,9 +111,31 @@ def _sqlite_engine(url: str, synchronous: str, *, immediate: bool, pool_size: in
 
     begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
+    async def _begin_on(raw: Any) -> None:
+        try:
+            await raw.execute_fetchall(begin)
+        except sqlite3.OperationalError:
+            if not raw.in_transaction:
+                raise
+            # A task cancelled while its BEGIN was still queued for the driver
+            # returned the connection before that BEGIN ran, so the reset saw
+            # no transaction to roll back. Nothing was done in it: end it here.
+            await raw.rollback()
+            await raw.execute_fetchall(begin)
+
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.connection.dbapi_connection.run_async(lambda raw: raw.execute_fetchall(begin))
+        connection.connection.dbapi_connection.run_async(_begin_on)
+
+    @event.listens_for(engine.sync_engine, "close")
+    def _close(dbapi_connection: Any, _record: Any) -> None:
+        # A connection SQLAlchemy gives up on (a task cancelled half-way
+        # through a statement) still has that statement's cursor open, and
+        # SQLite keeps a connection with an open statement, and its locks,
+        # after it is closed. Rolling back first releases the locks.
+        if in_greenlet():
+            with contextlib.suppress(Exception):
+                dbapi_connection.run_async(lambda raw: raw.rollback())
 
     @event.listens_for(engine.sync_engine, "reset")
     def _reset(dbapi_connection: Any, _record: Any, _state: Any) -> None:
