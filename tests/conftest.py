@@ -127,6 +127,9 @@ def fast_settings(database_url: str, **overrides: object) -> Settings:
         "sandbox_receipt_delay_ms": 50.0,
         "dispatch_idle_poll": 0.02,
         "callback_time_scale": 0.001,
+        # Refusals of locked keys answered at once; tests/api/test_auth_refusal_hold.py
+        # holds them.
+        "auth_refusal_hold_seconds": 0.0,
         "worker_id": f"test-{uuid.uuid4().hex[:6]}",
         # One fixed installation key, so tests never write a key file and
         # several servers in one test share it like one deployment would.

@@ -10,6 +10,14 @@ Secrets this process has already seen verify skip all of this
 (``credentials.recently_verified``): a working client is never slowed, even
 while someone guesses at its identifier.
 
+A refusal for a locked key is held back for a moment before it is answered
+(``hold_seconds``, at most the rest of the lock). A guesser that asks again
+the instant it is answered would otherwise be answered thousands of times a
+second, cheap as each refusal is, and keep the event loop from everyone
+else; held, it asks about once a second. Held refusals cost no CPU but keep
+their connection open, so at most ``HELD_REFUSALS`` are held at once (the
+rest are answered at once), well under the connection cap.
+
 Password hashes run on one thread of lowered priority, never on the event
 loop (nor on the core it needs), and an
 unknown identifier is checked against a stand-in hash of the same kind, so
@@ -40,12 +48,14 @@ HASH_NICENESS = 10
 # Checks waiting for a hash thread beyond this are refused as "try later".
 MAX_WAITING_HASHES = 64
 MAX_REMEMBERED_LOCKS = 10_000
+HELD_REFUSALS = 100
 
 
 class AuthThrottled(Exception):
     """Too many failed authentications from this address or for this identifier."""
 
     def __init__(self, retry_after_ms: int) -> None:
+        self.remaining_ms = retry_after_ms
         self.retry_after = max(1, math.ceil(retry_after_ms / 1000))
         super().__init__(f"too many failed authentications; retry in {self.retry_after} s")
 
@@ -60,9 +70,11 @@ def lock_policy(settings: Settings) -> LockPolicy:
 
 
 class AuthGuard:
-    def __init__(self, store: Store, policy: LockPolicy) -> None:
+    def __init__(self, store: Store, policy: LockPolicy, *, hold_seconds: float = 0.0) -> None:
         self.store = store
         self.policy = policy
+        self.hold_seconds = hold_seconds
+        self.held = 0  # refusals being held back right now
         self._locked_until: dict[str, int] = {}
         self._hashing = ThreadPoolExecutor(
             HASH_THREADS, thread_name_prefix="smsgate-hash", initializer=_yield_to_the_loop
@@ -78,13 +90,28 @@ class AuthGuard:
         return (f"ip:{address[:64]}", f"id:{digest}")
 
     async def admit(self, keys: Sequence[str]) -> None:
-        """Raise ``AuthThrottled`` if any key is locked."""
-        self._refuse_if_known_locked(keys)
-        now = self.store.clock()
-        counts = await self.store.auth_failures(keys, self.policy.window_ms)
-        locked = {key: c.locked_until for key, c in counts.items() if c.locked_until > now}
-        self._remember_locks(locked, now)
-        self._refuse_if_known_locked(keys)
+        """Raise ``AuthThrottled`` if any key is locked, after holding it back."""
+        try:
+            self._refuse_if_known_locked(keys)
+            now = self.store.clock()
+            counts = await self.store.auth_failures(keys, self.policy.window_ms)
+            locked = {key: c.locked_until for key, c in counts.items() if c.locked_until > now}
+            self._remember_locks(locked, now)
+            self._refuse_if_known_locked(keys)
+        except AuthThrottled as refusal:
+            await self._hold(refusal)
+            raise
+
+    async def _hold(self, refusal: AuthThrottled) -> None:
+        """Wait before a refusal is answered, while there is room to hold it."""
+        seconds = min(self.hold_seconds, refusal.remaining_ms / 1000)
+        if seconds <= 0 or self.held >= HELD_REFUSALS:
+            return
+        self.held += 1
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self.held -= 1
 
     def _refuse_if_known_locked(self, keys: Sequence[str]) -> None:
         """Raise ``AuthThrottled`` if this process knows a key to be locked."""

@@ -89,6 +89,7 @@ class Settings:
     auth_lock_seconds: float = 1.0
     auth_max_lock_seconds: float = 900.0
     auth_failure_window_seconds: float = 900.0
+    auth_refusal_hold_seconds: float = 1.0
     account_messages_per_second: int = 1000
     account_message_burst: int = 60_000
     account_requests_in_flight: int = 20
@@ -169,6 +170,7 @@ class Settings:
             "auth_lock_seconds": _positive,
             "auth_max_lock_seconds": _positive,
             "auth_failure_window_seconds": _positive,
+            "auth_refusal_hold_seconds": _non_negative,
             "account_messages_per_second": _positive_int,
             "account_message_burst": _positive_int,
             "account_requests_in_flight": _positive_int,
@@ -237,6 +239,13 @@ def _positive(raw: str) -> float:
     value = float(raw)
     if not value > 0:
         raise ValueError("expected a positive number of seconds")
+    return value
+
+
+def _non_negative(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("expected a number of seconds, 0 or more")
     return value
 
 

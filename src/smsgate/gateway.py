@@ -161,7 +161,9 @@ class Gateway:
         self._credentials: dict[
             tuple[str, str], tuple[int, asyncio.Future[list[tuple[Account, str]]]]
         ] = {}
-        self.auth_guard = AuthGuard(store, lock_policy(settings))
+        self.auth_guard = AuthGuard(
+            store, lock_policy(settings), hold_seconds=settings.auth_refusal_hold_seconds
+        )
         self.account_limits = AccountLimits(settings)
 
     async def authenticate(
