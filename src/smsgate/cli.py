@@ -57,6 +57,7 @@ from smsgate.eapi_upload import (
     split_batches,
     upload_batches,
 )
+from smsgate.event_loop import run_service
 from smsgate.processes import WakePipe, run_children
 from smsgate.sandbox_lock import SandboxInUse, hold_sandbox
 from smsgate.secret_box import SecretBox
@@ -266,7 +267,7 @@ def serve_command(
     if current.smpp_server_enabled:
         typer.echo(_smpp_banner(current))
     if processes == 1:
-        asyncio.run(serve(current, sock, with_workers=workers))
+        run_service(serve(current, sock, with_workers=workers))
         return
     sock.close()  # it proved the port free; the processes get a socket each
     status = _serve_in_processes(current, processes, with_workers=workers)
@@ -295,7 +296,7 @@ def _serve_in_processes(current: Settings, count: int, *, with_workers: bool) ->
             for other in sockets[:index] + sockets[index + 1 :]:
                 other.close()  # a process that ends takes its socket's queue with it
             only_here = with_workers and index == 0
-            asyncio.run(
+            run_service(
                 serve(
                     current,
                     sockets[index],
@@ -342,7 +343,7 @@ def smpp_server_command(smpp_port: Annotated[int | None, _SMPP_PORT] = None) -> 
     asyncio.run(_check_database(current))
     typer.echo(_smpp_banner(current) + f" ({describe_database(current)})")
     try:
-        asyncio.run(run_smpp_server(current))
+        run_service(run_smpp_server(current))
     except OSError as exc:
         raise CliError(
             f"cannot listen on {current.smpp_server_host}:{current.smpp_server_port}: "
@@ -389,7 +390,7 @@ def worker_command() -> None:
         f"smsgate {_version()} worker {current.worker_id} ({describe_database(current)}; "
         f"data directory {current.data_dir}{where})"
     )
-    asyncio.run(run_worker(current, metrics_sock))
+    run_service(run_worker(current, metrics_sock))
     del lock
 
 
@@ -433,7 +434,7 @@ def demo_command(
     # Plain output: Rich would wrap the long curl lines and break copy-paste.
     typer.echo(asyncio.run(prepare()))
     typer.echo(_banner(current, "listening"))
-    asyncio.run(serve(current, sock))
+    run_service(serve(current, sock))
 
 
 @app.command("upload-batch")

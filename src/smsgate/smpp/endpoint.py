@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from typing import cast
 
 from smsgate.smpp.pdu import (
     MAX_PDU_SIZE,
@@ -77,9 +78,9 @@ class PduEndpoint(asyncio.Protocol):
 
     # ---------------------------------------------------------- transport
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+    def connection_made(self, base: asyncio.BaseTransport) -> None:
+        # A stream transport; uvloop's behave as asyncio.Transport without subclassing it.
+        self._transport = transport = cast(asyncio.Transport, base)
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
