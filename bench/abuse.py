@@ -41,7 +41,6 @@ from local_net import free_port
 
 FILE_LIMIT = 1024
 PROBE_EVERY = 0.02
-VICTIM = "victim"
 
 
 def smsgate(*args: str, env: dict[str, str]) -> str:
@@ -242,12 +241,12 @@ async def big_body(port: int, megabytes: int, until: float, told: Counter[str]) 
         writer.close()
 
 
-async def guesser(port: int, address: str, until: float, told: Counter[str]) -> None:
+async def guesser(port: int, victim: str, address: str, until: float, told: Counter[str]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     n = 0
     while time.monotonic() < until:
         n += 1
-        body = f"username={VICTIM}&password=guess{address}-{n}".encode()
+        body = f"username={victim}&password=guess{address}-{n}".encode()
         raw = post(
             "/eapi/user/get_credits/1/1.1",
             body,
@@ -268,7 +267,9 @@ def address(i: int) -> str:
     return f"198.51.{i // 250}.{i % 250 + 1}"
 
 
-def attack(port: int, seconds: float, slow: int, guessers: int, body_mb: int, out: dict) -> None:  # type: ignore[type-arg]
+def attack(  # type: ignore[type-arg]
+    port: int, victim: str, seconds: float, slow: int, guessers: int, body_mb: int, out: dict
+) -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     told: Counter[str] = Counter()
@@ -280,7 +281,7 @@ def attack(port: int, seconds: float, slow: int, guessers: int, body_mb: int, ou
             *(slow_connection(port, until, told, opened) for _ in range(slow)),
             drip(until, opened),
             big_body(port, body_mb, until, told),
-            *(guesser(port, address(i), until, told) for i in range(guessers)),
+            *(guesser(port, victim, address(i), until, told) for i in range(guessers)),
         )
 
     asyncio.run(run())
@@ -327,7 +328,9 @@ def main() -> None:
             "partnerID": re.search(r"partnerID: (\d+)", good).group(1),  # type: ignore[union-attr]
             "apikey": re.search(r"apikey: (\w+)", good).group(1),  # type: ignore[union-attr]
         }
-        smsgate("accounts", "create", f"victim-{os.getpid()}", "--eapi-username", VICTIM, env=env)
+        # A username of its own per run, as a shared PostgreSQL keeps the last run's.
+        victim = f"victim{os.getpid()}"
+        smsgate("accounts", "create", victim, "--eapi-username", victim, env=env)
         port = free_port()
         log = args.server_log.open("wb") if args.server_log else subprocess.DEVNULL
         server = subprocess.Popen(
@@ -352,7 +355,7 @@ def main() -> None:
             told = multiprocessing.Manager().dict()
             attacker = multiprocessing.Process(
                 target=attack,
-                args=(port, args.seconds + 2, args.slow, args.guessers, args.body_mb, told),
+                args=(port, victim, args.seconds + 2, args.slow, args.guessers, args.body_mb, told),
             )
             attacker.start()
             time.sleep(2)  # let the attack build up before measuring
