@@ -613,8 +613,8 @@ def main() -> None:
     parser.add_argument(
         "--loop",
         choices=("asyncio", "uvloop"),
-        default="asyncio",
-        help="event loop of the worker (smsgate worker runs asyncio's)",
+        default="uvloop",
+        help="event loop of the worker (smsgate worker runs on uvloop where it is installed)",
     )
     parser.add_argument("--profile", metavar="PSTATS", help="cProfile the worker's drain")
     parser.add_argument("--profile-lines", type=int, default=30)
