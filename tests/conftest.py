@@ -18,6 +18,7 @@ import pytest
 
 from smsgate.config import Settings
 from smsgate.store.repo import Store
+from tests.support.fuzzing import ApiProcesses, spread_over_processes
 from tests.support.receiver import CallbackReceiver
 from tests.support.server import GatewayServer
 
@@ -169,3 +170,10 @@ def api_gateway(database_url: str) -> Iterator[GatewayServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def api_processes(api_gateway: GatewayServer, tmp_path: Path) -> Iterator[ApiProcesses]:
+    """``api_gateway``, and on PostgreSQL a second API process beside it."""
+    with spread_over_processes(api_gateway, tmp_path) as running:
+        yield running
