@@ -9,11 +9,17 @@ SMSGATE_BENCH_DATABASE_URL, an empty PostgreSQL schema). The figure is
 submit_sm_resp per second; afterwards the stored messages are counted
 against the ROK answers.
 
+With ``--receipts`` the client asks for a receipt of every message and the
+same process also runs the delivery workers, as ``smsgate serve --smpp``
+does: each message goes to the sandbox carrier and its receipt comes back
+to the client as a deliver_sm, while the client keeps submitting. Printed
+besides: when the last receipt arrived.
+
 The floor, measured in the same run: the bare codec alone, in this process,
 encoding a submit_sm, decoding it, encoding its submit_sm_resp and decoding
 that, per message (the least work any SMPP server does per accepted message).
 
-    .venv/bin/python bench/smpp_ingress.py [--messages 100000] [--window 100]
+    .venv/bin/python bench/smpp_ingress.py [--messages 100000] [--window 100] [--receipts]
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ from local_net import free_port
 from smpp_delivery import PASSWORD, SENDER, SYSTEM_ID, FloorClient, recipient
 from smsgate.config import Settings
 from smsgate.credentials import CredentialKind, hash_password
+from smsgate.event_loop import run_service
 from smsgate.gateway import Gateway
+from smsgate.runtime import Runtime, start_smpp_server
 from smsgate.smpp.pdu import CommandId, MessageIdResp, Pdu, ShortMessage, decode, encode
 from smsgate.smpp.server import SmppServer
 from smsgate.store.records import NewCredential
@@ -50,16 +58,17 @@ def codec_rate(count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-def client(port: int, count: int, window: int, answer: Connection) -> None:
-    """The child: wait for the server, pipeline ``count`` submit_sm, report the rate."""
+def client(port: int, count: int, window: int, receipts: bool, answer: Connection) -> None:
+    """The child: wait for the server, pipeline ``count`` submit_sm, report the
+    rates (of answers, and of receipts when asked for) and the ROK count."""
 
-    async def run() -> tuple[float, int]:
+    async def run() -> tuple[float, float, int]:
         loop = asyncio.get_running_loop()
         deadline = time.monotonic() + 60
         while True:
             try:
                 _, esme = await loop.create_connection(
-                    lambda: FloorClient(count, window, 0), "127.0.0.1", port
+                    lambda: FloorClient(count, window, int(receipts)), "127.0.0.1", port
                 )
                 break
             except OSError:
@@ -73,20 +82,38 @@ def client(port: int, count: int, window: int, answer: Connection) -> None:
                 raise SystemExit(f"bind refused: 0x{status:X}")
             esme.start()
             finished = await esme.finished
+            async with asyncio.timeout(120):
+                await esme.all_receipts
+            last_receipt = time.perf_counter()
             esme.unbind()
             await esme.unbound
         finally:
             esme.close()
-        return count / (finished - esme.started), count - esme.refused
+        return (
+            count / (finished - esme.started),
+            count / (last_receipt - esme.started),
+            count - esme.refused,
+        )
 
     answer.send(asyncio.run(run()))
 
 
-async def serve(url: str, port: int, done: Connection) -> int:
-    """Run the server until the child reports; the number of messages stored."""
-    settings = Settings(database_url=url, smpp_server_port=port)
-    store = await Store.open(url)
-    account = await store.create_account(
+async def serve(url: str, port: int, done: Connection, *, data_dir: Path, receipts: bool) -> int:
+    """Run the server (and with ``receipts`` the workers) until the child
+    reports; the number of messages stored."""
+    settings = Settings(
+        database_url=url,
+        smpp_server_port=port,
+        data_dir=data_dir,
+        sandbox_latency_ms=1.0,
+        sandbox_receipt_delay_ms=0.0,
+    )
+    if receipts:
+        runtime = await Runtime.open(settings)
+        store = runtime.store
+    else:
+        store = await Store.open(url)
+    await store.create_account(
         name="bench",
         region="KE",
         timezone="Africa/Nairobi",
@@ -96,14 +123,22 @@ async def serve(url: str, port: int, done: Connection) -> int:
         credit=10**12,
         options={"max_messages_per_second": 10**7, "message_burst": 10**7},
     )
-    server = SmppServer(Gateway(store, settings), settings)
-    await server.start()
     loop = asyncio.get_running_loop()
-    while not done.poll():
-        await loop.run_in_executor(None, done.poll, 0.2)
-    await server.stop()
-    stored = sum((await store.count_by_state(account.id)).values())
-    await store.close()
+    if receipts:
+        async with runtime.workers():
+            server = await start_smpp_server(runtime, enabled=True)
+            assert server is not None
+            while not done.poll():
+                await loop.run_in_executor(None, done.poll, 0.2)
+            await server.stop()
+    else:
+        server = SmppServer(Gateway(store, settings), settings)
+        await server.start()
+        while not done.poll():
+            await loop.run_in_executor(None, done.poll, 0.2)
+        await server.stop()
+    stored = sum((await store.count_by_state()).values())
+    await (runtime.close() if receipts else store.close())
     return stored
 
 
@@ -111,6 +146,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--window", type=int, default=100)
+    parser.add_argument("--receipts", action="store_true", help="ask for, and return, receipts")
     args = parser.parse_args()
     floor = codec_rate(min(args.messages, 50_000))
     with tempfile.TemporaryDirectory() as scratch:
@@ -120,15 +156,23 @@ def main() -> None:
         port = free_port()
         ours, theirs = multiprocessing.Pipe()
         child = multiprocessing.Process(
-            target=client, args=(port, args.messages, args.window, theirs)
+            target=client, args=(port, args.messages, args.window, args.receipts, theirs)
         )
         child.start()
-        stored = asyncio.run(serve(url, port, ours))
-        rate, accepted = ours.recv()
+        stored = run_service(
+            serve(url, port, ours, data_dir=Path(scratch) / "data", receipts=args.receipts)
+        )
+        rate, receipt_rate, accepted = ours.recv()
         child.join(10)
     engine = url.split(":", 1)[0]
-    print(f"SMPP ingress, one client, window {args.window}, {args.messages:,} submit_sm, {engine}")
+    returned = ", receipts returned by the same process" if args.receipts else ""
+    print(
+        f"SMPP ingress, one client, window {args.window}, {args.messages:,} submit_sm,"
+        f" {engine}{returned}"
+    )
     print(f"  accepted durably          {rate:12,.0f} submit_sm/s")
+    if args.receipts:
+        print(f"  every receipt back        {receipt_rate:12,.0f} msg/s (first submit_sm to last)")
     print(f"  floor (bare codec, both ways, one process) {floor:12,.0f} msg/s")
     print(f"  ratio accepted/floor      {rate / floor:12.2f}")
     print(f"  answered ROK {accepted:,}; stored {stored:,}")

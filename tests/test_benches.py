@@ -27,6 +27,7 @@ RUNS = {
     "single requests": ["single_requests.py", "--seconds", "1", "--clients", "8"],
     "smpp delivery": ["smpp_delivery.py", "--messages", "1000"],
     "smpp ingress": ["smpp_ingress.py", "--messages", "1000"],
+    "smpp ingress, receipts": ["smpp_ingress.py", "--messages", "1000", "--receipts"],
     "http delivery": ["http_delivery.py", "--messages", "2000"],
     "callbacks": ["callbacks.py", "--pushes", "300"],
 }
