@@ -316,17 +316,25 @@ class Proxy:
         up_writer.close()
 
 
+def downstream_via(
+    proxy: Proxy, at_provider: TestAccount, tmp_path: Path, query: str = "", **overrides: object
+) -> GatewayServer:
+    """Our gateway on a SQLite file, its upstream ``at_provider`` reached through ``proxy``."""
+    return downstream(
+        f"sqlite:///{tmp_path / 'ours.sqlite3'}",
+        f"advanta+http://{at_provider.partner_id}:{at_provider.apikey}"
+        f"@127.0.0.1:{proxy.port}/api/services{query}",
+        **overrides,
+    )
+
+
 def test_a_lost_answer_is_resent_under_the_same_key_and_sent_once(
     tmp_path: Path, upstream: GatewayServer
 ) -> None:
     at_provider = provider_account(upstream)
     provider_port = int(upstream.base_url.rsplit(":", 1)[1])
     with Proxy(provider_port, lose_answers=1) as proxy:
-        ours = downstream(
-            f"sqlite:///{tmp_path / 'ours.sqlite3'}",
-            f"advanta+http://{at_provider.partner_id}:{at_provider.apikey}"
-            f"@127.0.0.1:{proxy.port}/api/services",
-        )
+        ours = downstream_via(proxy, at_provider, tmp_path)
         try:
             customer = ours.create_account(credit="10")
             [message] = send(ours, customer, ["254712345601"], "SMSGATE")
@@ -345,12 +353,7 @@ def test_an_upstream_answering_503_is_tried_again_without_using_up_attempts(
     # More 503s than the message has attempts (SMSGATE_MAX_ATTEMPTS): were
     # each to count, the message would end failed instead of reaching it.
     with Proxy(provider_port, server_errors=5) as proxy:
-        ours = downstream(
-            f"sqlite:///{tmp_path / 'ours.sqlite3'}",
-            f"advanta+http://{at_provider.partner_id}:{at_provider.apikey}"
-            f"@127.0.0.1:{proxy.port}/api/services?backoff=0.2",
-            max_attempts=3,
-        )
+        ours = downstream_via(proxy, at_provider, tmp_path, "?backoff=0.2", max_attempts=3)
         try:
             customer = ours.create_account(credit="10")
             [message] = send(ours, customer, ["254712345601"], "SMSGATE")
