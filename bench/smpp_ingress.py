@@ -124,19 +124,21 @@ async def serve(url: str, port: int, done: Connection, *, data_dir: Path, receip
         options={"max_messages_per_second": 10**7, "message_burst": 10**7},
     )
     loop = asyncio.get_running_loop()
-    if receipts:
-        async with runtime.workers():
-            server = await start_smpp_server(runtime, enabled=True)
-            assert server is not None
-            while not done.poll():
-                await loop.run_in_executor(None, done.poll, 0.2)
-            await server.stop()
-    else:
-        server = SmppServer(Gateway(store, settings), settings)
-        await server.start()
+
+    async def until_the_child_reports(server: SmppServer) -> None:
         while not done.poll():
             await loop.run_in_executor(None, done.poll, 0.2)
         await server.stop()
+
+    if receipts:
+        async with runtime.workers():
+            started = await start_smpp_server(runtime, enabled=True)
+            assert started is not None
+            await until_the_child_reports(started)
+    else:
+        server = SmppServer(Gateway(store, settings), settings)
+        await server.start()
+        await until_the_child_reports(server)
     stored = sum((await store.count_by_state()).values())
     await (runtime.close() if receipts else store.close())
     return stored

@@ -17,7 +17,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import PG_ADMIN_DSN
-from tests.support.waiting import wait_until
+from tests.support.waiting import answers_health, wait_until
 from tests.test_cli import free_port
 
 MESSAGES = 10_000
@@ -90,15 +90,8 @@ def test_metrics_add_up_across_processes(postgres_url: str, tmp_path: Path) -> N
     )
     bases = [f"http://127.0.0.1:{port}" for port in (*api_ports, worker_port)]
     try:
-
-        def answering(base: str) -> bool:
-            try:
-                return requests.get(base + "/healthz", timeout=1).ok
-            except requests.RequestException:
-                return False
-
         for base in bases:
-            wait_until(lambda base=base: answering(base), 60, f"{base} to answer")
+            wait_until(lambda base=base: answers_health(base), 60, f"{base} to answer")
 
         def send(batch: int) -> int:
             smslist = [

@@ -17,7 +17,7 @@ import requests
 from tests.conftest import fast_settings
 from tests.support.attempts import DIALECTS, Attempt
 from tests.support.server import GatewayServer, TestAccount
-from tests.support.waiting import wait_until
+from tests.support.waiting import answers_health, wait_until
 from tests.test_cli import free_port
 
 from smsgate.auth_guard import AuthGuard
@@ -128,7 +128,7 @@ def test_failures_add_up_across_api_processes(postgres_url: str, tmp_path: Path)
     bases = [f"http://127.0.0.1:{port}" for port in ports]
     try:
         for base in bases:
-            wait_until(lambda base=base: _answers(base), 60, f"{base} to answer")
+            wait_until(lambda base=base: answers_health(base), 60, f"{base} to answer")
         for n, dialect in enumerate(("advanta", "telesign")):
             attempt, guesser, other = DIALECTS[dialect], f"198.51.100.{20 + n}", f"203.0.113.{n}"
             # Failures alternate between the processes; neither saw enough alone.
@@ -142,10 +142,3 @@ def test_failures_add_up_across_api_processes(postgres_url: str, tmp_path: Path)
             process.wait(30)
         for log in logs:
             log.close()
-
-
-def _answers(base: str) -> bool:
-    try:
-        return requests.get(base + "/healthz", timeout=1).ok
-    except requests.RequestException:
-        return False

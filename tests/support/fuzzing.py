@@ -22,7 +22,7 @@ from sqlalchemy import select
 from smsgate.store.repo import Store
 from smsgate.store.schema import metadata
 from tests.support.server import GatewayServer, TestAccount
-from tests.support.waiting import wait_until
+from tests.support.waiting import answers_health, wait_until
 from tests.test_cli import free_port
 
 Snapshot = dict[str, list[str]]
@@ -79,7 +79,6 @@ class ApiProcesses:
     spread, and the caches of one process cannot hide what the other wrote."""
 
     def __init__(self, server: GatewayServer, log: Path | None = None) -> None:
-        self.server = server
         self.bases = [server.base_url]
         self._log = log
 
@@ -118,18 +117,11 @@ def spread_over_processes(server: GatewayServer, tmp_path: Path) -> Iterator[Api
         processes = ApiProcesses(server, log)
         processes.bases.append(f"http://127.0.0.1:{port}")
         try:
-            wait_until(lambda: _answers(processes.bases[1]), 60, "the second API process")
+            wait_until(lambda: answers_health(processes.bases[1]), 60, "the second API process")
             yield processes
         finally:
             process.terminate()
             process.wait(30)
-
-
-def _answers(base: str) -> bool:
-    try:
-        return requests.get(base + "/healthz", timeout=1).ok
-    except requests.RequestException:
-        return False
 
 
 class WellBehavedTenant:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import requests
+
 
 def wait_until(
     predicate: Callable[[], bool],
@@ -18,3 +20,11 @@ def wait_until(
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(interval)
+
+
+def answers_health(base: str) -> bool:
+    """Whether the server at ``base`` answers its health check with success."""
+    try:
+        return requests.get(base + "/healthz", timeout=1).ok
+    except requests.RequestException:
+        return False
