@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from tests.support.store import advance, claims_of, funded, prepared
 
 from smsgate.core.states import Reason, State
+from smsgate.store import schema
 from smsgate.store.records import (
     CarrierPart,
     OutboundMessage,
@@ -202,3 +204,119 @@ async def test_messages_without_a_receipt_end_unknown_unrefunded(store: Store) -
     # A receipt that comes after all is recorded on its part; the state stays.
     assert await store.record_receipts([receipt("t1")]) == ReceiptTally(matched=1)
     assert await states(store, account_id, messages[0].id) == [(State.UNKNOWN, Reason.NO_RECEIPT)]
+
+
+async def _as_written(store: Store, messages: list[OutboundMessage]) -> list[Any]:
+    """What the store wrote for each message (its row, its part's receipt,
+    its delivery report and refund), without what differs between messages."""
+    m, p = schema.messages.c, schema.submitted_parts.c
+    o, ledger = schema.callback_outbox.c, schema.ledger.c
+    written = []
+    async with store.engines.writer.connect() as conn:
+        for message in messages:
+            row = (
+                await conn.execute(
+                    select(
+                        m.state,
+                        m.reason,
+                        m.connector,
+                        m.submitted_at,
+                        m.done_at,
+                        m.lease_owner,
+                        m.lease_until,
+                    ).where(m.id == message.id)
+                )
+            ).one()
+            part = (
+                await conn.execute(
+                    select(p.state, p.reason, p.carrier_status, p.receipt_text, p.receipt_at).where(
+                        p.message_id == message.id
+                    )
+                )
+            ).all()
+            reports = (
+                await conn.execute(select(o.payload).where(o.message_id == message.id))
+            ).all()
+            refunds = (
+                await conn.execute(select(ledger.amount).where(ledger.message_id == message.id))
+            ).all()
+            payloads = [
+                {
+                    k: v
+                    for k, v in dict(r.payload).items()
+                    if k not in ("message_id", "recipient", "client_ref")
+                }
+                for r in reports
+            ]
+            written.append(
+                (tuple(row), [tuple(x) for x in part], payloads, [tuple(x) for x in refunds])
+            )
+    return written
+
+
+async def test_a_receipt_recorded_with_its_submission_ends_the_message_as_if_recorded_apart(
+    store: Store,
+) -> None:
+    """An SMSC answering at once puts a message's submission and its receipt
+    in one recording, where the message is written submitted and ended in
+    one step: it must end exactly as when the two are recorded one after
+    the other (state, times, the part's receipt, the report, the refund)."""
+    _, messages = await claimed(store, 4)
+    advance(store, 0)
+    ends = [State.DELIVERED, State.FAILED]
+    apart, together = messages[:2], messages[2:]
+    for index, (message, end) in enumerate(zip(apart, ends, strict=True)):
+        key = f"a{index}"
+        await store.record_delivery("w", [taken(message.id, key)], claims_of([message]), [], [])
+        text = f"id:{index} stat:{end.value}"
+        tally = await store.record_delivery(
+            "w", [], {}, [receipt(key, end, occurred_at=5, text=text)], []
+        )
+        assert tally == ReceiptTally(matched=1)
+    tally = await store.record_delivery(
+        "w",
+        [taken(m.id, f"t{m.id}") for m in together],
+        claims_of(together),
+        [
+            receipt(f"t{m.id}", end, occurred_at=5, text=f"id:{index} stat:{end.value}")
+            for index, (m, end) in enumerate(zip(together, ends, strict=True))
+        ],
+        [],
+    )
+    assert tally == ReceiptTally(matched=2)
+    written = await _as_written(store, together)
+    assert written == await _as_written(store, apart)
+    assert [row[0][:2] for row in written] == [
+        (State.DELIVERED.value, Reason.NONE.value),
+        (State.FAILED.value, Reason.UNKNOWN.value),
+    ]
+
+
+async def test_a_receipt_for_another_handset_does_not_end_the_message_it_came_with(
+    store: Store,
+) -> None:
+    account_id, [message] = await claimed(store, 1)
+    tally = await store.record_delivery(
+        "w",
+        [taken(message.id, "h1")],
+        claims_of([message]),
+        [receipt("h1", handset="999999999")],
+        [],
+    )
+    assert tally == ReceiptTally(unmatched=1)
+    assert await states(store, account_id, message.id) == [(State.SUBMITTED, Reason.NONE)]
+
+
+async def test_a_stored_receipt_decides_before_one_recorded_with_the_submission(
+    store: Store,
+) -> None:
+    """A receipt stored unmatched earlier came first: it ends the message,
+    and the one arriving with the submission is its duplicate."""
+    account_id, [message] = await claimed(store, 1)
+    assert await store.record_receipts([receipt("s1", State.FAILED)]) == ReceiptTally(unmatched=1)
+    tally = await store.record_delivery(
+        "w", [taken(message.id, "s1")], claims_of([message]), [receipt("s1")], []
+    )
+    assert tally == ReceiptTally(duplicates=1)
+    assert await states(store, account_id, message.id) == [(State.FAILED, Reason.UNKNOWN)]
+    assert await store.rematch_receipts(0) == 0

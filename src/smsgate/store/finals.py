@@ -128,9 +128,8 @@ class FinalStates(StoreBase):
         metrics count the others from ``connector`` (one for all, or per
         message) and ``submitted`` (when each was submitted, where known).
         """
-        sql = self._sql
         done = occurred or {}
-        await sql.update_many(
+        await self._sql.update_many(
             conn,
             _FINISHED,
             [
@@ -138,6 +137,32 @@ class FinalStates(StoreBase):
                 for mid, state, reason, _ in finals
             ],
         )
+        await self._settle_finals(
+            conn,
+            finals,
+            now,
+            occurred=occurred,
+            events=events,
+            connector=connector,
+            submitted=submitted,
+        )
+
+    async def _settle_finals(
+        self,
+        conn: AsyncConnection,
+        finals: Sequence[tuple[int, State, Reason, str | None]],
+        now: int,
+        *,
+        occurred: dict[int, int] | None = None,
+        events: bool = True,
+        connector: str | Mapping[int, str] | None = None,
+        submitted: Mapping[int, int] | None = None,
+    ) -> None:
+        """What final states already written owe (``_finish`` without the
+        state update): for a message whose submission and receipt are
+        written as one row version (``store.queue``)."""
+        sql = self._sql
+        done = occurred or {}
         if events:
             await self._insert_events(conn, finals, now, occurred)
         rows = [

@@ -15,10 +15,17 @@ from smsgate.observe import events
 from smsgate.store import schema as t
 from smsgate.store.base import LEASE_ENDS, after_commit
 from smsgate.store.driver_sql import RowUpdate
-from smsgate.store.receipts import UNMATCHED_COLUMNS, ReceiptStore
+from smsgate.store.finals import storable_status
+from smsgate.store.receipts import (
+    UNMATCHED_COLUMNS,
+    ReceiptStore,
+    receipts_ending_submissions,
+    storable_receipt_text,
+)
 from smsgate.store.records import (
     CarrierPart,
     OutboundMessage,
+    Receipt,
     Refused,
     RetryLater,
     SubmitOutcome,
@@ -33,6 +40,20 @@ _SUBMITTED = RowUpdate(
         ("submitted_at", "bigint", "{v}"),
     ),
     f"state = 'submitted', {LEASE_ENDS}",
+)
+
+
+_SUBMITTED_AND_ENDED = RowUpdate(
+    "messages",
+    (
+        ("connector", "text", "{v}"),
+        ("carrier_ref", "text", "{v}"),
+        ("submitted_at", "bigint", "{v}"),
+        ("state", "text", "{v}"),
+        ("reason", "text", "{v}"),
+        ("done_at", "bigint", "{v}"),
+    ),
+    LEASE_ENDS,
 )
 
 
@@ -69,7 +90,25 @@ _PART_COLUMNS = (
     "carrier_ref",
     "recipient",
     "submitted_at",
+    "state",
+    "reason",
+    "carrier_status",
+    "receipt_text",
+    "receipt_at",
 )
+
+
+def _part_receipt(receipt: Receipt | None) -> tuple[Any, ...]:
+    """A part's receipt columns: empty until its receipt is recorded."""
+    if receipt is None:
+        return (None, None, None, None, None)
+    return (
+        receipt.state.value,
+        receipt.reason.value,
+        storable_status(receipt.carrier_status),
+        storable_receipt_text(receipt.text),
+        receipt.occurred_at,
+    )
 
 
 def _taken_parts(
@@ -179,13 +218,22 @@ class QueueStore(ReceiptStore):
         outcomes: Sequence[SubmitOutcome],
         claims: Mapping[int, int],
         now: int,
-    ) -> None:
-        """``record_submissions`` in the caller's transaction."""
+        receipts: Sequence[Receipt] = (),
+    ) -> tuple[list[Receipt], int]:
+        """``record_submissions`` in the caller's transaction.
+
+        A receipt among ``receipts`` that ends a single-part message these
+        outcomes submit (an SMSC answering at once) is written with the
+        submission, the message going straight to its final state: one
+        message row version and no part update, where recording the two one
+        after the other writes each twice. Returns the receipts left for the
+        general match and how many were written so.
+        """
         if not outcomes:
-            return
+            return list(receipts), 0
         sql = self._sql
         held = {
-            int(mid): str(recipient)
+            int(mid): str(recipient).lstrip("+")
             for mid, recipient, attempts in await sql.fetch(
                 conn,
                 f"SELECT id, recipient, attempts FROM messages WHERE {sql.member_of('id')}"
@@ -195,17 +243,34 @@ class QueueStore(ReceiptStore):
             if claims.get(int(mid)) == int(attempts)
         }
         outcomes = [o for o in outcomes if o.message_id in held]
+        taken = _taken_parts(outcomes)
+        awaiting = await self._receipts_awaiting(conn, taken)
+        ending, receipts = receipts_ending_submissions(
+            taken, held, receipts, {(str(row[1]), str(row[2])) for row in awaiting}
+        )
         submitted = [o for o in outcomes if isinstance(o, Submitted)]
         retries = [o for o in outcomes if isinstance(o, RetryLater)]
         refused = [o for o in outcomes if isinstance(o, Refused)]
         await sql.update_many(
             conn,
             _SUBMITTED,
-            [(o.connector, o.carrier_ref, now, o.message_id) for o in submitted],
+            [
+                (o.connector, o.carrier_ref, now, o.message_id)
+                for o in submitted
+                if o.message_id not in ending
+            ],
+        )
+        await sql.update_many(
+            conn,
+            _SUBMITTED_AND_ENDED,
+            [
+                (o.connector, o.carrier_ref, now, r.state.value, r.reason.value, r.occurred_at, mid)
+                for o in submitted
+                if (r := ending.get(mid := o.message_id)) is not None
+            ],
         )
         if submitted:
             after_commit(conn, lambda: _count_submitted(submitted))
-        taken = _taken_parts(outcomes)
         await sql.insert_many(
             conn,
             "submitted_parts",
@@ -218,8 +283,9 @@ class QueueStore(ReceiptStore):
                     connector,
                     part.carrier_key,
                     part.carrier_ref,
-                    held[mid].lstrip("+"),
+                    held[mid],
                     now,
+                    *_part_receipt(ending.get(mid)),
                 )
                 for mid, connector, count, part in taken
             ],
@@ -236,8 +302,18 @@ class QueueStore(ReceiptStore):
                 now,
                 connector={o.message_id: o.taken.connector for o in refused if o.taken},
             )
-        if taken:
-            await self._match_waiting_receipts(conn, taken, now)
+        if ending:
+            await self._settle_finals(
+                conn,
+                [(mid, r.state, r.reason, r.carrier_status) for mid, r in ending.items()],
+                now,
+                occurred={mid: r.occurred_at for mid, r in ending.items()},
+                events=False,
+                connector={mid: r.connector for mid, r in ending.items()},
+                submitted=dict.fromkeys(ending, now),
+            )
+        await self._retry_unmatched(conn, awaiting, now)
+        return receipts, len(ending)
 
     async def renew_claims(self, owner: str, claims: Mapping[int, int], lease_ms: int) -> set[int]:
         """Extend ``owner``'s claims (message id -> attempt number) by a lease;
@@ -254,22 +330,24 @@ class QueueStore(ReceiptStore):
             )
         return {int(mid) for mid, attempts in rows if claims.get(int(mid)) == int(attempts)}
 
-    async def _match_waiting_receipts(
-        self, conn: AsyncConnection, taken: Sequence[tuple[int, str, int, CarrierPart]], now: int
-    ) -> None:
-        """Receipts that came before the submission they name was recorded."""
+    async def _receipts_awaiting(
+        self, conn: AsyncConnection, taken: Sequence[tuple[int, str, int, CarrierPart]]
+    ) -> list[Sequence[Any]]:
+        """Stored unmatched receipts naming a part being recorded: they came
+        before the submission they name was recorded, and are matched once it is."""
         sql = self._sql
         keys: dict[str, set[str]] = defaultdict(set)
         for _, connector, _, part in taken:
             keys[connector].add(part.carrier_key)
+        rows: list[Sequence[Any]] = []
         for connector, connector_keys in keys.items():
-            rows = await sql.fetch(
+            rows += await sql.fetch(
                 conn,
                 f"SELECT id, {', '.join(UNMATCHED_COLUMNS)} FROM unmatched_receipts"
                 f" WHERE connector = ? AND {sql.member_of('carrier_key', 'text')}",
                 (connector, sql.members(sorted(connector_keys))),
             )
-            await self._retry_unmatched(conn, rows, now)
+        return rows
 
     async def awaiting_receipts(self, connector: str) -> list[tuple[str, str]]:
         """(carrier_ref, recipient) of messages a connector took but has not reported on."""

@@ -22,8 +22,8 @@ the operator then sees.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ from smsgate.core.carrier_ids import handsets_match
 from smsgate.core.states import FINAL_STATES, Reason, State
 from smsgate.store.driver_sql import RowUpdate
 from smsgate.store.finals import FinalStates, storable_status
-from smsgate.store.records import Receipt, ReceiptTally, UnmatchedReceipt
+from smsgate.store.records import CarrierPart, Receipt, ReceiptTally, UnmatchedReceipt
 
 RECEIPT_TEXT_WIDTH = 1_000
 """How much of a receipt's raw text is kept for the operator."""
@@ -205,7 +205,7 @@ class ReceiptStore(FinalStates):
                         receipt.state.value,
                         receipt.reason.value,
                         storable_status(receipt.carrier_status),
-                        _storable_text(receipt.text),
+                        storable_receipt_text(receipt.text),
                         receipt.occurred_at,
                         part.id,
                     )
@@ -342,7 +342,7 @@ class ReceiptStore(FinalStates):
                     r.state.value,
                     r.reason.value,
                     storable_status(r.carrier_status),
-                    _storable_text(r.text),
+                    storable_receipt_text(r.text),
                     r.occurred_at,
                     r.match_since,
                     now,
@@ -350,6 +350,49 @@ class ReceiptStore(FinalStates):
                 for r in fresh.values()
             ],
         )
+
+
+def receipts_ending_submissions(
+    taken: Sequence[tuple[int, str, int, CarrierPart]],
+    recipients: Mapping[int, str],
+    receipts: Sequence[Receipt],
+    awaited: set[tuple[str, str]],
+) -> tuple[dict[int, Receipt], list[Receipt]]:
+    """The receipts that end a single-part message whose submission is being
+    recorded in the same transaction (by message id), and the other receipts.
+
+    ``taken`` are the parts being recorded (message, connector, parts in
+    all, part), ``recipients`` their messages' recipients, ``awaited`` the
+    (connector, key) pairs a stored unmatched receipt names already. Those
+    parts are the newest submissions there are, so under the matching rule
+    a receipt naming one's key that fits its handset and message matches it
+    and no older part: the message can be written submitted and ended at
+    once, one row version instead of two. A key taken twice in the group,
+    or already awaited by a stored receipt, is left to the general match.
+    """
+    keys = Counter((connector, part.carrier_key) for _, connector, _, part in taken)
+    single = {
+        (connector, part.carrier_key): mid
+        for mid, connector, count, part in taken
+        if count == 1 and keys[connector, part.carrier_key] == 1
+    }
+    ending: dict[int, Receipt] = {}
+    others: list[Receipt] = []
+    for receipt in receipts:
+        key = (receipt.connector, receipt.carrier_key)
+        mid = single.get(key)
+        if (
+            mid is None
+            or mid in ending
+            or key in awaited
+            or receipt.state not in FINAL_STATES
+            or (receipt.message_id is not None and receipt.message_id != mid)
+            or (receipt.handset and not handsets_match(receipt.handset, recipients[mid]))
+        ):
+            others.append(receipt)
+        else:
+            ending[mid] = receipt
+    return ending, others
 
 
 def _newest_match(receipt: Receipt, candidates: Sequence[_Part]) -> _Part | None:
@@ -398,7 +441,7 @@ def _stored_receipt(row: Sequence[Any]) -> Receipt:
     )
 
 
-def _storable_text(text: str) -> str | None:
+def storable_receipt_text(text: str) -> str | None:
     """A receipt's raw text as a column can hold it: bounded, and without NUL
     (which PostgreSQL text refuses and SMSCs put in receipts as padding)."""
     return text.replace("\x00", "")[:RECEIPT_TEXT_WIDTH] or None

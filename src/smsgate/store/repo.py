@@ -29,6 +29,7 @@ all of it is on disk and a failure means none of it is.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from smsgate.store.accepting import AcceptingStore, _AcceptJob
 from smsgate.store.accounts import AccountStore
@@ -108,13 +109,17 @@ class Store(
     ) -> ReceiptTally:
         """Everything a worker learned from its carriers since the last call,
         in one transaction: outcomes first (so a receipt that came right
-        behind its part's answer finds the part), then inbound messages and
-        receipts. On SQLite's single writer, one commit for all three instead
-        of one each is what lets delivery run at the carrier's rate."""
+        behind its part's answer finds the part, or is written with it,
+        see ``_record_submissions_in``), then inbound messages and receipts.
+        On SQLite's single writer, one commit for all three instead of one
+        each is what lets delivery run at the carrier's rate."""
         if not (outcomes or receipts or inbound):
             return ReceiptTally()
         now = self.clock()
         async with self._write() as conn:
-            await self._record_submissions_in(conn, owner, outcomes, claims, now)
+            receipts, ended = await self._record_submissions_in(
+                conn, owner, outcomes, claims, now, receipts
+            )
             await self._record_inbound_in(conn, inbound, now)
-            return await self._record_receipts_in(conn, receipts, now)
+            tally = await self._record_receipts_in(conn, receipts, now)
+        return replace(tally, matched=tally.matched + ended)
