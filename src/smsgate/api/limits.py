@@ -52,29 +52,41 @@ def field_problem(fields: dict[str, Any], long_fields: Collection[str]) -> str |
 
 
 def _problem(value: Any, name: str, long_fields: Collection[str], depth: int) -> str | None:
+    # Called for every field of every message in a bulk request: each string
+    # is checked inline by the compiled regex and its length, and described
+    # (the f-strings) only once it breaks a limit.
     if isinstance(value, str):
-        where = f" in {name}" if name else ""
-        bad = forbidden_character(value)
-        if bad is not None:
-            return f"{bad}{where}"
-        if len(value) > MAX_FIELD_CHARS and name not in long_fields:
-            return f"{name or 'a field'} is longer than {MAX_FIELD_CHARS} characters"
+        return _text_problem(value, name, long_fields)
+    if not isinstance(value, dict | list):
         return None
-    if isinstance(value, dict | list):
-        if depth > MAX_JSON_DEPTH:
-            return f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
-        if isinstance(value, dict):
-            for key, item in value.items():
-                problem = _problem(key, "a field name", (), depth) or _problem(
-                    item, key, long_fields, depth + 1
-                )
-                if problem:
-                    return problem
-        else:
-            for item in value:
-                problem = _problem(item, name, long_fields, depth + 1)
-                if problem:
-                    return problem
+    if depth > MAX_JSON_DEPTH:
+        return f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+    search = _FORBIDDEN.search
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, str):
+                if search(item) or (len(item) > MAX_FIELD_CHARS and name not in long_fields):
+                    return _text_problem(item, name, long_fields)
+            elif problem := _problem(item, name, long_fields, depth + 1):
+                return problem
+        return None
+    for key, item in value.items():
+        if isinstance(key, str) and (search(key) or len(key) > MAX_FIELD_CHARS):
+            return _text_problem(key, "a field name", ())
+        if isinstance(item, str):
+            if search(item) or (len(item) > MAX_FIELD_CHARS and key not in long_fields):
+                return _text_problem(item, key, long_fields)
+        elif problem := _problem(item, key, long_fields, depth + 1):
+            return problem
+    return None
+
+
+def _text_problem(value: str, name: str, long_fields: Collection[str]) -> str | None:
+    bad = forbidden_character(value)
+    if bad is not None:
+        return f"{bad} in {name}" if name else bad
+    if len(value) > MAX_FIELD_CHARS and name not in long_fields:
+        return f"{name or 'a field'} is longer than {MAX_FIELD_CHARS} characters"
     return None
 
 
